@@ -1,0 +1,3 @@
+"""batchgate: serverless batch ingestion into Apache Iceberg, AEP-compatible."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,337 @@
+"""Pydantic models shared by every part: dataset schemas, batches, files, and their wire shapes.
+
+Field names on the wire follow AEP's Batch Ingestion / Catalog APIs (camelCase); the persisted
+shape is the same model dumped with ``model_dump(mode="json")``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FieldType = Literal["string", "integer", "number", "boolean", "timestamp", "date", "object", "array"]
+Format = Literal["json", "csv", "parquet"]
+
+BatchStatus = Literal[
+    "loading",
+    "loaded",
+    "staging",
+    "retrying",
+    "stalled",
+    "success",
+    "failed",
+    "aborted",
+    "abandoned",
+    "inactive",
+    "deleted",
+]
+FileStatus = Literal["uploading", "uploaded", "validating", "validated", "failed", "superseded"]
+
+# Names that reach Arrow, Iceberg and SQL engines: keep them plain identifiers.
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+RESERVED_COLUMNS = frozenset({"_batch_id", "_source_file", "_source_row"})
+
+
+class SchemaError(ValueError):
+    """A dataset schema that cannot be used; ``field`` names the offending field path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ItemSchema(BaseModel):
+    """Element type of an ``array`` field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: FieldType
+    fields: list[SchemaField] | None = None
+    items: ItemSchema | None = None
+
+
+class SchemaField(BaseModel):
+    """One column of a dataset schema, with the constraints the validators enforce."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    type: FieldType
+    required: bool = False
+    enum: list[Any] | None = None
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int | None = Field(default=None, alias="maxLength", ge=0)
+    fields: list[SchemaField] | None = None
+    items: ItemSchema | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not _FIELD_NAME.match(value):
+            raise ValueError(
+                f"field name {value!r} must start with a letter and hold only letters, digits, _"
+            )
+        return value
+
+
+class DatasetSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fields: list[SchemaField]
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetSchema:
+        check_fields(self.fields, "")
+        return self
+
+    def field(self, name: str) -> SchemaField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def check_fields(fields: list[SchemaField], prefix: str) -> None:
+    """Semantic checks pydantic's types cannot express; raises SchemaError naming the field."""
+    if not fields:
+        raise SchemaError(prefix or "fields", "a schema needs at least one field")
+    seen: set[str] = set()
+    for f in fields:
+        path = f"{prefix}{f.name}"
+        if f.name.lower() in seen:
+            raise SchemaError(path, "duplicate field name (names are case-insensitive)")
+        seen.add(f.name.lower())
+        if not prefix and f.name in RESERVED_COLUMNS:
+            raise SchemaError(path, "name is reserved for lineage columns")
+        if f.type == "object":
+            if not f.fields:
+                raise SchemaError(path, "an object field needs 'fields'")
+            check_fields(f.fields, path + ".")
+        elif f.fields is not None:
+            raise SchemaError(path, "'fields' is only allowed on type 'object'")
+        if f.type == "array":
+            if f.items is None:
+                raise SchemaError(path, "an array field needs 'items'")
+            if f.items.type == "object":
+                check_fields(f.items.fields or [], path + "[].")
+        elif f.items is not None:
+            raise SchemaError(path, "'items' is only allowed on type 'array'")
+        if f.pattern is not None:
+            if f.type != "string":
+                raise SchemaError(path, "'pattern' applies to strings only")
+            try:
+                re.compile(f.pattern)
+            except re.error as exc:
+                raise SchemaError(path, f"invalid pattern: {exc}") from exc
+        if f.max_length is not None and f.type != "string":
+            raise SchemaError(path, "'maxLength' applies to strings only")
+        if (f.minimum is not None or f.maximum is not None) and f.type not in ("integer", "number"):
+            raise SchemaError(path, "'minimum'/'maximum' apply to integer and number fields only")
+        if f.minimum is not None and f.maximum is not None and f.minimum > f.maximum:
+            raise SchemaError(path, "'minimum' is greater than 'maximum'")
+        if f.enum is not None:
+            if f.type in ("object", "array"):
+                raise SchemaError(path, "'enum' applies to scalar fields only")
+            if not f.enum:
+                raise SchemaError(path, "'enum' must list at least one value")
+
+
+class DatasetTags(BaseModel):
+    """Our tag form plus AEP's ``unifiedProfile: ["isUpsert:true", ...]`` form."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    is_upsert: bool = Field(default=False, alias="isUpsert")
+    identity: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aep_form(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for entry in data.get("unifiedProfile") or []:
+                key, _, value = str(entry).partition(":")
+                if key == "isUpsert":
+                    data.setdefault("isUpsert", value.lower() == "true")
+            if isinstance(data.get("identity"), str):
+                data["identity"] = [data["identity"]]
+        return data
+
+
+class Dataset(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    name: str
+    org: str
+    sandbox: str
+    schema_: DatasetSchema = Field(alias="schema")
+    tags: DatasetTags = Field(default_factory=DatasetTags)
+    created: int  # epoch milliseconds, as AEP's catalog
+    updated: int
+    table: str  # Iceberg identifier "namespace.table"
+
+    @model_validator(mode="after")
+    def _identity_known(self) -> Dataset:
+        names = {f.name for f in self.schema_.fields}
+        for ident in self.tags.identity:
+            if ident not in names:
+                raise SchemaError(f"tags.identity.{ident}", "identity field is not in the schema")
+        if self.tags.is_upsert and not self.tags.identity:
+            raise SchemaError("tags.identity", "an upsert dataset needs at least one identity field")
+        return self
+
+
+class InputFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    format: Format
+    is_multi_line_json: bool = Field(default=False, alias="isMultiLineJson")
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str | None = None
+    header: bool = True
+    null_marker: str = Field(default="", alias="nullMarker")
+    charset: str = "UTF-8"
+
+    @field_validator("delimiter", "quote")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("must be exactly one character")
+        return value
+
+    @field_validator("escape")
+    @classmethod
+    def _escape_char(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError("must be exactly one character")
+        return value
+
+    @field_validator("charset")
+    @classmethod
+    def _known_charset(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError as exc:
+            raise ValueError(f"unknown charset {value!r}") from exc
+        return value
+
+
+class Replay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    predecessors: list[str] = Field(min_length=1)
+    reason: Literal["replace"] = "replace"
+
+
+class Metrics(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    input_byte_size: int = Field(default=0, alias="inputByteSize")
+    input_file_count: int = Field(default=0, alias="inputFileCount")
+    input_record_count: int = Field(default=0, alias="inputRecordCount")
+    output_record_count: int = Field(default=0, alias="outputRecordCount")
+    failed_record_count: int = Field(default=0, alias="failedRecordCount")
+
+
+class ErrorEntry(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    code: str
+    description: str
+    record_count: int | None = Field(default=None, alias="recordCount")
+    file: str | None = None
+    row: int | None = None
+    field: str | None = None
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    org: str
+    sandbox: str
+    dataset_id: str = Field(alias="datasetId")
+    status: BatchStatus = "loading"
+    input_format: InputFormat = Field(alias="inputFormat")
+    enable_error_diagnostics: bool = Field(default=True, alias="enableErrorDiagnostics")
+    partial_ingestion_percentage: float = Field(
+        default=0, ge=0, le=100, alias="partialIngestionPercentage"
+    )
+    replay: Replay | None = None
+    created: int
+    updated: int
+    created_user: str = Field(default="unknown", alias="createdUser")
+    updated_user: str = Field(default="unknown", alias="updatedUser")
+    metrics: Metrics = Field(default_factory=Metrics)
+    errors: list[ErrorEntry] = Field(default_factory=list)
+    snapshot_id: int | None = Field(default=None, alias="snapshotId")
+    previous_snapshot_id: int | None = Field(default=None, alias="previousSnapshotId")
+    source: Literal["api", "inbox"] = "api"
+    version: int = 1  # optimistic-concurrency counter for conditional writes
+    execution_arn: str | None = Field(default=None, alias="executionArn")
+    successor: str | None = None
+
+    def to_aep(self) -> dict[str, Any]:
+        """The batch as AEP's catalog/import APIs show it."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "imsOrg": self.org,
+            "sandboxName": self.sandbox,
+            "status": self.status,
+            "created": self.created,
+            "updated": self.updated,
+            "createdUser": self.created_user,
+            "updatedUser": self.updated_user,
+            "relatedObjects": [{"type": "dataSet", "id": self.dataset_id}],
+            "inputFormat": self.input_format.model_dump(by_alias=True, exclude_none=True),
+            "enableErrorDiagnostics": self.enable_error_diagnostics,
+            "partialIngestionPercentage": self.partial_ingestion_percentage,
+            "metrics": self.metrics.model_dump(by_alias=True),
+            "errors": [e.model_dump(by_alias=True, exclude_none=True) for e in self.errors],
+            "version": "1.0.0",
+            "tags": {},
+        }
+        if self.replay is not None:
+            body["replay"] = self.replay.model_dump()
+        if self.snapshot_id is not None:
+            body["snapshotId"] = str(self.snapshot_id)
+        if self.successor is not None:
+            body["successor"] = self.successor
+        return body
+
+
+class BatchFile(BaseModel):
+    """One uploaded file of a batch and what validation made of it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    batch_id: str = Field(alias="batchId")
+    name: str
+    key: str  # S3 key of the uploaded object
+    status: FileStatus = "uploading"
+    size: int = 0
+    etag: str | None = None
+    version_id: str | None = Field(default=None, alias="versionId")
+    upload_id: str | None = Field(default=None, alias="uploadId")  # S3 multipart
+    input_record_count: int = Field(default=0, alias="inputRecordCount")
+    output_record_count: int = Field(default=0, alias="outputRecordCount")
+    failed_record_count: int = Field(default=0, alias="failedRecordCount")
+    staged_keys: list[str] = Field(default_factory=list, alias="stagedKeys")
+    failed_key: str | None = Field(default=None, alias="failedKey")
+    errors: list[ErrorEntry] = Field(default_factory=list)
+    file_error: ErrorEntry | None = Field(default=None, alias="fileError")
+    validated_at: int | None = Field(default=None, alias="validatedAt")
+    duration_ms: int | None = Field(default=None, alias="durationMs")
+
+
+ItemSchema.model_rebuild()
+SchemaField.model_rebuild()
