@@ -46,7 +46,9 @@ def check_file_name(name: str) -> str:
         raise InvalidRequest("file name must be relative and use '/' only", code="BG-400-FILE-NAME")
     parts = name.split("/")
     if any(p in ("", ".", "..") for p in parts):
-        raise InvalidRequest("file name must not contain '.', '..' or empty path segments", code="BG-400-FILE-NAME")
+        raise InvalidRequest(
+            "file name must not contain '.', '..' or empty path segments", code="BG-400-FILE-NAME"
+        )
     if unicodedata.normalize("NFC", name) != name:
         raise InvalidRequest("file name must be NFC-normalised Unicode", code="BG-400-FILE-NAME")
     return name

@@ -263,9 +263,7 @@ class Batch(BaseModel):
     status: BatchStatus = "loading"
     input_format: InputFormat = Field(alias="inputFormat")
     enable_error_diagnostics: bool = Field(default=True, alias="enableErrorDiagnostics")
-    partial_ingestion_percentage: float = Field(
-        default=0, ge=0, le=100, alias="partialIngestionPercentage"
-    )
+    partial_ingestion_percentage: float = Field(default=0, ge=0, le=100, alias="partialIngestionPercentage")
     replay: Replay | None = None
     created: int
     updated: int

@@ -1,0 +1,261 @@
+"""DynamoDB repository for datasets, batches, files and API keys.
+
+Each item keeps the model as one JSON document (``doc``) next to the few attributes that keys,
+indexes and conditions need. Status changes are conditional on the status the caller read and
+on the item's ``version``: a racing writer gets ``IllegalTransition`` and nothing half-applies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchgate.dal.aws import client
+from batchgate.errors import Conflict, IllegalTransition, NotFound
+from batchgate.layout import tenant
+from batchgate.models import Batch, BatchFile, BatchStatus, Dataset
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def batch_pk(org: str, sandbox: str, batch_id: str) -> str:
+    return f"{tenant(org, sandbox)}#BATCH#{batch_id}"
+
+
+def dataset_pk(org: str, sandbox: str, dataset_id: str) -> str:
+    return f"{tenant(org, sandbox)}#DATASET#{dataset_id}"
+
+
+@dataclass(frozen=True)
+class BatchQuery:
+    """AEP catalog filters for listing batches."""
+
+    limit: int = 50
+    start: int = 0
+    order_desc: bool = True
+    created_after: int | None = None
+    created_before: int | None = None
+    dataset_id: str | None = None
+    status: str | None = None
+
+
+class Store:
+    def __init__(self, table_name: str) -> None:
+        self.table = table_name
+        self.ddb = client("dynamodb")
+
+    # -- datasets -------------------------------------------------------------------------
+    def put_dataset(self, ds: Dataset) -> None:
+        t = tenant(ds.org, ds.sandbox)
+        item = {
+            "pk": _s(dataset_pk(ds.org, ds.sandbox, ds.id)),
+            "sk": _s("DATASET"),
+            "gsi1pk": _s(f"{t}#DATASETS"),
+            "gsi1sk": _s(f"{ds.created:015d}#{ds.id}"),
+            "doc": _s(ds.model_dump_json(by_alias=True)),
+        }
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                raise Conflict(f"dataset {ds.id} already exists") from exc
+            raise
+
+    def get_dataset(self, org: str, sandbox: str, dataset_id: str) -> Dataset:
+        item = self._get(dataset_pk(org, sandbox, dataset_id), "DATASET")
+        if item is None:
+            raise NotFound(f"dataset {dataset_id} not found", code="BG-404-DATASET")
+        return Dataset.model_validate_json(item["doc"]["S"])
+
+    def list_datasets(self, org: str, sandbox: str, limit: int = 50, start: int = 0) -> list[Dataset]:
+        docs = self._query_index("gsi1", f"{tenant(org, sandbox)}#DATASETS", desc=True)
+        out: list[Dataset] = []
+        for i, item in enumerate(docs):
+            if i < start:
+                continue
+            if len(out) >= limit:
+                break
+            out.append(Dataset.model_validate_json(item["doc"]["S"]))
+        return out
+
+    # -- batches --------------------------------------------------------------------------
+    def _batch_item(self, b: Batch) -> dict[str, Any]:
+        t = tenant(b.org, b.sandbox)
+        return {
+            "pk": _s(batch_pk(b.org, b.sandbox, b.id)),
+            "sk": _s("BATCH"),
+            "status": _s(b.status),
+            "version": _n(b.version),
+            "created": _n(b.created),
+            "updated": _n(b.updated),
+            "datasetId": _s(b.dataset_id),
+            # by dataset, newest first; by tenant; by status and last change (GC, TTL sweeps)
+            "gsi1pk": _s(f"{t}#DS#{b.dataset_id}"),
+            "gsi1sk": _s(f"{b.created:015d}#{b.id}"),
+            "gsi2pk": _s(f"STATUS#{b.status}"),
+            "gsi2sk": _s(f"{b.updated:015d}#{t}#{b.id}"),
+            "gsi3pk": _s(f"{t}#BATCHES"),
+            "gsi3sk": _s(f"{b.created:015d}#{b.id}"),
+            "doc": _s(b.model_dump_json(by_alias=True)),
+        }
+
+    def create_batch(self, b: Batch) -> None:
+        try:
+            self.ddb.put_item(
+                TableName=self.table, Item=self._batch_item(b), ConditionExpression="attribute_not_exists(pk)"
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                raise Conflict(f"batch {b.id} already exists") from exc
+            raise
+
+    def get_batch(self, org: str, sandbox: str, batch_id: str, *, consistent: bool = True) -> Batch:
+        item = self._get(batch_pk(org, sandbox, batch_id), "BATCH", consistent=consistent)
+        if item is None:
+            raise NotFound(f"batch {batch_id} not found", code="BG-404-BATCH")
+        return Batch.model_validate_json(item["doc"]["S"])
+
+    def save_batch(self, new: Batch, *, expected_status: BatchStatus, expected_version: int) -> Batch:
+        """Write ``new`` only if the stored batch still has the status and version the caller read."""
+        stored = new.model_copy(update={"version": expected_version + 1})
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=self._batch_item(stored),
+                ConditionExpression="#s = :s AND #v = :v",
+                ExpressionAttributeNames={"#s": "status", "#v": "version"},
+                ExpressionAttributeValues={":s": _s(expected_status), ":v": _n(expected_version)},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                current = self.get_batch(new.org, new.sandbox, new.id)
+                raise IllegalTransition(
+                    f"batch {new.id} changed concurrently: it is now '{current.status}' "
+                    f"(expected '{expected_status}'); re-read it and retry if still wanted",
+                    code="BG-409-CONCURRENT-CHANGE",
+                ) from exc
+            raise
+        return stored
+
+    def list_batches(self, org: str, sandbox: str, q: BatchQuery) -> list[Batch]:
+        t = tenant(org, sandbox)
+        if q.dataset_id:
+            items = self._query_index("gsi1", f"{t}#DS#{q.dataset_id}", desc=q.order_desc)
+        else:
+            items = self._query_index("gsi3", f"{t}#BATCHES", desc=q.order_desc)
+        out: list[Batch] = []
+        skipped = 0
+        for item in items:
+            created = int(item["created"]["N"])
+            if q.created_after is not None and created <= q.created_after:
+                continue
+            if q.created_before is not None and created >= q.created_before:
+                continue
+            if q.status and item["status"]["S"] != q.status:
+                continue
+            if skipped < q.start:
+                skipped += 1
+                continue
+            out.append(Batch.model_validate_json(item["doc"]["S"]))
+            if len(out) >= q.limit:
+                break
+        return out
+
+    def batches_in_status(self, status: BatchStatus, updated_before: int | None = None) -> list[Batch]:
+        """All tenants' batches in a status (GC, abandoned sweep, restart recovery)."""
+        out = []
+        for item in self._query_index("gsi2", f"STATUS#{status}", desc=False):
+            b = Batch.model_validate_json(item["doc"]["S"])
+            if updated_before is None or b.updated < updated_before:
+                out.append(b)
+        return out
+
+    # -- files ----------------------------------------------------------------------------
+    def _file_item(self, org: str, sandbox: str, f: BatchFile) -> dict[str, Any]:
+        return {
+            "pk": _s(batch_pk(org, sandbox, f.batch_id)),
+            "sk": _s(f"FILE#{f.name}"),
+            "status": _s(f.status),
+            "etag": _s(f.etag or ""),
+            "doc": _s(f.model_dump_json(by_alias=True)),
+        }
+
+    def put_file(self, org: str, sandbox: str, f: BatchFile, *, only_if_new: bool = False) -> None:
+        if only_if_new and not self.put_file_if(org, sandbox, f, condition="attribute_not_exists(pk)"):
+            raise Conflict(f"file {f.name!r} already exists in batch {f.batch_id}", code="BG-409-FILE-EXISTS")
+        if not only_if_new:
+            self.ddb.put_item(TableName=self.table, Item=self._file_item(org, sandbox, f))
+
+    def put_file_if(
+        self, org: str, sandbox: str, f: BatchFile, *, condition: str, values: dict[str, Any] | None = None
+    ) -> bool:
+        """Conditional file write; False when the condition does not hold (e.g. a stale event)."""
+        kwargs: dict[str, Any] = {"ConditionExpression": condition}
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            self.ddb.put_item(TableName=self.table, Item=self._file_item(org, sandbox, f), **kwargs)
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def get_file(self, org: str, sandbox: str, batch_id: str, name: str) -> BatchFile | None:
+        item = self._get(batch_pk(org, sandbox, batch_id), f"FILE#{name}")
+        return None if item is None else BatchFile.model_validate_json(item["doc"]["S"])
+
+    def list_files(self, org: str, sandbox: str, batch_id: str) -> list[BatchFile]:
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :f)",
+            ExpressionAttributeValues={":pk": _s(batch_pk(org, sandbox, batch_id)), ":f": _s("FILE#")},
+            ConsistentRead=True,
+        )
+        return [BatchFile.model_validate_json(i["doc"]["S"]) for i in items]
+
+    # -- API keys -------------------------------------------------------------------------
+    def put_api_key(self, key_id: str, record: dict[str, Any]) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={"pk": _s(f"APIKEY#{key_id}"), "sk": _s("APIKEY"), "doc": _s(json.dumps(record))},
+        )
+
+    def get_api_key(self, key_id: str) -> dict[str, Any] | None:
+        item = self._get(f"APIKEY#{key_id}", "APIKEY")
+        return None if item is None else dict(json.loads(item["doc"]["S"]))
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _get(self, pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
+        resp = self.ddb.get_item(
+            TableName=self.table, Key={"pk": _s(pk), "sk": _s(sk)}, ConsistentRead=consistent
+        )
+        item: dict[str, Any] | None = resp.get("Item")
+        return item
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = self.ddb.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, **kwargs):
+            yield from page.get("Items", [])
+
+    def _query_index(self, index: str, pk: str, *, desc: bool) -> Iterator[dict[str, Any]]:
+        return self._query(
+            IndexName=index,
+            KeyConditionExpression=f"{index}pk = :pk",
+            ExpressionAttributeValues={":pk": _s(pk)},
+            ScanIndexForward=not desc,
+        )
