@@ -1,7 +1,11 @@
 """Where things live: S3 keys and DynamoDB keys, in one place so every part agrees.
 
 S3 (one upload bucket):
-  uploads/{org}/{sandbox}/{datasetId}/{batchId}/{name}   files uploaded through the API
+  uploads/{format}/{org}/{sandbox}/{datasetId}/{batchId}/{name}
+                                                        files uploaded through the API; the
+                                                        batch's format leads the key so S3 prefix
+                                                        filters route it to its validator whatever
+                                                        the file's name
   inbox/{org}/{sandbox}/{datasetId}/{name}              bucket drop (auto-ingest)
   staged/{org}/{sandbox}/{datasetId}/{batchId}/...      validated rows as Parquet
   failed/{org}/{sandbox}/{datasetId}/{batchId}/...      failed-records reports (JSON Lines)
@@ -67,8 +71,8 @@ def format_for_name(name: str) -> tuple[str | None, str | None]:
     return None, compression
 
 
-def upload_key(org: str, sandbox: str, dataset_id: str, batch_id: str, name: str) -> str:
-    return f"uploads/{org}/{sandbox}/{dataset_id}/{batch_id}/{name}"
+def upload_key(fmt: str, org: str, sandbox: str, dataset_id: str, batch_id: str, name: str) -> str:
+    return f"uploads/{fmt}/{org}/{sandbox}/{dataset_id}/{batch_id}/{name}"
 
 
 def staged_prefix(org: str, sandbox: str, dataset_id: str, batch_id: str) -> str:
@@ -84,6 +88,7 @@ class ObjectRef:
     """What an object key under uploads/ or inbox/ says about its tenant, dataset and batch."""
 
     kind: str  # "uploads" | "inbox"
+    fmt: str | None  # from the key for uploads/, from the suffix for inbox/ (None: unknown)
     org: str
     sandbox: str
     dataset_id: str
@@ -93,8 +98,9 @@ class ObjectRef:
 
 def parse_object_key(key: str) -> ObjectRef:
     parts = key.split("/")
-    if parts[0] == "uploads" and len(parts) >= 6:
-        return ObjectRef("uploads", parts[1], parts[2], parts[3], parts[4], "/".join(parts[5:]))
+    if parts[0] == "uploads" and len(parts) >= 7 and parts[1] in ("json", "csv", "parquet"):
+        return ObjectRef("uploads", parts[1], parts[2], parts[3], parts[4], parts[5], "/".join(parts[6:]))
     if parts[0] == "inbox" and len(parts) >= 5:
-        return ObjectRef("inbox", parts[1], parts[2], parts[3], None, "/".join(parts[4:]))
+        name = "/".join(parts[4:])
+        return ObjectRef("inbox", format_for_name(name)[0], parts[1], parts[2], parts[3], None, name)
     raise InvalidRequest(f"object key {key!r} is not under uploads/ or inbox/ in the expected shape")

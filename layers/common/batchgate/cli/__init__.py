@@ -1,0 +1,39 @@
+"""The ``batchgate`` command. Each group of subcommands lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# Modules that define ``register(subparsers)``; each added subparser sets ``func=callable(args) -> int``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "batchgate.cli.local_commands",
+    "batchgate.cli.api_commands",
+    "batchgate.cli.lake_commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batchgate", description="Batch ingestion into Iceberg, AEP-style.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

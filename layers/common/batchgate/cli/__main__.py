@@ -1,0 +1,5 @@
+import sys
+
+from batchgate.cli import main
+
+sys.exit(main())
