@@ -320,6 +320,9 @@ class BatchFile(BaseModel):
     etag: str | None = None
     version_id: str | None = Field(default=None, alias="versionId")
     upload_id: str | None = Field(default=None, alias="uploadId")  # S3 multipart
+    # S3's event sequencer of the object version last validated: orders racing/duplicate events.
+    sequencer: str | None = None
+    present_columns: list[str] | None = Field(default=None, alias="presentColumns")
     input_record_count: int = Field(default=0, alias="inputRecordCount")
     output_record_count: int = Field(default=0, alias="outputRecordCount")
     failed_record_count: int = Field(default=0, alias="failedRecordCount")

@@ -187,13 +187,16 @@ class Store:
 
     # -- files ----------------------------------------------------------------------------
     def _file_item(self, org: str, sandbox: str, f: BatchFile) -> dict[str, Any]:
-        return {
+        item = {
             "pk": _s(batch_pk(org, sandbox, f.batch_id)),
             "sk": _s(f"FILE#{f.name}"),
             "status": _s(f.status),
             "etag": _s(f.etag or ""),
             "doc": _s(f.model_dump_json(by_alias=True)),
         }
+        if f.sequencer:
+            item["seq"] = _s(f.sequencer)
+        return item
 
     def put_file(self, org: str, sandbox: str, f: BatchFile, *, only_if_new: bool = False) -> None:
         if only_if_new and not self.put_file_if(org, sandbox, f, condition="attribute_not_exists(pk)"):
@@ -202,12 +205,21 @@ class Store:
             self.ddb.put_item(TableName=self.table, Item=self._file_item(org, sandbox, f))
 
     def put_file_if(
-        self, org: str, sandbox: str, f: BatchFile, *, condition: str, values: dict[str, Any] | None = None
+        self,
+        org: str,
+        sandbox: str,
+        f: BatchFile,
+        *,
+        condition: str,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
     ) -> bool:
         """Conditional file write; False when the condition does not hold (e.g. a stale event)."""
         kwargs: dict[str, Any] = {"ConditionExpression": condition}
         if values:
             kwargs["ExpressionAttributeValues"] = values
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
         try:
             self.ddb.put_item(TableName=self.table, Item=self._file_item(org, sandbox, f), **kwargs)
         except ClientError as exc:

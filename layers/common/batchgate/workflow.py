@@ -1,0 +1,313 @@
+"""The tasks the state machines in ``statemachines/`` hand out, one function per task name.
+
+Each task is given the execution's state (``input``) and returns what the ASL stores at its
+``ResultPath``. A task raises a ``batchgate.errors`` exception to fail; the exception's class
+name becomes the Step Functions error name, so ``Retry``/``Catch`` route on it. Every status
+change is a conditional write on the status just read: ABORT racing a completion wins or loses
+cleanly, and when it wins after the Iceberg commit, the commit is compensated (saga).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from batchgate import landing as lake
+from batchgate import layout
+from batchgate.batches import FINAL, decide, next_status
+from batchgate.dal.aws import client
+from batchgate.dal.store import Store
+from batchgate.errors import BatchgateError, IllegalTransition, Transient
+from batchgate.models import Batch, BatchStatus, Dataset, ErrorEntry
+from batchgate.observability import logger
+from batchgate.settings import Settings
+
+MAX_PROMOTE_ATTEMPTS = 5
+PENDING_FILE_STATES = frozenset({"uploading", "uploaded", "validating"})
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class Workflow:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.table_name)
+        self.tasks: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "check_files": self.check_files,
+            "promote": self.promote,
+            "replay": self.promote,
+            "upsert": self.promote,
+            "mark_retrying": self.mark_retrying,
+            "mark_stalled": self.mark_stalled,
+            "mark_failed": self.mark_failed,
+            "abort_cleanup": self.abort_cleanup,
+            "revert": self.revert,
+            "revert_failed": self.revert_failed,
+            "sweep": self.sweep,
+        }
+
+    def run(self, task: str, state: dict[str, Any]) -> dict[str, Any]:
+        if task not in self.tasks:
+            raise BatchgateError(f"unknown workflow task {task!r}", code="BG-500-UNKNOWN-TASK")
+        return self.tasks[task](state)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _load(self, state: dict[str, Any]) -> tuple[Batch, Dataset]:
+        batch = self.store.get_batch(state["org"], state["sandbox"], state["batchId"])
+        dataset = self.store.get_dataset(batch.org, batch.sandbox, batch.dataset_id)
+        return batch, dataset
+
+    def _move(self, batch: Batch, target: BatchStatus, **changes: Any) -> Batch:
+        updated = batch.model_copy(update={"status": target, "updated": _now(), **changes})
+        return self.store.save_batch(updated, expected_status=batch.status, expected_version=batch.version)
+
+    def _mode(self, batch: Batch, dataset: Dataset) -> str:
+        if batch.replay is not None:
+            return "replay"
+        if dataset.tags.is_upsert:
+            return "upsert"
+        return "append"
+
+    # -- complete -------------------------------------------------------------------------
+    def check_files(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Are all files validated? ``state``: ready | waiting | aborted | timeout."""
+        batch, dataset = self._load(state)
+        mode = self._mode(batch, dataset)
+        if batch.status == "aborted":
+            return {"state": "aborted", "mode": mode}
+        files = self.store.list_files(batch.org, batch.sandbox, batch.id)
+        pending = [f.name for f in files if f.status in PENDING_FILE_STATES]
+        if not pending:
+            return {"state": "ready", "mode": mode, "files": len(files)}
+        cfg = state.get("cfg") or {}
+        if int(cfg.get("polls", 0)) >= int(cfg.get("maxPolls", 0)):
+            return {"state": "timeout", "mode": mode, "pending": pending[:20]}
+        return {"state": "waiting", "mode": mode, "pending": pending[:20]}
+
+    def promote(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Apply the batch rule and land the batch in one Iceberg commit (append/replay/upsert)."""
+        batch, dataset = self._load(state)
+        if batch.status in FINAL or batch.status == "stalled":
+            return {"status": batch.status}  # a repeat after the outcome was recorded
+        files = self.store.list_files(batch.org, batch.sandbox, batch.id)
+        stuck = [f for f in files if f.status in PENDING_FILE_STATES]
+        if stuck:
+            names = ", ".join(f.name for f in stuck[:5])
+            error = ErrorEntry(
+                code="BG-FILE-INCOMPLETE",
+                description=f"files never finished uploading or validating: {names}; upload them again in a new batch",
+            )
+            self._move(batch, "failed", errors=[error])
+            self._notify(batch, "failed")
+            return {"status": "failed"}
+        target = next_status(batch.status, "STAGE")
+        assert target is not None
+        batch = self._move(batch, target)
+        outcome = decide(files, batch.partial_ingestion_percentage)
+        if not outcome.succeeded:
+            batch = self._move(batch, "failed", metrics=outcome.metrics, errors=outcome.errors)
+            self._notify(batch, "failed")
+            return {"status": "failed"}
+        staged = [
+            f"s3://{self.settings.bucket}/{k}"
+            for f in files
+            if f.status == "validated"
+            for k in f.staged_keys
+        ]
+        mode = self._mode(batch, dataset)
+        if mode == "replay":
+            assert batch.replay is not None
+            commit = lake.replay(dataset, batch.id, staged, batch.replay.predecessors)
+        elif mode == "upsert":
+            present = sorted({c for f in files for c in (f.present_columns or [])}) or None
+            commit = lake.upsert(dataset, batch.id, staged, dataset.tags.identity, present)
+        else:
+            commit = lake.promote(dataset, batch.id, staged)
+        try:
+            batch = self._move(
+                batch,
+                "success",
+                metrics=outcome.metrics,
+                errors=outcome.errors,
+                snapshotId=commit.snapshot_id,
+                previousSnapshotId=commit.previous_snapshot_id,
+            )
+        except IllegalTransition:
+            # ABORT won while the commit ran: undo exactly what this batch committed.
+            logger.warning("aborted during promotion; compensating", extra={"batch_id": batch.id})
+            lake.revert(
+                dataset, batch.id, prior_snapshot=commit.previous_snapshot_id if mode != "append" else None
+            )
+            return {"status": "aborted"}
+        if mode == "replay":
+            assert batch.replay is not None
+            self._replace_predecessors(batch)
+        self._notify(batch, "success")
+        return {"status": "success", "snapshotId": str(commit.snapshot_id), "rows": commit.rows_added}
+
+    def _replace_predecessors(self, batch: Batch) -> None:
+        assert batch.replay is not None
+        for pid in batch.replay.predecessors:
+            pred = self.store.get_batch(batch.org, batch.sandbox, pid)
+            if pred.status == "success":
+                try:
+                    self._move(pred, "inactive", successor=batch.id)
+                except IllegalTransition:
+                    logger.warning("predecessor changed concurrently", extra={"batch_id": pid})
+
+    def mark_retrying(self, state: dict[str, Any]) -> dict[str, Any]:
+        batch, _ = self._load(state)
+        if batch.status == "aborted":
+            return {"state": "aborted"}
+        attempts = int((state.get("retry") or {}).get("attempts", 0)) + 1
+        error = _error_entry(state.get("error"), "BG-503-TRANSIENT")
+        if attempts >= MAX_PROMOTE_ATTEMPTS:
+            self._move(batch, "stalled", errors=[*batch.errors, error])
+            self._notify(batch, "stalled")
+            return {"state": "stalled", "attempts": attempts}
+        if batch.status == "staging":
+            self._move(batch, "retrying", errors=[error])
+        elif batch.status == "loaded":
+            pass  # the failure came before staging; the next attempt stages it
+        return {"state": "retrying", "attempts": attempts}
+
+    def mark_stalled(self, state: dict[str, Any]) -> dict[str, Any]:
+        batch, _ = self._load(state)
+        pending = (state.get("files") or {}).get("pending") or []
+        error = ErrorEntry(
+            code="BG-BATCH-STALLED",
+            description=f"files still not validated after the polling limit: {', '.join(pending) or 'unknown'}",
+        )
+        if batch.status in ("loaded", "staging", "retrying"):
+            self._move(batch, "stalled", errors=[*batch.errors, error])
+            self._notify(batch, "stalled")
+        return {"status": "stalled"}
+
+    def mark_failed(self, state: dict[str, Any]) -> dict[str, Any]:
+        batch, _ = self._load(state)
+        error = _error_entry(state.get("error"), "BG-500-WORKFLOW")
+        if batch.status in ("loaded", "staging", "retrying", "stalled"):
+            batch = self._move(batch, "failed", errors=[*batch.errors, error])
+            self._notify(batch, "failed")
+        return {"status": batch.status}
+
+    # -- abort ----------------------------------------------------------------------------
+    def abort_cleanup(self, state: dict[str, Any]) -> dict[str, Any]:
+        batch, _ = self._load(state)
+        if batch.status != "aborted":
+            raise IllegalTransition(f"batch {batch.id} is '{batch.status}', not aborted; nothing cleaned")
+        prefix = layout.staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
+        return {"deleted": self._delete_prefix(prefix)}
+
+    def _delete_prefix(self, prefix: str) -> int:
+        s3 = client("s3")
+        deleted = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=self.settings.bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted
+
+    # -- revert ---------------------------------------------------------------------------
+    def revert(self, state: dict[str, Any]) -> dict[str, Any]:
+        batch, dataset = self._load(state)
+        if batch.status in ("inactive", "deleted"):
+            return {"status": batch.status}
+        target = next_status(batch.status, "REVERT")
+        assert target is not None
+        prior = batch.previous_snapshot_id if dataset.tags.is_upsert else None
+        commit = lake.revert(dataset, batch.id, prior_snapshot=prior)
+        batch = self._move(batch, target)
+        self._notify(batch, "reverted", snapshotId=commit.snapshot_id)
+        return {"status": target, "snapshotId": str(commit.snapshot_id)}
+
+    def revert_failed(self, state: dict[str, Any]) -> dict[str, Any]:
+        batch, _ = self._load(state)
+        error = _error_entry(state.get("error"), "BG-500-REVERT")
+        error = error.model_copy(update={"description": "REVERT did not commit: " + error.description})
+        if batch.status == "success":
+            self._move(batch, "success", errors=[*batch.errors, error])
+        return {"status": batch.status}
+
+    # -- garbage collection ---------------------------------------------------------------
+    def sweep(self, state: dict[str, Any]) -> dict[str, Any]:
+        now = _now()
+        abandoned = 0
+        for b in self.store.batches_in_status(
+            "loading", updated_before=now - self.settings.loading_ttl_seconds * 1000
+        ):
+            try:
+                self._move(b, "abandoned")
+                abandoned += 1
+            except IllegalTransition:
+                continue
+        retention_ms = int(state.get("retentionSeconds", 7 * 24 * 3600)) * 1000
+        deleted = 0
+        expired = 0
+        for b in self.store.batches_in_status("inactive", updated_before=now - retention_ms):
+            dataset = self.store.get_dataset(b.org, b.sandbox, b.dataset_id)
+            result = lake.collect_garbage(dataset, older_than_ms=now - retention_ms)
+            expired += result.expired_snapshots
+            for prefix in (
+                layout.staged_prefix(b.org, b.sandbox, b.dataset_id, b.id),
+                layout.failed_prefix(b.org, b.sandbox, b.dataset_id, b.id),
+                f"uploads/{b.input_format.format}/{b.org}/{b.sandbox}/{b.dataset_id}/{b.id}/",
+            ):
+                self._delete_prefix(prefix)
+            try:
+                self._move(b, "deleted")
+                deleted += 1
+            except IllegalTransition:
+                continue
+        return {"abandoned": abandoned, "deleted": deleted, "expiredSnapshots": expired}
+
+    # -- notifications --------------------------------------------------------------------
+    def _notify(self, batch: Batch, outcome: str, **extra: Any) -> None:
+        """An EventBridge event per outcome, like AEP's ingestion notifications."""
+        if not self.settings.event_bus_name:
+            return
+        detail = {"outcome": outcome, "batch": batch.to_aep(), **{k: str(v) for k, v in extra.items()}}
+        try:
+            client("events").put_events(
+                Entries=[
+                    {
+                        "Source": "batchgate",
+                        "DetailType": f"Batch {outcome}",
+                        "Detail": json.dumps(detail),
+                        "EventBusName": self.settings.event_bus_name,
+                        "Resources": [f"batch/{batch.id}", f"dataset/{batch.dataset_id}"],
+                    }
+                ]
+            )
+        except Exception as exc:  # a lost notification must not undo a landed batch
+            logger.warning("notification not sent", extra={"batch_id": batch.id, "error": str(exc)})
+
+
+def _error_entry(error: Any, default_code: str) -> ErrorEntry:
+    """Step Functions' ``{"Error", "Cause"}`` as a batch error with an actionable message."""
+    if not isinstance(error, dict):
+        return ErrorEntry(code=default_code, description="the workflow failed without a cause")
+    cause = str(error.get("Cause", ""))
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict):
+            cause = str(parsed.get("message") or parsed.get("errorMessage") or cause)
+            code = str(parsed.get("code") or default_code)
+            return ErrorEntry(code=code, description=cause[:1000])
+    except ValueError:
+        pass
+    return ErrorEntry(code=default_code, description=f"{error.get('Error', 'Error')}: {cause}"[:1000])
+
+
+def task_failure(exc: BaseException) -> tuple[str, str]:
+    """(error name, cause) for SendTaskFailure. Every transient error is reported as "Transient",
+    the name the ASL retries on; terminal ones keep their class name; the cause carries the code."""
+    if isinstance(exc, BatchgateError):
+        name = "Transient" if isinstance(exc, Transient) else type(exc).__name__
+        return name, json.dumps({"code": exc.code, "message": exc.message})
+    return type(exc).__name__, json.dumps({"code": "BG-500-INTERNAL", "message": str(exc)[:1000]})
