@@ -1,0 +1,432 @@
+"""`batchgate up`: the whole system on one machine, wired from template.yaml.
+
+moto's server stands in for AWS; the buckets, table, queues and state machines are created from
+the template's resources; S3 notifications reach the validator handlers through their SQS queues
+and in-process pollers; the state machines' tasks reach the tasks handler the same way; the API
+is served over HTTP through the same authorizer and API function. Local differences from AWS,
+all deliberate: the Iceberg catalog is SQLite instead of Glue, intervals are short, the bucket's
+TLS-only policy is not applied (the local endpoint is plain HTTP), and state persists in
+``--data-dir`` through a write-through mirror of moto (see docs/local-persistence.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchgate.dal.aws import client, reset_clients
+from batchgate.dal.fs import reset_filesystem
+from batchgate.local.functions import LocalFunctions, apply_environment
+from batchgate.local.pollers import Poller, sqs_event_sources
+from batchgate.observability import logger
+from batchgate.template import LocalNames, Resolver, load_template
+
+LOCAL_ORG, LOCAL_SANDBOX = "local", "prod"
+# Short intervals so a batch completes in seconds while someone watches.
+LOCAL_PARAMETERS = {"PollSeconds": "1", "RetryWaitSeconds": "2", "MaxPolls": "600"}
+DUMMY_ROLE = "arn:aws:iam::123456789012:role/batchgate-local"
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    api_port: int = 3000
+    aws_port: int = 4566
+    data_dir: Path | None = None
+    key_id: str | None = None
+    token: str | None = None
+    verbose: bool = False
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self.pollers: list[Poller] = []
+        self.aws: Any = None
+        self.api_server: Any = None
+        self.key_id = ""
+        self.token = ""
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        from batchgate.local.moto_server import EmbeddedAws
+
+        cfg = self.config
+        data_dir = cfg.data_dir
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="batchgate-")
+            data_dir = Path(self._tmp.name)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = "us-east-1"
+
+        template = load_template()
+        mirror = self._mirror(template, data_dir)
+        self.aws = EmbeddedAws(host=cfg.host, port=cfg.aws_port, middleware=mirror)
+        self.aws.start()
+        endpoint = self.aws.endpoint
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        reset_clients()
+        reset_filesystem()
+
+        self.resolver = Resolver(template, LocalNames(endpoint=endpoint), LOCAL_PARAMETERS | cfg.parameters)
+        self.functions = LocalFunctions(self.resolver)
+        env = self.functions.environment() | {
+            "BATCHGATE_CATALOG_TYPE": "sql",
+            "BATCHGATE_CATALOG_URI": f"sqlite:///{data_dir / 'catalog.sqlite'}",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "INFO" if cfg.verbose else "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "false" if cfg.verbose else "true",
+            "BATCHGATE_LOCAL_DATA_DIR": str(data_dir),
+        }
+        apply_environment(env)
+        from batchgate.settings import settings
+
+        settings.cache_clear()
+
+        self._create_tables()
+        self._create_queues()
+        self._create_buckets(notifications=False)
+        restored = mirror.restore(endpoint, region="us-east-1") if mirror is not None else None
+        self._create_buckets(notifications=True)
+        self._create_state_machines()
+        self._seed_key()
+        self._start_pollers()
+        self._start_api()
+        self._start_schedules()
+        if restored:
+            self._recover()
+        self._write_state_file(env)
+
+    def _write_state_file(self, env: dict[str, str]) -> None:
+        """Where `batchgate invoke` finds this stack: endpoint, catalog and data directory."""
+        info = {
+            "pid": os.getpid(),
+            "endpoint": self.aws.endpoint,
+            "api": self.api_url,
+            "dataDir": str(self.data_dir),
+            "parameters": self.resolver.parameters,
+            "environment": env,
+            "keyId": self.key_id,
+        }
+        path = state_file(self.config.aws_port)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(info, indent=2))
+        self._state_path = path
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        state_path = getattr(self, "_state_path", None)
+        if state_path is not None:
+            state_path.unlink(missing_ok=True)
+        if self.api_server is not None:
+            self.api_server.shutdown()
+            self.api_server.server_close()
+        for p in self.pollers:
+            p.join(timeout=5)
+        if self.aws is not None:
+            self.aws.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.config.host}:{self.api_server.server_address[1]}"
+
+    # -- resources from the template ------------------------------------------------------
+    def _mirror(self, template: dict[str, Any], data_dir: Path) -> Any:
+        from batchgate.local.persistence import Mirror
+
+        tables = {}
+        for logical, res in template["Resources"].items():
+            if res["Type"] == "AWS::DynamoDB::Table":
+                keys = {k["KeyType"]: k["AttributeName"] for k in res["Properties"]["KeySchema"]}
+                name = Resolver(template, LocalNames()).physical_name(logical)
+                tables[name] = (keys["HASH"], keys.get("RANGE"))
+        return Mirror(data_dir, tables)
+
+    def _create_tables(self) -> None:
+        ddb = client("dynamodb")
+        for logical, res in self.resolver.resources_of("AWS::DynamoDB::Table").items():
+            props = self.resolver.resolve(res["Properties"])
+            kwargs: dict[str, Any] = {
+                "TableName": self.resolver.physical_name(logical),
+                "AttributeDefinitions": props["AttributeDefinitions"],
+                "KeySchema": props["KeySchema"],
+                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            ddb.create_table(**kwargs)
+
+    def _create_queues(self) -> None:
+        sqs = client("sqs")
+        queues = self.resolver.resources_of("AWS::SQS::Queue")
+        # Dead-letter queues first: redrive policies point at them.
+        ordered = sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {}))
+        for logical in ordered:
+            props = self.resolver.resolve(queues[logical].get("Properties") or {})
+            attrs = {}
+            if "VisibilityTimeout" in props:
+                attrs["VisibilityTimeout"] = str(props["VisibilityTimeout"])
+            if "RedrivePolicy" in props:
+                attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+            sqs.create_queue(QueueName=self.resolver.physical_name(logical), Attributes=attrs)
+
+    def _create_buckets(self, *, notifications: bool) -> None:
+        s3 = client("s3")
+        for logical, res in self.resolver.resources_of("AWS::S3::Bucket").items():
+            props = self.resolver.resolve(res["Properties"])
+            name = self.resolver.physical_name(logical)
+            if not notifications:
+                s3.create_bucket(Bucket=name)
+                if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+                if "BucketEncryption" in props:
+                    s3.put_bucket_encryption(
+                        Bucket=name,
+                        ServerSideEncryptionConfiguration={
+                            "Rules": props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                        },
+                    )
+                if "PublicAccessBlockConfiguration" in props:
+                    s3.put_public_access_block(
+                        Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+                    )
+                continue
+            queue_configs = []
+            for qc in props.get("NotificationConfiguration", {}).get("QueueConfigurations", []):
+                rules = qc.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                queue_configs.append(
+                    {
+                        "QueueArn": qc["Queue"],
+                        "Events": [qc["Event"]],
+                        "Filter": {
+                            "Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}
+                        },
+                    }
+                )
+            if queue_configs:
+                s3.put_bucket_notification_configuration(
+                    Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
+                )
+
+    def _create_state_machines(self) -> None:
+        sfn = client("stepfunctions")
+        self.state_machines: dict[str, str] = {}
+        for logical in self.resolver.resources_of("AWS::Serverless::StateMachine"):
+            definition = self.resolver.state_machine_definition(logical)
+            json.loads(definition)  # a substitution that broke the JSON fails here, loudly
+            arn = sfn.create_state_machine(
+                name=self.resolver.physical_name(logical), definition=definition, roleArn=DUMMY_ROLE
+            )["stateMachineArn"]
+            self.state_machines[logical] = arn
+
+    def _seed_key(self) -> None:
+        from batchgate.api.auth import hash_token, new_key
+        from batchgate.dal.store import Store
+        from batchgate.settings import settings
+
+        store = Store(settings().table_name)
+        key_id = self.config.key_id or os.environ.get("BATCHGATE_LOCAL_KEY_ID")
+        token = self.config.token or os.environ.get("BATCHGATE_LOCAL_TOKEN")
+        if key_id and token:
+            record = new_key(
+                LOCAL_ORG, LOCAL_SANDBOX, user="local-developer", description="local stack key"
+            ).record
+            record |= {"keyId": key_id, "secretHash": hash_token(token)}
+            store.put_api_key(key_id, record)
+        else:
+            saved = self.data_dir / "local-key.json"
+            if saved.exists():
+                data = json.loads(saved.read_text())
+                key_id, token = data["keyId"], data["token"]
+            else:
+                generated = new_key(
+                    LOCAL_ORG, LOCAL_SANDBOX, user="local-developer", description="local stack key"
+                )
+                store.put_api_key(generated.key_id, generated.record)
+                key_id, token = generated.key_id, generated.token
+                saved.write_text(json.dumps({"keyId": key_id, "token": token}))
+                saved.chmod(0o600)
+        self.key_id, self.token = key_id, token
+
+    def _start_pollers(self) -> None:
+        for source in sqs_event_sources(self.functions):
+            # Two workers for the task queue: a waiting batch must not hold up another's promotion.
+            workers = 2 if source.function == "TasksFunction" else 1
+            for _ in range(workers):
+                poller = Poller(source, self.functions, self.stop_event)
+                poller.start()
+                self.pollers.append(poller)
+
+    def _start_api(self) -> None:
+        from batchgate.dal.store import Store
+        from batchgate.local.http_api import LocalGateway, serve
+        from batchgate.settings import settings
+
+        gateway = LocalGateway(self.functions, Store(settings().table_name))
+        self.api_server = serve(gateway, self.config.host, self.config.api_port)
+
+    def _start_schedules(self) -> None:
+        """ScheduleV2 events on state machines (the hourly GC) run on the same schedule here."""
+        for logical, res in self.resolver.resources_of("AWS::Serverless::StateMachine").items():
+            for ev in (res["Properties"].get("Events") or {}).values():
+                if ev.get("Type") not in ("Schedule", "ScheduleV2"):
+                    continue
+                props = self.resolver.resolve(ev["Properties"])
+                seconds = _rate_seconds(props["ScheduleExpression"])
+                payload = props.get("Input", "{}")
+                threading.Thread(
+                    target=self._every,
+                    args=(seconds, logical, payload),
+                    name=f"schedule-{logical}",
+                    daemon=True,
+                ).start()
+
+    def _every(self, seconds: float, logical: str, payload: str) -> None:
+        while not self.stop_event.wait(seconds):
+            self.start_execution(logical, json.loads(payload), prefix="scheduled")
+
+    def start_execution(self, logical: str, payload: dict[str, Any], prefix: str = "run") -> str:
+        arn: str = client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machines[logical],
+            name=f"{prefix}-{int(time.time() * 1000)}",
+            input=json.dumps(payload),
+        )["executionArn"]
+        return arn
+
+    # -- recovery after a restart ---------------------------------------------------------
+    def _recover(self) -> None:
+        """Executions and queued events do not survive a restart; batches do. Pick them up."""
+        from batchgate.dal.store import Store
+        from batchgate.ingest import start_completion
+        from batchgate.settings import settings
+
+        store = Store(settings().table_name)
+        arn = self.state_machines["CompleteStateMachine"]
+        resumed = 0
+        for status in ("loaded", "staging", "retrying"):
+            for batch in store.batches_in_status(status):  # type: ignore[arg-type]
+                self._resend_pending_files(store, batch)
+                start_completion(arn, batch, suffix=f"-r{int(time.time())}")
+                resumed += 1
+        for batch in store.batches_in_status("loading"):
+            self._resend_pending_files(store, batch)
+        self._resend_inbox(store)
+        logger.warning("recovered after restart", extra={"resumed_completions": resumed})
+
+    def _resend_pending_files(self, store: Any, batch: Any) -> None:
+        for f in store.list_files(batch.org, batch.sandbox, batch.id):
+            if f.status in ("uploading", "uploaded", "validating"):
+                self._synthetic_event(f.key)
+
+    def _resend_inbox(self, store: Any) -> None:
+        from batchgate.ingest import inbox_batch_id
+        from batchgate.layout import parse_object_key
+        from batchgate.settings import settings
+
+        s3 = client("s3")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings().bucket, Prefix="inbox/"):
+            for obj in page.get("Contents", []):
+                ref = parse_object_key(obj["Key"])
+                try:
+                    store.get_batch(ref.org, ref.sandbox, inbox_batch_id(obj["Key"], obj["ETag"].strip('"')))
+                except Exception:
+                    self._synthetic_event(obj["Key"])
+
+    def _synthetic_event(self, key: str) -> None:
+        """Re-deliver an object-created event for ``key`` to the queue its filters route it to."""
+        from batchgate.settings import settings
+
+        s3 = client("s3")
+        bucket = settings().bucket
+        try:
+            head = s3.head_object(Bucket=bucket, Key=key)
+        except Exception:
+            return
+        for logical, res in self.resolver.resources_of("AWS::S3::Bucket").items():
+            props = self.resolver.resolve(res["Properties"])
+            for qc in props.get("NotificationConfiguration", {}).get("QueueConfigurations", []):
+                rules = {
+                    r["Name"]: r["Value"] for r in qc.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                }
+                if key.startswith(rules.get("prefix", "")) and key.endswith(rules.get("suffix", "")):
+                    queue_name = qc["Queue"].rsplit(":", 1)[1]
+                    record = {
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {
+                            "bucket": {"name": self.resolver.physical_name(logical)},
+                            "object": {
+                                "key": key,
+                                "size": head["ContentLength"],
+                                "eTag": head["ETag"].strip('"'),
+                                "versionId": head.get("VersionId"),
+                                "sequencer": format(int(head["LastModified"].timestamp() * 1e6), "X"),
+                            },
+                        },
+                    }
+                    client("sqs").send_message(
+                        QueueUrl=self.resolver.ref(_logical_of_queue(self.resolver, queue_name)),
+                        MessageBody=json.dumps({"Records": [record]}),
+                    )
+                    return
+
+    # -- the banner -----------------------------------------------------------------------
+    def banner(self) -> str:
+        from batchgate.settings import settings
+
+        h = (
+            f"-H 'Authorization: Bearer {self.token}' -H 'x-api-key: {self.key_id}' "
+            f"-H 'x-gw-ims-org-id: {LOCAL_ORG}' -H 'x-sandbox-name: {LOCAL_SANDBOX}'"
+        )
+        return "\n".join(
+            [
+                "batchgate is up.",
+                f"  API          {self.api_url}   (OpenAPI: {self.api_url}/openapi.json)",
+                f"  AWS endpoint {self.aws.endpoint}   (S3 bucket: {settings().bucket})",
+                f"  tenant       org={LOCAL_ORG} sandbox={LOCAL_SANDBOX}",
+                f"  API key      {self.key_id}",
+                f"  token        {self.token}",
+                f"  data         {self.data_dir}",
+                "",
+                "Try:",
+                f"  curl -s {h} {self.api_url}/data/foundation/catalog/batches",
+                f"  aws --endpoint-url {self.aws.endpoint} s3 cp people.json "
+                f"s3://{settings().bucket}/inbox/{LOCAL_ORG}/{LOCAL_SANDBOX}/DATASET_ID/people.json",
+                "",
+                "Ctrl-C stops it; the data stays in the data directory.",
+            ]
+        )
+
+
+def state_file(aws_port: int) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "batchgate" / f"stack-{aws_port}.json"
+
+
+def _logical_of_queue(resolver: Resolver, physical: str) -> str:
+    for logical in resolver.resources_of("AWS::SQS::Queue"):
+        if resolver.physical_name(logical) == physical:
+            return logical
+    raise KeyError(physical)
+
+
+def _rate_seconds(expression: str) -> float:
+    m = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not m:
+        raise ValueError(f"only rate() schedules run locally, not {expression!r}")
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[m.group(2).rstrip("s")]
+    return int(m.group(1)) * unit
