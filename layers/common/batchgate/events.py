@@ -50,10 +50,21 @@ def run_tasks(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except Exception as exc:
             error, cause = task_failure(exc)
             logger.warning("task failed", extra={"error": error, "cause": cause})
-            sfn.send_task_failure(taskToken=token, error=error, cause=cause)
+            _answer(sfn, lambda: sfn.send_task_failure(taskToken=token, error=error, cause=cause))
             return
-        sfn.send_task_success(taskToken=token, output=json.dumps(output))
+        _answer(sfn, lambda: sfn.send_task_success(taskToken=token, output=json.dumps(output)))
 
     return process_partial_response(
         event=event, record_handler=on_record, processor=BatchProcessor(EventType.SQS), context=context
     )
+
+
+def _answer(sfn: Any, send: Any) -> None:
+    """Report a task's outcome. An execution that timed out, was stopped (ABORT) or no longer
+    exists cannot take the answer: retrying the message would never help, so it is logged and
+    dropped. Anything else (throttling, network) raises, and SQS delivers the task again."""
+    gone = (sfn.exceptions.InvalidToken, sfn.exceptions.TaskTimedOut, sfn.exceptions.TaskDoesNotExist)
+    try:
+        send()
+    except gone as exc:
+        logger.warning("execution no longer waits for this task", extra={"error": str(exc)})

@@ -19,6 +19,7 @@ def register(sub: Any) -> None:
     up.add_argument("--aws-port", type=int, default=4566, help="AWS endpoint port (0 picks a free one)")
     up.add_argument("--data-dir", type=Path, help="keep data here across restarts (default: a temp dir)")
     up.add_argument("--verbose", action="store_true", help="handler logs and metrics on stdout")
+    up.add_argument("--ready-file", type=Path, help="write the stack's URLs and key here once it is up")
     up.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="template parameter")
     up.set_defaults(func=_up)
 
@@ -47,6 +48,7 @@ def _up(args: argparse.Namespace) -> int:
             aws_port=args.aws_port,
             data_dir=args.data_dir.resolve() if args.data_dir else None,
             verbose=args.verbose,
+            ready_file=args.ready_file,
             parameters=params,
         )
     )

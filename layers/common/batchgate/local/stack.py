@@ -43,6 +43,7 @@ class StackConfig:
     key_id: str | None = None
     token: str | None = None
     verbose: bool = False
+    ready_file: Path | None = None  # written once everything is up (tests and scripts wait on it)
     parameters: dict[str, str] = field(default_factory=dict)
 
 
@@ -120,11 +121,18 @@ class LocalStack:
             "parameters": self.resolver.parameters,
             "environment": env,
             "keyId": self.key_id,
+            "token": self.token,
+            "org": LOCAL_ORG,
+            "sandbox": LOCAL_SANDBOX,
+            "bucket": self.resolver.physical_name("UploadBucket"),
         }
-        path = state_file(self.config.aws_port)
+        path = state_file(self.aws.port)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(info, indent=2))
+        path.chmod(0o600)
         self._state_path = path
+        if self.config.ready_file is not None:
+            self.config.ready_file.write_text(json.dumps(info, indent=2))
 
     def stop(self) -> None:
         self.stop_event.set()
