@@ -1,0 +1,1 @@
+"""The AEP-compatible REST API: a powertools resolver, routes split by resource, one error map."""

@@ -1,0 +1,64 @@
+"""The API: one powertools resolver with request validation, routes split by resource, one error
+map, and the OpenAPI document generated from the request models."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batchgate.api import batches, datasets, exports, uploads
+from batchgate.api.errors import error_response
+
+TITLE = "batchgate"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "AEP Batch Ingestion API compatible batch ingestion into Apache Iceberg. Every call needs "
+    "'Authorization: Bearer <token>', 'x-api-key', 'x-gw-ims-org-id' and 'x-sandbox-name'."
+)
+
+app = APIGatewayRestResolver(enable_validation=True)
+for _router in (datasets.router, batches.router, uploads.router, exports.router):
+    app.include_router(_router)
+# The Swagger UI's JS and CSS ship inside powertools and are inlined: it works offline.
+app.enable_swagger(path="/swagger", title=TITLE, version=VERSION, description=DESCRIPTION)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_json() -> Response[str]:
+    return Response(
+        200,
+        "application/json",
+        app.get_openapi_json_schema(title=TITLE, version=VERSION, description=DESCRIPTION),
+    )
+
+
+@app.exception_handler(Exception)
+def handle_error(exc: Exception) -> Response[str]:
+    ctx = app.current_event.get("requestContext") or {}
+    return error_response(exc, ctx.get("requestId"))
+
+
+_FILE_PATH = re.compile(r"^(/data/foundation/import/batches/[^/]+/datasets/[^/]+/files/)(.+)$")
+# powertools keeps the current event on a class attribute: one request at a time per process.
+# Lambda never runs two at once; the lock makes a threaded local server safe too.
+_lock = threading.Lock()
+
+
+def _encode_file_name(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A file name may contain '/': fold the rest of the path into one percent-encoded segment."""
+    out = dict(event)
+    m = _FILE_PATH.match(str(event.get("path") or ""))
+    if m:
+        out["path"] = m.group(1) + quote(m.group(2), safe="")
+    return out
+
+
+def resolve(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    with _lock:
+        return app.resolve(_encode_file_name(event), context)

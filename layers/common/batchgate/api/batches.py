@@ -1,0 +1,62 @@
+"""Batches: create, read, list (AEP catalog filters) and the COMPLETE / ABORT / REVERT actions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from batchgate.api.deps import principal, services
+from batchgate.api.models import BatchAction, BatchCreate
+from batchgate.dal.store import BatchQuery
+from batchgate.models import BatchStatus
+
+router = Router()
+IMPORT = "/data/foundation/import/batches"
+CATALOG = "/data/foundation/catalog/batches"
+
+
+@router.post(IMPORT, tags=["batches"], summary="Create a batch", responses={201: {"description": "Created"}})
+def create_batch(body: Annotated[BatchCreate, Body()]) -> Response[dict[str, Any]]:
+    batch = services().lifecycle.create_batch(principal(router), body)
+    return Response(201, "application/json", batch.to_aep())
+
+
+@router.get(f"{IMPORT}/<batch_id>", tags=["batches"], summary="Get a batch")
+def get_batch(batch_id: str) -> dict[str, Any]:
+    return services().lifecycle.get_batch(principal(router), batch_id).to_aep()
+
+
+@router.post(f"{IMPORT}/<batch_id>", tags=["batches"], summary="COMPLETE, ABORT or REVERT a batch")
+def batch_action(batch_id: str, action: Annotated[BatchAction, Query()]) -> dict[str, Any]:
+    return services().lifecycle.act(principal(router), batch_id, action).to_aep()
+
+
+@router.get(CATALOG, tags=["batches"], summary="List batches (AEP catalog: {id: batch, ...})")
+def list_batches(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    start: Annotated[int, Query(ge=0)] = 0,
+    order_by: Annotated[Literal["desc:created", "asc:created"], Query(alias="orderBy")] = "desc:created",
+    created_after: Annotated[int | None, Query(alias="createdAfter", ge=0)] = None,
+    created_before: Annotated[int | None, Query(alias="createdBefore", ge=0)] = None,
+    data_set: Annotated[str | None, Query(alias="dataSet", min_length=1)] = None,
+    status: Annotated[BatchStatus | None, Query()] = None,
+) -> dict[str, Any]:
+    q = BatchQuery(
+        limit=limit,
+        start=start,
+        order_desc=order_by == "desc:created",
+        created_after=created_after,
+        created_before=created_before,
+        dataset_id=data_set,
+        status=status,
+    )
+    return {b.id: b.to_aep() for b in services().lifecycle.list_batches(principal(router), q)}
+
+
+@router.get(f"{CATALOG}/<batch_id>", tags=["batches"], summary="Get a batch (AEP catalog: {id: batch})")
+def get_catalog_batch(batch_id: str) -> dict[str, Any]:
+    batch = services().lifecycle.get_batch(principal(router), batch_id)
+    return {batch.id: batch.to_aep()}

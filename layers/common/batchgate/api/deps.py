@@ -1,0 +1,53 @@
+"""What routes need from outside the request: services built once per process, the caller."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from functools import lru_cache
+
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+from batchgate.api.auth import Principal, principal_from_request_context
+from batchgate.dal.store import Store
+from batchgate.lifecycle import Lifecycle
+from batchgate.settings import Settings, settings
+from batchgate.uploads import Uploads
+
+
+@dataclass(frozen=True)
+class Services:
+    cfg: Settings
+    store: Store
+    lifecycle: Lifecycle
+    uploads: Uploads
+
+
+@lru_cache(maxsize=1)
+def services() -> Services:
+    cfg = settings()
+    store = Store(cfg.table_name)
+    return Services(cfg, store, Lifecycle(store, cfg), Uploads(store, cfg))
+
+
+def reset() -> None:
+    """Forget built services (tests and the local stack change the environment)."""
+    services.cache_clear()
+
+
+def principal(router: BaseRouter) -> Principal:
+    return principal_from_request_context(router.current_event.get("requestContext"))
+
+
+def raw_body(router: BaseRouter) -> bytes:
+    """The request body as bytes (API Gateway base64-encodes binary media types)."""
+    event = router.current_event
+    body = event.body or ""
+    if event.is_base64_encoded:
+        return base64.b64decode(body)
+    return body.encode("utf-8")
+
+
+def header(router: BaseRouter, name: str) -> str | None:
+    value = router.current_event.headers.get(name)
+    return None if value is None else str(value)

@@ -1,0 +1,67 @@
+"""Reading back: a batch's uploaded files, its failed-records files, and file downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from batchgate.api.deps import header, principal, services
+from batchgate.lifecycle import ExportFile
+
+router = Router()
+EXPORT = "/data/foundation/export"
+
+
+def _listing(files: list[ExportFile], limit: int, start: int) -> dict[str, Any]:
+    page = files[start : start + limit]
+    return {
+        "data": [
+            {
+                "dataSetFileId": f.file_id,
+                "dataSetViewId": f.dataset_id,
+                "version": "1.0.0",
+                "created": f.created,
+                "updated": f.updated,
+                "isValid": f.is_valid,
+                "name": f.name,
+                "size": f.size,
+                "_links": {"self": {"href": f"{EXPORT}/files/{f.file_id}"}},
+            }
+            for f in page
+        ],
+        "_page": {"limit": limit, "start": start, "count": len(page), "total": len(files)},
+    }
+
+
+@router.get(f"{EXPORT}/batches/<batch_id>/files", tags=["exports"], summary="The files uploaded to a batch")
+def batch_files(
+    batch_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    start: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    files = services().lifecycle.export_files(principal(router), batch_id, failed=False)
+    return _listing(files, limit, start)
+
+
+@router.get(f"{EXPORT}/batches/<batch_id>/failed", tags=["exports"], summary="A batch's failed-records files")
+def batch_failed(
+    batch_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    start: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    files = services().lifecycle.export_files(principal(router), batch_id, failed=True)
+    return _listing(files, limit, start)
+
+
+@router.get(f"{EXPORT}/files/<file_id>", tags=["exports"], summary="Download a file (Range supported)")
+def download(file_id: str) -> Response[Any]:
+    svc = services()
+    got = svc.lifecycle.download(
+        principal(router), file_id, header(router, "range"), inline_max=svc.cfg.single_put_max_bytes
+    )
+    if got.redirect is not None:
+        return Response(got.status, headers=got.headers)
+    return Response(got.status, "application/octet-stream", got.body, headers=got.headers)

@@ -1,0 +1,62 @@
+"""Request bodies of the API as pydantic models; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchgate.models import DatasetSchema, DatasetTags, InputFormat, Replay
+
+MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # SigV4's ceiling for presigned URLs
+
+
+class DatasetCreate(BaseModel):
+    """``POST /data/foundation/catalog/dataSets``. AEP's ``schemaRef`` (an XDM schema id) is
+    accepted by shape only to answer with a clear 400: batchgate datasets carry their schema."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=256)
+    description: str | None = Field(default=None, max_length=4096)
+    schema_: DatasetSchema | None = Field(default=None, alias="schema")
+    schema_ref: dict[str, Any] | None = Field(default=None, alias="schemaRef")
+    tags: DatasetTags = Field(default_factory=DatasetTags)
+
+
+class BatchCreate(BaseModel):
+    """``POST /data/foundation/import/batches`` with AEP's field names."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    dataset_id: str = Field(alias="datasetId", min_length=1, max_length=128)
+    input_format: InputFormat = Field(alias="inputFormat")
+    enable_error_diagnostics: bool = Field(default=True, alias="enableErrorDiagnostics")
+    partial_ingestion_percentage: float = Field(default=0, ge=0, le=100, alias="partialIngestionPercentage")
+    replay: Replay | None = None
+    tags: dict[str, Any] | None = None  # accepted for AEP compatibility, not interpreted
+
+
+FileAction = Literal["INITIALIZE", "COMPLETE", "PRESIGN"]
+BatchAction = Literal["COMPLETE", "ABORT", "REVERT"]
+
+
+class PartETag(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    part_number: int = Field(alias="partNumber", ge=1, le=10_000)
+    etag: str = Field(min_length=1, max_length=256)
+
+
+class FileActionBody(BaseModel):
+    """Body of ``POST …/files/{name}?action=…`` (all fields optional; which apply depends on the
+    action): PRESIGN takes ``size`` (and ``partSize``, ``expiresIn``); COMPLETE of a presigned
+    multipart upload takes ``uploadId`` and ``parts``; INITIALIZE and chunked COMPLETE take none."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    size: int | None = Field(default=None, ge=1, le=5 * 1024**4)
+    part_size: int | None = Field(default=None, alias="partSize", ge=5 * 1024**2, le=5 * 1024**3)
+    expires_in: int = Field(default=3600, alias="expiresIn", ge=60, le=MAX_PRESIGN_EXPIRY)
+    upload_id: str | None = Field(default=None, alias="uploadId", min_length=1, max_length=1024)
+    parts: list[PartETag] | None = Field(default=None, max_length=10_000)

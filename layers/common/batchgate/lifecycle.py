@@ -1,0 +1,432 @@
+"""What the API does, free of HTTP: datasets, batches, batch actions and the export listings.
+
+Every status change goes through :func:`batchgate.batches.next_status` and is written with
+``Store.save_batch``'s conditional write, so of two racing actions exactly one wins and the
+other gets a 409; nothing half-applies. State machine executions get deterministic names
+(``complete-{batchId}`` …), so repeating an action can never start a second run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchgate.api.auth import Principal
+from batchgate.api.models import BatchAction, BatchCreate, DatasetCreate
+from batchgate.batches import next_status
+from batchgate.dal.aws import client
+from batchgate.dal.store import BatchQuery, Store
+from batchgate.errors import BatchgateError, Conflict, IllegalTransition, InvalidRequest, NotFound, Transient
+from batchgate.models import Batch, BatchFile, Dataset
+from batchgate.settings import Settings
+
+
+class NotConfigured(BatchgateError):
+    """A state machine ARN the action needs is not set: say so instead of pretending it ran."""
+
+    code = "BG-503-NOT-CONFIGURED"
+    status = 503
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_id() -> str:
+    """24 hex characters, the shape of AEP's catalog ids; random, so ids reveal nothing."""
+    return secrets.token_hex(12)
+
+
+_UNSAFE = re.compile(r"[^a-z0-9_]")
+
+
+def table_identifier(org: str, sandbox: str, dataset_id: str) -> str:
+    """Iceberg identifier ``namespace.table``: Glue wants lowercase [a-z0-9_] names, and the
+    template grants the functions ``bg_*`` databases."""
+    ns = _UNSAFE.sub("_", f"bg_{org}_{sandbox}".lower())[:250]
+    return f"{ns}.ds_{dataset_id.lower()}"
+
+
+def dataset_to_aep(ds: Dataset) -> dict[str, Any]:
+    return {
+        "id": ds.id,
+        "name": ds.name,
+        "imsOrg": ds.org,
+        "sandboxName": ds.sandbox,
+        "schema": ds.schema_.model_dump(by_alias=True, exclude_none=True),
+        "tags": ds.tags.model_dump(by_alias=True),
+        "created": ds.created,
+        "updated": ds.updated,
+        "table": ds.table,
+        "version": "1.0.0",
+    }
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN StartExecution will give ``name``; known before the call, so the batch can record
+    it in the same conditional write that changes its status."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
+# -- export file ids ----------------------------------------------------------------------
+# A dataSetFileId names (batch, kind, file name), never an S3 key: a download is resolved through
+# the caller's own batch and file items, so another tenant's or an arbitrary object is unreachable.
+FILE_KINDS = ("upload", "failed")
+
+
+def encode_file_id(batch_id: str, kind: str, name: str) -> str:
+    raw = json.dumps([batch_id, kind, name], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_file_id(file_id: str) -> tuple[str, str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(file_id + "=" * (-len(file_id) % 4))
+        batch_id, kind, name = json.loads(raw)
+        if kind not in FILE_KINDS or not isinstance(batch_id, str) or not isinstance(name, str):
+            raise ValueError(kind)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise NotFound(f"file {file_id!r} not found", code="BG-404-FILE") from exc
+    return batch_id, kind, name
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    file_id: str
+    batch_id: str
+    dataset_id: str
+    name: str
+    key: str
+    size: int | None
+    is_valid: bool
+    created: int
+    updated: int
+
+
+@dataclass
+class Download:
+    """A file or byte range to send inline, or a presigned URL to redirect to."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    redirect: str | None = None
+
+
+class RangeNotSatisfiable(BatchgateError):
+    code = "BG-416-RANGE"
+    status = 416
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.headers = {"Content-Range": f"bytes */{size}"}
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """One ``bytes=a-b`` / ``a-`` / ``-n`` range as inclusive (start, end); None for the whole file.
+    Multiple ranges are refused rather than answered with a multipart body."""
+    if not header:
+        return None
+    m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
+    if not m or (not m.group(1) and not m.group(2)):
+        raise RangeNotSatisfiable(f"unsupported Range {header!r}; send one 'bytes=start-end' range", size)
+    first, last = m.group(1), m.group(2)
+    if first:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+        if last and int(last) < start:
+            raise RangeNotSatisfiable(f"Range {header!r} ends before it starts", size)
+    else:
+        n = int(last)
+        if n == 0:
+            raise RangeNotSatisfiable("a suffix range of 0 bytes selects nothing", size)
+        start, end = max(size - n, 0), size - 1
+    if start >= size:
+        raise RangeNotSatisfiable(f"Range {header!r} starts beyond the file's {size} bytes", size)
+    return start, end
+
+
+class Lifecycle:
+    def __init__(self, store: Store, cfg: Settings) -> None:
+        self.store = store
+        self.cfg = cfg
+
+    @property
+    def sfn(self) -> Any:
+        return client("stepfunctions")
+
+    @property
+    def s3(self) -> Any:
+        return client("s3")
+
+    # -- datasets -------------------------------------------------------------------------
+    def create_dataset(self, p: Principal, body: DatasetCreate) -> Dataset:
+        if body.schema_ is None:
+            if body.schema_ref is not None:
+                raise InvalidRequest(
+                    "'schemaRef' (an XDM schema id) is not supported: give the dataset's columns in "
+                    "'schema': {\"fields\": [...]} (see docs/api.md)",
+                    code="BG-400-SCHEMA-REF",
+                )
+            raise InvalidRequest('\'schema\' is required: {"fields": [{"name", "type"}, ...]}')
+        ts = now_ms()
+        ds_id = new_id()
+        ds = Dataset(
+            id=ds_id,
+            name=body.name,
+            org=p.org,
+            sandbox=p.sandbox,
+            schema_=body.schema_,
+            tags=body.tags,
+            created=ts,
+            updated=ts,
+            table=table_identifier(p.org, p.sandbox, ds_id),
+        )
+        self.store.put_dataset(ds)
+        return ds
+
+    def get_dataset(self, p: Principal, dataset_id: str) -> Dataset:
+        return self.store.get_dataset(p.org, p.sandbox, dataset_id)
+
+    def list_datasets(self, p: Principal, *, limit: int, start: int) -> list[Dataset]:
+        return self.store.list_datasets(p.org, p.sandbox, limit=limit, start=start)
+
+    # -- batches --------------------------------------------------------------------------
+    def create_batch(self, p: Principal, body: BatchCreate) -> Batch:
+        try:
+            self.store.get_dataset(p.org, p.sandbox, body.dataset_id)
+        except NotFound as exc:
+            raise InvalidRequest(
+                f"dataset {body.dataset_id!r} not found; create it first or check the id",
+                code="BG-400-UNKNOWN-DATASET",
+            ) from exc
+        if body.replay is not None:
+            self._check_predecessors(p, body.dataset_id, body.replay.predecessors)
+        ts = now_ms()
+        batch = Batch(
+            id=new_id(),
+            org=p.org,
+            sandbox=p.sandbox,
+            dataset_id=body.dataset_id,
+            input_format=body.input_format,
+            enable_error_diagnostics=body.enable_error_diagnostics,
+            partial_ingestion_percentage=body.partial_ingestion_percentage,
+            replay=body.replay,
+            created=ts,
+            updated=ts,
+            created_user=p.user,
+            updated_user=p.user,
+        )
+        self.store.create_batch(batch)
+        return batch
+
+    def _check_predecessors(self, p: Principal, dataset_id: str, predecessors: list[str]) -> None:
+        if len(set(predecessors)) != len(predecessors):
+            raise InvalidRequest("replay.predecessors lists a batch twice", code="BG-400-REPLAY")
+        for pred_id in predecessors:
+            try:
+                pred = self.store.get_batch(p.org, p.sandbox, pred_id)
+            except NotFound as exc:
+                raise InvalidRequest(
+                    f"replay predecessor {pred_id!r} not found", code="BG-400-REPLAY"
+                ) from exc
+            if pred.dataset_id != dataset_id:
+                raise InvalidRequest(
+                    f"replay predecessor {pred_id!r} belongs to dataset {pred.dataset_id!r}, "
+                    f"not {dataset_id!r}",
+                    code="BG-400-REPLAY",
+                )
+            if pred.status != "success":
+                raise InvalidRequest(
+                    f"replay predecessor {pred_id!r} is '{pred.status}'; only 'success' batches can "
+                    "be replaced",
+                    code="BG-400-REPLAY",
+                )
+
+    def get_batch(self, p: Principal, batch_id: str) -> Batch:
+        return self.store.get_batch(p.org, p.sandbox, batch_id)
+
+    def list_batches(self, p: Principal, q: BatchQuery) -> list[Batch]:
+        return self.store.list_batches(p.org, p.sandbox, q)
+
+    # -- actions --------------------------------------------------------------------------
+    def act(self, p: Principal, batch_id: str, action: BatchAction) -> Batch:
+        """COMPLETE / ABORT / REVERT. Returns the batch as it is after the action."""
+        b = self.store.get_batch(p.org, p.sandbox, batch_id)
+        if self._is_repeat(b, action):
+            return self._ensure_started(b, action)
+        next_status(b.status, action)  # raises IllegalTransition (409) naming what is allowed
+        arn = self._machine(action)
+        if action == "COMPLETE":
+            self._check_files_landed(p, b)
+        new = self._apply(b, action, p.user, arn)
+        try:
+            stored = self.store.save_batch(new, expected_status=b.status, expected_version=b.version)
+        except IllegalTransition:
+            # Lost a race. Only a repeat of the same action turns into success; anything else
+            # (COMPLETE vs ABORT) is the loser's 409, even if its action would now be allowed.
+            current = self.store.get_batch(p.org, p.sandbox, batch_id)
+            if self._is_repeat(current, action) and current.execution_arn == new.execution_arn:
+                return self._ensure_started(current, action)
+            raise
+        if action == "ABORT" and b.execution_arn:
+            self._stop(b.execution_arn)
+        return self._ensure_started(stored, action)
+
+    def _machine(self, action: BatchAction) -> str | None:
+        arn = {
+            "COMPLETE": self.cfg.complete_state_machine_arn,
+            "REVERT": self.cfg.revert_state_machine_arn,
+            "ABORT": self.cfg.abort_state_machine_arn,
+        }[action]
+        if not arn and action != "ABORT":
+            # ABORT's cleanup machine is optional; COMPLETE and REVERT do nothing without theirs.
+            env = {"COMPLETE": "BATCHGATE_COMPLETE_SM", "REVERT": "BATCHGATE_REVERT_SM"}[action]
+            raise NotConfigured(f"{action} needs a state machine: {env} is not set in this deployment")
+        return arn
+
+    def _is_repeat(self, b: Batch, action: BatchAction) -> bool:
+        if action == "REVERT" and b.status == "success" and b.execution_arn:
+            # REVERT leaves the status to its state machine; the recorded execution marks a repeat.
+            return b.execution_arn.endswith(f":revert-{b.id}")
+        try:
+            return next_status(b.status, action) is None
+        except IllegalTransition:
+            return False
+
+    @staticmethod
+    def _apply(b: Batch, action: BatchAction, user: str, arn: str | None) -> Batch:
+        update: dict[str, Any] = {"updated": now_ms(), "updated_user": user}
+        target = next_status(b.status, action)
+        if action != "REVERT" and target is not None:
+            update["status"] = target
+        update["execution_arn"] = execution_arn(arn, f"{action.lower()}-{b.id}") if arn else None
+        return b.model_copy(update=update)
+
+    def _ensure_started(self, b: Batch, action: BatchAction) -> Batch:
+        """Start (or re-start: the name makes it a no-op) the action's execution when one is due."""
+        due = {
+            "COMPLETE": b.status == "loaded",
+            "REVERT": b.status == "success",
+            "ABORT": b.status == "aborted",
+        }[action]
+        if not due:
+            return b
+        arn = self._machine(action)
+        if arn is None:
+            return b
+        payload = {"org": b.org, "sandbox": b.sandbox, "batchId": b.id, "datasetId": b.dataset_id}
+        try:
+            self.sfn.start_execution(
+                stateMachineArn=arn, name=f"{action.lower()}-{b.id}", input=json.dumps(payload)
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code != "ExecutionAlreadyExists":
+                raise Transient(
+                    f"batch {b.id} is '{b.status}' but its {action} execution could not be started "
+                    f"({code}); repeat the action to retry",
+                    code="BG-503-START-FAILED",
+                ) from exc
+        return b
+
+    def _stop(self, arn: str) -> None:
+        try:
+            self.sfn.stop_execution(executionArn=arn, cause="batch aborted")
+        except ClientError as exc:
+            # Already finished or never started: there is nothing left to stop.
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in ("ExecutionDoesNotExist", "ExecutionNotRunning", "ValidationException"):
+                raise
+
+    def _check_files_landed(self, p: Principal, b: Batch) -> None:
+        """COMPLETE must not seal a batch whose chunked or presigned files never arrived."""
+        missing = []
+        for f in self.store.list_files(p.org, p.sandbox, b.id):
+            if f.status == "uploading" and not self._exists(f.key):
+                missing.append(f.name)
+        if missing:
+            shown = ", ".join(repr(n) for n in missing[:5])
+            raise Conflict(
+                f"{len(missing)} file(s) of batch {b.id} have no data yet: {shown}; finish their "
+                "upload (PATCH chunks + COMPLETE, or the presigned PUT) or ABORT the batch",
+                code="BG-409-FILES-INCOMPLETE",
+            )
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.cfg.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    # -- exports --------------------------------------------------------------------------
+    def export_files(self, p: Principal, batch_id: str, *, failed: bool) -> list[ExportFile]:
+        b = self.store.get_batch(p.org, p.sandbox, batch_id)
+        out = []
+        for f in sorted(self.store.list_files(p.org, p.sandbox, b.id), key=lambda f: f.name):
+            if failed and not f.failed_key:
+                continue
+            out.append(self._export_file(b, f, "failed" if failed else "upload"))
+        return out
+
+    @staticmethod
+    def _export_file(b: Batch, f: BatchFile, kind: str) -> ExportFile:
+        valid = f.file_error is None and f.status != "failed" and kind == "upload"
+        return ExportFile(
+            file_id=encode_file_id(b.id, kind, f.name),
+            batch_id=b.id,
+            dataset_id=b.dataset_id,
+            name=f.name,
+            key=f.key if kind == "upload" else (f.failed_key or ""),
+            size=f.size if kind == "upload" else None,
+            is_valid=valid,
+            created=b.created,
+            updated=f.validated_at or b.updated,
+        )
+
+    def download(self, p: Principal, file_id: str, range_header: str | None, *, inline_max: int) -> Download:
+        batch_id, kind, name = decode_file_id(file_id)
+        b = self.store.get_batch(p.org, p.sandbox, batch_id)
+        f = self.store.get_file(p.org, p.sandbox, b.id, name)
+        key = None if f is None else (f.key if kind == "upload" else f.failed_key)
+        if key is None:
+            raise NotFound(f"file {file_id!r} not found", code="BG-404-FILE")
+        try:
+            size = int(self.s3.head_object(Bucket=self.cfg.bucket, Key=key)["ContentLength"])
+        except ClientError as exc:
+            raise NotFound(f"file {file_id!r} has no data (yet)", code="BG-404-FILE") from exc
+        rng = parse_range(range_header, size) if size else None
+        length = size if rng is None else rng[1] - rng[0] + 1
+        if length > inline_max:
+            # Lambda answers at most 6 MB (base64 costs a third): send the client to S3 itself.
+            # HTTP clients repeat the Range header on the redirected request.
+            url = self.s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self.cfg.bucket, "Key": key}, ExpiresIn=900
+            )
+            return Download(status=307, redirect=url, headers={"Location": url})
+        headers = {
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": f'attachment; filename="{_disposition(name)}"',
+        }
+        if rng is None:
+            body = self.s3.get_object(Bucket=self.cfg.bucket, Key=key)["Body"].read()
+            return Download(status=200, body=body, headers=headers)
+        obj = self.s3.get_object(Bucket=self.cfg.bucket, Key=key, Range=f"bytes={rng[0]}-{rng[1]}")
+        headers["Content-Range"] = f"bytes {rng[0]}-{rng[1]}/{size}"
+        return Download(status=206, body=obj["Body"].read(), headers=headers)
+
+
+def _disposition(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._-]", "_", base)
