@@ -1,0 +1,181 @@
+"""Data files: registering staged Parquet as it is, reading it, and writing new files.
+
+Registering (``register_staged``) reads only each file's footer (one ranged GET on S3) and turns it
+into an Iceberg ``DataFile``; no byte of data is copied. A staged file can be registered when its
+Arrow schema is compatible with the table's (same names, same or promotable types, no optional
+column where the table requires one) and its ``_batch_id`` statistics show a single value equal to
+the batch being promoted. Anything else is rewritten (read, aligned to the table schema, written
+as new data files) and its bytes are counted as rewritten.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyiceberg.io import FileIO
+from pyiceberg.io.pyarrow import (
+    ArrowScan,
+    _dataframe_to_data_files,
+    parquet_file_to_data_file,
+    schema_to_pyarrow,
+)
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.utils.concurrent import ExecutorFactory
+
+from batchgate.errors import InvalidRequest
+from batchgate.lake.tables import BATCH_COLUMN
+
+
+class StagedFileError(InvalidRequest):
+    """A staged file that cannot belong to this batch's commit (a Terminal error)."""
+
+    code = "BG-400-STAGED-FILE"
+
+
+@dataclass
+class Staged:
+    """Staged files sorted into those registered as they are and those that had to be rewritten."""
+
+    registered: list[DataFile] = field(default_factory=list)
+    rewritten: list[DataFile] = field(default_factory=list)
+
+    @property
+    def data_files(self) -> list[DataFile]:
+        return self.registered + self.rewritten
+
+    @property
+    def rows(self) -> int:
+        return sum(f.record_count for f in self.data_files)
+
+    @property
+    def bytes_rewritten(self) -> int:
+        return sum(f.file_size_in_bytes for f in self.rewritten)
+
+    @property
+    def written_paths(self) -> list[str]:
+        return [f.file_path for f in self.rewritten]
+
+
+def table_arrow_schema(metadata: TableMetadata) -> pa.Schema:
+    """The Arrow schema of the table's current Iceberg schema, without field-id metadata."""
+    return schema_to_pyarrow(metadata.schema(), include_field_ids=False)
+
+
+def _partition_batch(data_file: DataFile) -> object:
+    """The ``_batch_id`` partition value of a file (the spec is ``identity(_batch_id)``)."""
+    partition = data_file.partition
+    return partition[0] if partition is not None and len(partition) > 0 else None
+
+
+def _try_register(io: FileIO, metadata: TableMetadata, path: str, batch_id: str) -> DataFile | None:
+    try:
+        data_file = parquet_file_to_data_file(io=io, table_metadata=metadata, file_path=path)
+    except FileNotFoundError as exc:
+        raise StagedFileError(f"staged file {path} does not exist") from exc
+    except (ValueError, TypeError, KeyError):
+        # Incompatible schema, or statistics that do not prove a single _batch_id: rewrite it.
+        return None
+    if data_file.record_count == 0:
+        return data_file
+    if _partition_batch(data_file) != batch_id:
+        raise StagedFileError(
+            f"staged file {path} holds rows of batch {_partition_batch(data_file)!r}, not {batch_id!r}"
+        )
+    return data_file
+
+
+def read_parquet(io: FileIO, path: str, columns: list[str] | None = None) -> pa.Table:
+    """Read a whole Parquet file through the table's FileIO (one seekable S3 handle)."""
+    with io.new_input(path).open() as stream:
+        return pq.read_table(stream, columns=columns)
+
+
+def align(df: pa.Table, schema: pa.Schema, *, where: str) -> pa.Table:
+    """``df`` with exactly ``schema``'s columns and types: columns it lacks become null (if the
+    schema allows), extra columns are dropped, types are cast safely. Raises ``StagedFileError``
+    naming ``where`` when a required column is missing or holds nulls, or a cast fails."""
+    arrays = []
+    for target in schema:
+        if target.name in df.column_names:
+            column = df.column(target.name)
+            if not column.type.equals(target.type):
+                try:
+                    column = column.cast(target.type, safe=True)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise StagedFileError(
+                        f"{where}: column {target.name} cannot be read as {target.type}: {exc}"
+                    ) from exc
+        else:
+            column = pa.nulls(len(df), type=target.type)
+        if not target.nullable and column.null_count:
+            raise StagedFileError(f"{where}: required column {target.name} holds {column.null_count} nulls")
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_data_files(table: Table, metadata: TableMetadata, df: pa.Table) -> list[DataFile]:
+    """Write ``df`` (already aligned to the table schema) as new data files of the table, split by
+    partition (so each file holds one batch). Returns the files; nothing is committed."""
+    if df.num_rows == 0:
+        return []
+    return list(
+        _dataframe_to_data_files(
+            table_metadata=metadata, df=df, io=table.io, write_uuid=uuid.uuid4(), counter=itertools.count(0)
+        )
+    )
+
+
+def stage_files(table: Table, metadata: TableMetadata, batch_id: str, paths: list[str]) -> Staged:
+    """Turn a batch's staged Parquet files into data files for one commit.
+
+    Footers are read in parallel (pyiceberg's shared executor). Incompatible files are rewritten;
+    a file holding another batch's rows is a ``StagedFileError``. Duplicate paths are refused.
+    """
+    if len(paths) != len(set(paths)):
+        raise StagedFileError("staged paths must be unique")
+    io = table.io
+    executor = ExecutorFactory.get_or_create()
+    attempts = list(executor.map(lambda p: _try_register(io, metadata, p, batch_id), paths))
+    staged = Staged()
+    schema = table_arrow_schema(metadata)
+    for path, data_file in zip(paths, attempts, strict=True):
+        if data_file is not None:
+            staged.registered.append(data_file)
+            continue
+        df = align(read_parquet(io, path), schema, where=path)
+        other = pc.unique(df.column(BATCH_COLUMN)).to_pylist()
+        if any(value != batch_id for value in other):
+            raise StagedFileError(f"staged file {path} holds rows of batches {other}, not only {batch_id!r}")
+        staged.rewritten.extend(write_data_files(table, metadata, df))
+    return staged
+
+
+def scan_tasks(
+    table: Table, metadata: TableMetadata, row_filter: object, snapshot_id: int | None = None
+) -> list[FileScanTask]:
+    """Files of a snapshot (default: the one ``metadata`` names current) that may hold matching rows."""
+    from pyiceberg.table import DataScan
+
+    scan = DataScan(table_metadata=metadata, io=table.io, row_filter=row_filter, snapshot_id=snapshot_id)  # type: ignore[arg-type]
+    return list(scan.plan_files())
+
+
+def read_tasks(table: Table, metadata: TableMetadata, tasks: Iterable[FileScanTask]) -> pa.Table:
+    """All rows of the given files, projected to the current schema (no row filter applied)."""
+    from pyiceberg.expressions import AlwaysTrue
+
+    task_list = list(tasks)
+    if not task_list:
+        return table_arrow_schema(metadata).empty_table()
+    scan = ArrowScan(
+        table_metadata=metadata, io=table.io, projected_schema=metadata.schema(), row_filter=AlwaysTrue()
+    )
+    return scan.to_table(tasks=task_list)
