@@ -1,0 +1,1 @@
+"""The local stack: embedded AWS (moto server), its persistence, and the local API, pollers and functions."""
