@@ -8,6 +8,7 @@ import base64
 import copy
 import importlib.util
 import json
+import logging
 import os
 import socket
 import sys
@@ -254,6 +255,8 @@ class Api:
         body = out.get("body") or ""
         raw = base64.b64decode(body) if out.get("isBase64Encoded") else body.encode()
         headers = {k.lower(): v for k, v in (out.get("headers") or {}).items()}
+        for k, values in (out.get("multiValueHeaders") or {}).items():
+            headers[k.lower()] = ",".join(values)
         return Resp(out["statusCode"], headers, raw, out)
 
     def authorize(self, ev: dict[str, Any]) -> Resp | None:
@@ -343,3 +346,4 @@ def other_api(keys: dict[str, Creds]) -> Api:
 
 
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "batchgate-test")
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server access log

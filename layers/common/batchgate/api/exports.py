@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -64,4 +65,14 @@ def download(file_id: str) -> Response[Any]:
     )
     if got.redirect is not None:
         return Response(got.status, headers=got.headers)
-    return Response(got.status, "application/octet-stream", got.body, headers=got.headers)
+    return binary_response(got.status, got.body, got.headers)
+
+
+def binary_response(status: int, body: bytes, headers: dict[str, str]) -> Response[Any]:
+    """Bytes, base64-encoded here: with enable_validation powertools runs a route's return value
+    through its JSON encoder, which decodes a bytes body as UTF-8 (and fails on binary data)."""
+    response: Response[Any] = Response(
+        status, "application/octet-stream", base64.b64encode(body).decode(), headers=headers
+    )
+    response.base64_encoded = True
+    return response
