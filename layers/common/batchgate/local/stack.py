@@ -75,7 +75,7 @@ class LocalStack:
 
         template = load_template()
         mirror = self._mirror(template, data_dir)
-        self.aws = EmbeddedAws(host=cfg.host, port=cfg.aws_port, middleware=mirror)
+        self.aws = EmbeddedAws(host=cfg.host, port=cfg.aws_port, middleware=mirror.wrap)
         self.aws.start()
         endpoint = self.aws.endpoint
         os.environ["AWS_ENDPOINT_URL"] = endpoint
@@ -206,7 +206,11 @@ class LocalStack:
                     s3.put_bucket_encryption(
                         Bucket=name,
                         ServerSideEncryptionConfiguration={
-                            "Rules": props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                            # CloudFormation's property name differs from the S3 API's.
+                            "Rules": [
+                                {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
+                                for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                            ]
                         },
                     )
                 if "PublicAccessBlockConfiguration" in props:
