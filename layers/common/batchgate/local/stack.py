@@ -30,7 +30,7 @@ from batchgate.template import LocalNames, Resolver, load_template
 
 LOCAL_ORG, LOCAL_SANDBOX = "local", "prod"
 # Short intervals so a batch completes in seconds while someone watches.
-LOCAL_PARAMETERS = {"PollSeconds": "1", "RetryWaitSeconds": "2", "MaxPolls": "600"}
+LOCAL_PARAMETERS = {"PollSeconds": "1", "RetryWaitSeconds": "2", "MaxPolls": "600", "SweepSchedule": "rate(1 minute)"}
 DUMMY_ROLE = "arn:aws:iam::123456789012:role/batchgate-local"
 
 
