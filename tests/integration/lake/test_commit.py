@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from batchgate.errors import CommitConflict
-from batchgate.lake import CommitPolicy, promote, revert
+from batchgate.lake.commit import CommitPolicy
+from batchgate.lake.promote import promote
+from batchgate.lake.revert import revert
 from pyiceberg.exceptions import CommitFailedException
 
 from .conftest import Lake, people, rows_of

@@ -6,8 +6,10 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-from batchgate.lake import StagedFileError, promote, revert
 from batchgate.lake.commit import BATCH_KEY, OPERATION_KEY
+from batchgate.lake.files import StagedFileError
+from batchgate.lake.promote import promote
+from batchgate.lake.revert import revert
 
 from .conftest import Lake, people, rows_of
 

@@ -168,14 +168,17 @@ def scan_tasks(
     return list(scan.plan_files())
 
 
-def read_tasks(table: Table, metadata: TableMetadata, tasks: Iterable[FileScanTask]) -> pa.Table:
-    """All rows of the given files, projected to the current schema (no row filter applied)."""
+def read_tasks(
+    table: Table, metadata: TableMetadata, tasks: Iterable[FileScanTask], columns: list[str] | None = None
+) -> pa.Table:
+    """All rows of the given files (no row filter applied), projected to the current schema or to
+    ``columns`` of it; typed exactly as ``table_arrow_schema`` says."""
     from pyiceberg.expressions import AlwaysTrue
 
+    schema = metadata.schema() if columns is None else metadata.schema().select(*columns)
+    target = schema_to_pyarrow(schema, include_field_ids=False)
     task_list = list(tasks)
     if not task_list:
-        return table_arrow_schema(metadata).empty_table()
-    scan = ArrowScan(
-        table_metadata=metadata, io=table.io, projected_schema=metadata.schema(), row_filter=AlwaysTrue()
-    )
-    return scan.to_table(tasks=task_list)
+        return target.empty_table()
+    scan = ArrowScan(table_metadata=metadata, io=table.io, projected_schema=schema, row_filter=AlwaysTrue())
+    return scan.to_table(tasks=task_list).cast(target)

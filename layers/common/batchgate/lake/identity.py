@@ -42,8 +42,11 @@ def key_filter(keys: pa.Table, identity: list[str]) -> BooleanExpression:
 
 def match(left: pa.Table, right: pa.Table, identity: list[str]) -> tuple[pa.Array, pa.Array]:
     """Index pairs ``(i, j)`` with ``left[i]`` and ``right[j]`` equal on every identity column."""
-    lk = left.select(identity).append_column(_LEFT, pa.array(range(left.num_rows), type=pa.int64()))
-    rk = right.select(identity).append_column(_RIGHT, pa.array(range(right.num_rows), type=pa.int64()))
+    lk = left.select(identity)
+    # Scans may hand back large_string where staged files have string: join on one type.
+    rk = right.select(identity).cast(lk.schema)
+    lk = lk.append_column(_LEFT, pa.array(range(left.num_rows), type=pa.int64()))
+    rk = rk.append_column(_RIGHT, pa.array(range(right.num_rows), type=pa.int64()))
     joined = lk.join(rk, keys=identity, join_type="inner")
     return joined.column(_LEFT).combine_chunks(), joined.column(_RIGHT).combine_chunks()
 

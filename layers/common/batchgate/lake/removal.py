@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import BooleanExpression, In
+from pyiceberg.expressions import AlwaysFalse, BooleanExpression, In
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
@@ -38,7 +38,7 @@ class Removal:
             partition = data_file.partition
             if partition is not None and len(partition) > 0 and partition[0] is not None:
                 values.add(str(partition[0]))
-        return In(term=BATCH_COLUMN, literals=values)
+        return In(term=BATCH_COLUMN, literals=values) if values else AlwaysFalse()
 
     @property
     def bytes_rewritten(self) -> int:

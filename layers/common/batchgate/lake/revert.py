@@ -41,6 +41,7 @@ from batchgate.lake.commit import (
     REVERT,
     ROWS_DELETED_KEY,
     UPSERT,
+    WRITING_OPERATIONS,
     CommitPolicy,
     CommitResult,
     Plan,
@@ -93,7 +94,8 @@ def revert(
 
     The batch is treated as an upsert when ``upsert_prior_snapshot`` is given or its upsert
     snapshot is in the ancestry. Idempotent: a second revert finds the first one's snapshot and
-    returns it with ``noop=True``; reverting a batch that has no rows commits nothing (``noop``).
+    returns it with ``noop=True``; reverting a batch that never landed commits nothing (``noop``);
+    reverting one whose rows were all superseded commits an empty snapshot that records it.
     """
     identity = list(dataset.tags.identity)
 
@@ -104,10 +106,15 @@ def revert(
         prior = upsert_prior_snapshot
         if prior is None and upserted is not None:
             prior = upserted.parent_snapshot_id
-        if prior is None or not removal.dropped:
-            # A plain batch, an upsert into an empty table, or nothing left to revert.
-            if not removal.dropped:
-                return Plan(empty=True)
+        if not removal.dropped:
+            if find_operation(table, WRITING_OPERATIONS, batch_id) is None:
+                return Plan(empty=True)  # never landed (or its snapshot expired): nothing to record
+            # Its rows were all superseded by later upserts. Commit an empty snapshot anyway: the
+            # revert must be on record, or reverting a later upsert would restore this batch's rows.
+            removal.stage(tx, properties, [])
+            return Plan()
+        if prior is None:
+            # A plain batch, or an upsert into an empty table: drop its files.
             properties[ROWS_DELETED_KEY] = str(removal.rows)
             properties[BYTES_REWRITTEN_KEY] = str(removal.bytes_rewritten)
             removal.stage(tx, properties, [])
@@ -137,6 +144,7 @@ def revert(
             row_filter=ident.key_filter(keys, identity),
             snapshot_id=prior,
         ).to_arrow()
+        previous = align(previous, table_arrow_schema(metadata), where=f"snapshot {prior}")
         left, _ = ident.match(previous, keys, identity)
         previous = previous.take(left)
         skip = removed_since(table, prior) | {batch_id}
@@ -148,9 +156,7 @@ def revert(
                     )
                 )
             )
-        restored = write_data_files(
-            table, metadata, align(previous, table_arrow_schema(metadata), where=f"snapshot {prior}")
-        )
+        restored = write_data_files(table, metadata, previous)
         rewritten = removal.bytes_rewritten + sum(f.file_size_in_bytes for f in restored)
         properties[PRIOR_SNAPSHOT_KEY] = str(prior)
         properties[ROWS_DELETED_KEY] = str(removal.rows)

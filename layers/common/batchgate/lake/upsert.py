@@ -1,0 +1,197 @@
+"""Upsert a batch with AEP patch semantics, as ONE OVERWRITE snapshot.
+
+For every staged row, matched to the table by the dataset's identity columns:
+
+- identity found → the row is updated: columns the batch's files carried (``present_columns``)
+  take the file's value — an explicit null sets null — and columns they did not carry keep the
+  current value. ``_batch_id``/``_source_file``/``_source_row`` become this batch's.
+- identity not found (or null) → the row is inserted (absent columns null).
+- several rows of the batch with one identity → the last one (file order, then row order) wins.
+
+Why not ``pyiceberg``'s ``Table.upsert``: it replaces whole rows (no patch semantics), commits an
+overwrite and an append (two snapshots), and writes updated rows into whatever files it produces.
+Here the old versions are removed from their files (each file still holds one batch: the file is
+rewritten without them, keeping its batch id), the new versions go into files of this batch's
+partition, and all of it is one snapshot — so the upsert batch's rows are exactly the files of its
+partition, and revert can find them and restore what they replaced (see ``lake.revert``).
+
+Cost: identity values are not clustered, so pruning by the ``In`` filter rarely skips files; the
+identity columns of every candidate file are read, and whole files only where a row matches. When
+nothing matches (a first load) and the batch has no duplicate identities, the staged files are
+registered in place exactly like ``promote`` (zero bytes written).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table, Transaction
+
+from batchgate.errors import InvalidRequest
+from batchgate.lake import identity as ident
+from batchgate.lake.commit import (
+    BYTES_REWRITTEN_KEY,
+    DEFAULT_POLICY,
+    ROWS_DELETED_KEY,
+    UPSERT,
+    CommitPolicy,
+    CommitResult,
+    Plan,
+    run_commit,
+)
+from batchgate.lake.files import (
+    align,
+    read_parquet,
+    read_tasks,
+    scan_tasks,
+    stage_files,
+    table_arrow_schema,
+    write_data_files,
+)
+from batchgate.lake.promote import _ensure_name_mapping, _has_rows_of
+from batchgate.lake.removal import Removal
+from batchgate.lake.tables import BATCH_COLUMN, LINEAGE_COLUMNS, identifier_of
+from batchgate.models import Dataset
+
+ROWS_UPDATED_KEY = "batchgate.rows-updated"
+ROWS_INSERTED_KEY = "batchgate.rows-inserted"
+
+
+def _not_in(n: int, indices: pa.Array) -> pa.Array:
+    """Boolean mask of length ``n``: True where the position is not in ``indices``."""
+    return pc.invert(pc.is_in(pa.array(range(n), type=pa.int64()), value_set=indices.cast(pa.int64())))
+
+
+def merge(
+    current: pa.Table, incoming: pa.Table, identity: list[str], present: set[str]
+) -> tuple[pa.Table, int]:
+    """Rows to write for this batch: updated rows (patched) then inserted rows; and the number of
+    updated rows. ``current`` holds the table's versions of the matched identities; both tables
+    are aligned to the table schema."""
+    cur_idx, inc_idx = ident.match(current, incoming, identity)
+    if len(inc_idx):
+        # If the table held one identity twice, pair each incoming row with one current row.
+        pairs = (
+            pa.table({"c": cur_idx, "i": inc_idx}).group_by("i", use_threads=False).aggregate([("c", "min")])
+        )
+        inc_idx, cur_idx = pairs.column("i").combine_chunks(), pairs.column("c_min").combine_chunks()
+    take_from_file = present | set(identity) | set(LINEAGE_COLUMNS)
+    updated_cur = current.take(cur_idx)
+    updated_inc = incoming.take(inc_idx)
+    columns = [
+        updated_inc.column(f.name) if f.name in take_from_file else updated_cur.column(f.name)
+        for f in incoming.schema
+    ]
+    updated = pa.Table.from_arrays(columns, schema=incoming.schema)
+    inserted = incoming.filter(_not_in(incoming.num_rows, inc_idx))
+    return pa.concat_tables([updated, inserted]), updated.num_rows
+
+
+def upsert(
+    catalog: Catalog,
+    dataset: Dataset,
+    batch_id: str,
+    staged_paths: list[str],
+    identity: list[str],
+    present_columns: list[str] | None = None,
+    *,
+    policy: CommitPolicy = DEFAULT_POLICY,
+) -> CommitResult:
+    """Upsert the staged rows into the table in one commit; see the module docstring.
+
+    ``present_columns`` lists the dataset columns the batch's files carried (``None``: all).
+    ``rows_added`` counts rows written for this batch (updated + inserted), ``rows_deleted`` the
+    old versions removed; ``bytes_rewritten`` the bytes of every data file this commit wrote.
+    Idempotent: a re-run finds the upsert snapshot and returns it (``noop``).
+    """
+    if not identity:
+        raise InvalidRequest(f"upsert into dataset {dataset.id} needs identity columns")
+    columns = {f.name for f in dataset.schema_.fields}
+    unknown = [c for c in [*identity, *(present_columns or [])] if c not in columns]
+    if unknown:
+        raise InvalidRequest(f"columns {unknown} are not in dataset {dataset.id}")
+    present = set(present_columns) if present_columns is not None else columns
+    cache: dict[int, pa.Table] = {}
+
+    def incoming_rows(table: Table) -> pa.Table:
+        schema_id = table.metadata.current_schema_id
+        if schema_id not in cache:
+            schema = table_arrow_schema(table.metadata)
+            parts = [align(read_parquet(table.io, p), schema, where=p) for p in staged_paths]
+            rows = pa.concat_tables(parts) if parts else schema.empty_table()
+            others = set(pc.unique(rows.column(BATCH_COLUMN)).to_pylist()) - {batch_id}
+            if others:
+                raise InvalidRequest(
+                    f"staged files of batch {batch_id} hold rows of batches {sorted(others)}"
+                )
+            cache.clear()
+            cache[schema_id] = rows
+        return cache[schema_id]
+
+    def build(table: Table, tx: Transaction, properties: dict[str, str]) -> Plan:
+        metadata = table.metadata
+        if _has_rows_of(table, batch_id):
+            return Plan(empty=True)
+        staged = incoming_rows(table)
+        incoming = ident.last_per_key(staged, identity)
+        keys = ident.non_null_keys(incoming, identity)
+        removal = Removal(batch_ids=frozenset())
+        matched: list[pa.Table] = []
+        if keys.num_rows and metadata.current_snapshot() is not None:
+            for task in scan_tasks(table, metadata, ident.key_filter(keys, identity)):
+                file_keys = read_tasks(table, metadata, [task], columns=identity)
+                hits, _ = ident.match(file_keys, keys, identity)
+                if not len(hits):
+                    continue
+                rows = read_tasks(table, metadata, [task])
+                matched.append(rows.take(hits))
+                removal.dropped.append(task.file)
+                removal.rows += len(hits)
+                removal.replacements.extend(
+                    write_data_files(table, metadata, rows.filter(_not_in(rows.num_rows, hits)))
+                )
+        _ensure_name_mapping(table, tx)
+        if not removal.dropped and incoming.num_rows == staged.num_rows:
+            # Nothing to update and nothing to deduplicate: register the staged files as they are.
+            as_is = stage_files(table, metadata, batch_id, list(staged_paths))
+            properties.update(
+                {
+                    BYTES_REWRITTEN_KEY: str(as_is.bytes_rewritten),
+                    ROWS_UPDATED_KEY: "0",
+                    ROWS_INSERTED_KEY: str(as_is.rows),
+                    ROWS_DELETED_KEY: "0",
+                }
+            )
+            with tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+                for data_file in as_is.data_files:
+                    append.append_data_file(data_file)
+            return Plan(
+                rows_added=as_is.rows,
+                files_added=len(as_is.data_files),
+                bytes_rewritten=as_is.bytes_rewritten,
+                written=as_is.written_paths,
+            )
+        current = pa.concat_tables(matched) if matched else incoming.schema.empty_table()
+        out, updated = merge(current, incoming, identity, present)
+        new_files = write_data_files(table, metadata, out)
+        written = removal.bytes_rewritten + sum(f.file_size_in_bytes for f in new_files)
+        properties.update(
+            {
+                BYTES_REWRITTEN_KEY: str(written),
+                ROWS_UPDATED_KEY: str(updated),
+                ROWS_INSERTED_KEY: str(out.num_rows - updated),
+                ROWS_DELETED_KEY: str(removal.rows),
+            }
+        )
+        removal.stage(tx, properties, new_files)
+        return Plan(
+            rows_added=out.num_rows,
+            files_added=len(new_files),
+            bytes_rewritten=written,
+            rows_deleted=removal.rows,
+            files_deleted=len(removal.dropped),
+            written=removal.written_paths + [f.file_path for f in new_files],
+        )
+
+    return run_commit(catalog, identifier_of(dataset), UPSERT, batch_id, build, policy=policy)
