@@ -58,7 +58,7 @@ def test_failed_lists_failed_records_files(api: Api, aws: Aws) -> None:
 
 
 def test_large_download_redirects_to_presigned_get(api: Api, aws: Aws) -> None:
-    ds, b = _batch_with_files(api)
+    _ds, b = _batch_with_files(api)
     big = b"y" * (SINGLE_PUT_MAX + 10)
     f = aws.store.get_file("acme", "prod", b, "b.json")
     assert f is not None

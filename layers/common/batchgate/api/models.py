@@ -13,12 +13,12 @@ MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # SigV4's ceiling for presigned URLs
 
 class DatasetCreate(BaseModel):
     """``POST /data/foundation/catalog/dataSets``. AEP's ``schemaRef`` (an XDM schema id) is
-    accepted by shape only to answer with a clear 400: batchgate datasets carry their schema."""
+    accepted by shape only to answer with a clear 400: batchgate datasets carry their schema.
+    Other AEP fields (``fileDescription``, ``description``, …) are ignored, so AEP bodies work."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     name: str = Field(min_length=1, max_length=256)
-    description: str | None = Field(default=None, max_length=4096)
     schema_: DatasetSchema | None = Field(default=None, alias="schema")
     schema_ref: dict[str, Any] | None = Field(default=None, alias="schemaRef")
     tags: DatasetTags = Field(default_factory=DatasetTags)
