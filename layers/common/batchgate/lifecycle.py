@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import secrets
@@ -24,7 +25,15 @@ from batchgate.api.models import BatchAction, BatchCreate, DatasetCreate
 from batchgate.batches import next_status
 from batchgate.dal.aws import client
 from batchgate.dal.store import BatchQuery, Store
-from batchgate.errors import BatchgateError, Conflict, IllegalTransition, InvalidRequest, NotFound, Transient
+from batchgate.errors import (
+    BatchgateError,
+    Conflict,
+    IllegalTransition,
+    InvalidRequest,
+    NotFound,
+    NotImplementedYet,
+    Transient,
+)
 from batchgate.models import Batch, BatchFile, Dataset
 from batchgate.settings import Settings
 
@@ -45,14 +54,21 @@ def new_id() -> str:
     return secrets.token_hex(12)
 
 
-_UNSAFE = re.compile(r"[^a-z0-9_]")
+_INVALID_NAME = re.compile(r"[^a-z0-9_]")
+
+
+def _sanitise(value: str) -> str:
+    clean = _INVALID_NAME.sub("_", value.lower())[:120]
+    if clean != value:
+        clean = f"{clean}_{hashlib.sha256(value.encode()).hexdigest()[:6]}"
+    return clean
 
 
 def table_identifier(org: str, sandbox: str, dataset_id: str) -> str:
-    """Iceberg identifier ``namespace.table``: Glue wants lowercase [a-z0-9_] names, and the
-    template grants the functions ``bg_*`` databases."""
-    ns = _UNSAFE.sub("_", f"bg_{org}_{sandbox}".lower())[:250]
-    return f"{ns}.ds_{dataset_id.lower()}"
+    """The Iceberg identifier recorded on a new dataset: the same rule as
+    ``batchgate.lake.tables.table_identifier`` (a test keeps them equal), restated here because
+    that module pulls pyarrow into every API cold start for one string."""
+    return f"bg_{_sanitise(org)}_{_sanitise(sandbox)}.ds_{_sanitise(dataset_id)}"
 
 
 def dataset_to_aep(ds: Dataset) -> dict[str, Any]:
@@ -158,6 +174,7 @@ class Lifecycle:
     def __init__(self, store: Store, cfg: Settings) -> None:
         self.store = store
         self.cfg = cfg
+        self._catalog: Any = None
 
     @property
     def sfn(self) -> Any:
@@ -369,6 +386,55 @@ class Lifecycle:
                 return False
             raise
         return True
+
+    # -- dataset rows ---------------------------------------------------------------------
+    def catalog(self) -> Any:
+        """The Iceberg catalog, opened once per process (opening a SQL catalog builds an engine)."""
+        if self._catalog is None:
+            from batchgate.lake.catalog import LakeSettings, load_catalog
+
+            self._catalog = load_catalog(LakeSettings.from_env())
+        return self._catalog
+
+    def read_rows(
+        self,
+        p: Principal,
+        dataset_id: str,
+        *,
+        limit: int,
+        start: str | None,
+        as_of_batch: str | None,
+        batch_id: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the dataset's current rows (or as of a batch's snapshot, or one batch's)."""
+        try:
+            from batchgate.lake.read import read_rows, snapshot_for
+            from batchgate.lake.tables import load_table
+        except ImportError as exc:
+            raise NotImplementedYet(
+                f"reading dataset rows needs the batchgate.lake package, which this build lacks ({exc})",
+                code="BG-501-ROWS-NOT-BUILT",
+            ) from exc
+
+        ds = self.store.get_dataset(p.org, p.sandbox, dataset_id)
+        for ref in (as_of_batch, batch_id):
+            if ref is not None and self.store.get_batch(p.org, p.sandbox, ref).dataset_id != ds.id:
+                raise InvalidRequest(f"batch {ref!r} belongs to another dataset", code="BG-400-BATCH-DATASET")
+        catalog = self.catalog()
+        try:
+            load_table(catalog, ds)
+        except NotFound:
+            return [], None  # no batch has landed yet: the table does not exist so far
+        snapshot = None
+        if as_of_batch is not None:
+            snapshot = snapshot_for(catalog, ds, as_of_batch)
+            if snapshot is None:
+                raise InvalidRequest(
+                    f"batch {as_of_batch!r} has no snapshot in the table's current history "
+                    "(not landed yet, reverted, or its snapshot expired)",
+                    code="BG-400-AS-OF-BATCH",
+                )
+        return read_rows(catalog, ds, limit=limit, start=start or 0, snapshot_id=snapshot, batch_id=batch_id)
 
     # -- exports --------------------------------------------------------------------------
     def export_files(self, p: Principal, batch_id: str, *, failed: bool) -> list[ExportFile]:

@@ -99,3 +99,17 @@ def test_execution_arn_is_what_start_execution_returns() -> None:
         execution_arn(sm, "complete-b1")
         == "arn:aws:states:us-east-1:123456789012:execution:bg-complete:complete-b1"
     )
+
+
+def test_table_identifier_matches_the_lakes_rule() -> None:
+    from batchgate.lifecycle import table_identifier
+
+    lake_tables = pytest.importorskip(
+        "batchgate.lake.tables", reason="lake package not importable in this build"
+    )
+    for org, sandbox, ds in (
+        ("acme", "prod", "abc123"),
+        ("Acme-Corp", "Dev.1", "DS-9"),
+        ("a" * 200, "p", "x"),
+    ):
+        assert table_identifier(org, sandbox, ds) == lake_tables.table_identifier(org, sandbox, ds)

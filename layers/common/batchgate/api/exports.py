@@ -57,6 +57,20 @@ def batch_failed(
     return _listing(files, limit, start)
 
 
+@router.get(f"{EXPORT}/datasets/<dataset_id>/rows", tags=["exports"], summary="A page of a dataset's rows")
+def dataset_rows(
+    dataset_id: str,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    start: Annotated[str | None, Query(max_length=200)] = None,
+    as_of_batch: Annotated[str | None, Query(alias="asOfBatch", min_length=1)] = None,
+    batch_id: Annotated[str | None, Query(alias="batchId", min_length=1)] = None,
+) -> dict[str, Any]:
+    rows, nxt = services().lifecycle.read_rows(
+        principal(router), dataset_id, limit=limit, start=start, as_of_batch=as_of_batch, batch_id=batch_id
+    )
+    return {"data": rows, "page": {"limit": limit, "count": len(rows), "next": nxt}}
+
+
 @router.get(f"{EXPORT}/files/<file_id>", tags=["exports"], summary="Download a file (Range supported)")
 def download(file_id: str) -> Response[Any]:
     svc = services()
