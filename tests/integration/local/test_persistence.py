@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -18,18 +19,16 @@ from typing import Any
 
 import boto3
 import pytest
+from batchgate.local.moto_server import EmbeddedAws
+from batchgate.local.persistence import Mirror
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-from batchgate.local.moto_server import EmbeddedAws
-from batchgate.local.persistence import Mirror
 
 REGION = "us-east-1"
 TABLE = "batches"
 BUCKET = "uploads"
 ROOT = Path(__file__).resolve().parents[3]
-CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
 
 
 def clients(endpoint: str, *, retries: int = 3) -> tuple[Any, Any]:
@@ -40,9 +39,12 @@ def clients(endpoint: str, *, retries: int = 3) -> tuple[Any, Any]:
         # without its "-N" suffix, which boto3 then rejects as a full-object checksum on GET.
         response_checksum_validation="when_required",
     )
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
     return (
-        boto3.client("dynamodb", endpoint_url=endpoint, config=config, **CREDS),
-        boto3.client("s3", endpoint_url=endpoint, config=config, **CREDS),
+        session.client("dynamodb", endpoint_url=endpoint, config=config),
+        session.client("s3", endpoint_url=endpoint, config=config),
     )
 
 
@@ -127,7 +129,7 @@ def restart(data_dir: Path, **mirror_kwargs: Any) -> tuple[EmbeddedAws, Mirror]:
 def test_everything_acknowledged_comes_back_after_a_restart(
     server: tuple[EmbeddedAws, Mirror], data_dir: Path
 ) -> None:
-    aws, mirror = server
+    aws, _mirror = server
     ddb, s3 = clients(aws.endpoint)
     create_table(ddb)
     create_bucket(s3)
@@ -239,6 +241,18 @@ def test_everything_acknowledged_comes_back_after_a_restart(
     # A presigned PUT (credentials in the query string) is an S3 write too.
     url = s3.generate_presigned_url("put_object", Params={"Bucket": BUCKET, "Key": "presigned.bin"})
     urllib.request.urlopen(urllib.request.Request(url, data=b"via presigned url", method="PUT")).read()
+    # Virtual-host style (bucket in the Host header) is parsed the way moto parses it.
+    host, port = aws.endpoint.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+    connection.request(
+        "PUT",
+        "/vhost/a%20b.txt",
+        body=b"virtual host",
+        headers={"Host": f"{BUCKET}.s3.amazonaws.com", "Authorization": auth},
+    )
+    assert connection.getresponse().status == 200
+    connection.close()
     # A bucket created and filled at run time (not in any template) comes back too.
     s3.create_bucket(Bucket="scratch")
     s3.put_object(Bucket="scratch", Key="k", Body=b"scratch")
@@ -255,6 +269,7 @@ def test_everything_acknowledged_comes_back_after_a_restart(
         hashlib.sha256(big).hexdigest(), len(big), "application/vnd.apache.parquet"
     )  # fmt: skip
     assert not {"gone/one", "gone/two", "gone/three", "gone/versioned"} & set(objects_before)
+    assert {"vhost/a b.txt", "presigned.bin", *odd_keys} <= set(objects_before)
     blobs_dir = data_dir / "s3" / BUCKET / "blobs"
     blobs = sorted(p.name for p in blobs_dir.iterdir())
     assert len(blobs) == len(objects_before)
@@ -317,7 +332,7 @@ def test_a_write_that_cannot_be_persisted_is_not_acknowledged(
 def test_racing_overwrites_leave_the_final_version_on_disk(
     server: tuple[EmbeddedAws, Mirror], data_dir: Path
 ) -> None:
-    aws, mirror = server
+    aws, _mirror = server
     ddb, s3 = clients(aws.endpoint)
     create_table(ddb)
     s3.create_bucket(Bucket=BUCKET)
