@@ -8,6 +8,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -523,3 +524,56 @@ def test_leftovers_of_a_crash_are_swept_and_the_format_is_checked(data_dir: Path
     (data_dir / "format.json").write_text(json.dumps({"version": 99}))
     with pytest.raises(RuntimeError, match="data format 99"):
         Mirror(data_dir)
+
+
+def test_embedded_aws_runs_state_machines_whose_writes_are_mirrored(data_dir: Path) -> None:
+    mirror = Mirror(data_dir)
+    aws = EmbeddedAws(port=0, middleware=mirror)
+    aws.start()
+    try:
+        assert aws.port != 0 and aws.endpoint == f"http://127.0.0.1:{aws.port}"
+        assert os.environ["MOTO_PORT"] == str(aws.port)  # moto's ASL interpreter calls back here
+        ddb, _ = clients(aws.endpoint)
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+        sfn = session.client("stepfunctions", endpoint_url=aws.endpoint)
+        create_table(ddb)
+        definition = {
+            "StartAt": "Put",
+            "States": {
+                "Put": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::dynamodb:putItem",
+                    "Parameters": {"TableName": TABLE, "Item": {"pk": {"S.$": "$.id"}, "sk": {"S": "batch"}}},
+                    "End": True,
+                }
+            },
+        }
+        machine = sfn.create_state_machine(
+            name="put", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+        )["stateMachineArn"]
+        execution = sfn.start_execution(
+            stateMachineArn=machine, name="e1", input=json.dumps({"id": "from-sfn"})
+        )
+        deadline = time.monotonic() + 20
+        while (
+            status := sfn.describe_execution(executionArn=execution["executionArn"])["status"]
+        ) == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert status == "SUCCEEDED"
+        # The execution's write went through the server, hence through the mirror.
+        assert [item["pk"] for item in mirror._items.items(TABLE)] == [{"S": "from-sfn"}]
+
+        aws.reset()
+        assert ddb.list_tables()["TableNames"] == []
+        assert [item["pk"] for item in mirror._items.items(TABLE)] == [{"S": "from-sfn"}]  # disk untouched
+    finally:
+        aws.stop()
+        mirror.close()
+    # stop() closed the listening socket (SO_REUSEADDR tolerates TIME_WAIT, not a listener).
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", aws.port))
+        probe.listen()
