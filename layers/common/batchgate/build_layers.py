@@ -319,7 +319,7 @@ def strip_rules(requirements: Path) -> list[StripRule]:
         ),
         StripRule(
             "test-suites",
-            "packages' own test suites and test data (pyarrow's is 6.6 MB) are never imported by library code",
+            "packages' own test suites and test data are never imported by library code",
             lambda root: _glob_all(root, "*/tests", "pyarrow/conftest.py", "pyarrow/_pyarrow_cpp_tests*.so"),
             # Only top-level packages' tests/ go, so any `<top>.tests` import would be broken.
             _import_guard(r"^\s*(from|import)\s+\w+\.tests\b|_pyarrow_cpp_tests"),
@@ -347,7 +347,7 @@ def strip_rules(requirements: Path) -> list[StripRule]:
         ),
         StripRule(
             "arrow-flight",
-            "Arrow Flight (gRPC RPC, 33 MB) is only reached through pyarrow.flight, which nothing in "
+            "Arrow Flight (gRPC RPC, the largest library after libarrow) is only reached through pyarrow.flight, which nothing in "
             "the layer, the package or the functions imports",
             lambda root: _glob_all(
                 root,
@@ -534,7 +534,8 @@ def _tree_bytes_filtered(path: Path) -> int:
 # ---------------------------------------------------------------------------------- import check
 @dataclass
 class ImportUse:
-    module: str  # the imported module, absolute
+    module: str  # the imported name, absolute (``from a import b`` gives ``a.b``)
+    base: str  # the module that must exist (``a`` for ``from a import b``)
     source: Path
     line: int
     top_level: bool  # executed at import time (not inside a def, TYPE_CHECKING or try/ImportError)
@@ -544,22 +545,22 @@ def _imports(path: Path, package: str | None) -> Iterator[ImportUse]:
     """Every import in a module, resolved to absolute names (``from a import b`` gives ``a.b``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
-    def names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    def names(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
         if isinstance(node, ast.Import):
-            return [a.name for a in node.names]
+            return [(a.name, a.name) for a in node.names]
         base = node.module or ""
         if node.level:
             if package is None:
                 return []  # a relative import in a handler folder: local to the function
             parts = package.split(".")
             base = ".".join([*parts[: len(parts) - node.level + 1], *([base] if base else [])])
-        return [base if a.name == "*" else f"{base}.{a.name}" for a in node.names]
+        return [(base if a.name == "*" else f"{base}.{a.name}", base) for a in node.names]
 
     def visit(body: Iterable[ast.AST], top: bool) -> Iterator[ImportUse]:
         for child in body:
             if isinstance(child, ast.Import | ast.ImportFrom):
-                for name in names(child):
-                    yield ImportUse(name, path, child.lineno, top)
+                for name, base in names(child):
+                    yield ImportUse(name, base, path, child.lineno, top)
             elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
                 yield from visit(ast.iter_child_nodes(child), False)
             elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
@@ -584,39 +585,83 @@ def _module_package(path: Path, pkg_root: Path) -> str:
 class ImportReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Shipped modules no handler reaches that import what Lambda lacks (laptop-only features):
+    # harmless while nothing imports them; the deploy tests import every other module.
+    unimportable: list[str] = field(default_factory=list)
+
+
+def _resolve(name: str, modules: dict[str, Path]) -> list[str]:
+    """The package modules an import executes: the longest known prefix and its parent packages."""
+    parts = name.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in modules:
+            return [".".join(parts[:k]) for k in range(1, n + 1) if ".".join(parts[:k]) in modules]
+    return []
 
 
 def check_imports(common_pkg: Path, dependency_root: Path, function_dirs: Iterable[Path]) -> ImportReport:
     """What the deployed code imports must be deployed: stdlib, the layers, or the runtime's SDK.
 
-    An import that runs when the module loads is an error (the function would not start); one
-    inside a function body is a warning (it fails only when that path runs on Lambda).
+    Starting from the handlers, the package's import graph is followed. A missing import that runs
+    at cold start (module level, in a module the handlers import at module level) is an error: the
+    function would not start. One on a path that runs later (inside a function) is a warning. A
+    shipped module no handler reaches may import laptop-only libraries: it is listed, not an error.
     """
     available = set(sys.stdlib_module_names) | {"batchgate", *RUNTIME_SDK, "awslambdaric"}
     for entry in dependency_root.iterdir():
         if entry.name.endswith((".dist-info", ".libs")) or entry.name in JUNK_DIRS:
             continue
         available.add(entry.name.split(".", 1)[0])
-    excluded = {
-        "batchgate." + (e[:-3] if e.endswith(".py") else e) for e in COMMON_EXCLUDE
-    }  # batchgate.local, batchgate.cli, batchgate.template, batchgate.build_layers
-    report = ImportReport()
-    sources: list[tuple[Path, str | None]] = [
-        (p, _module_package(p, common_pkg)) for p in python_sources(common_pkg)
-    ]
+    # batchgate.local, batchgate.cli, batchgate.template, batchgate.build_layers
+    excluded = {"batchgate." + e.removesuffix(".py") for e in COMMON_EXCLUDE}
+    modules: dict[str, Path] = {}
+    for p in python_sources(common_pkg):
+        parts = p.relative_to(common_pkg.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    uses: dict[str, list[ImportUse]] = {
+        m: list(_imports(p, _module_package(p, common_pkg))) for m, p in modules.items()
+    }
+    handlers: dict[str, list[ImportUse]] = {}
     for fdir in function_dirs:
-        sources += [(p, None) for p in python_sources(fdir) if "tests" not in p.relative_to(fdir).parts]
-    for path, package in sources:
-        for use in _imports(path, package):
+        for p in python_sources(fdir):
+            if "tests" not in p.relative_to(fdir).parts:
+                handlers[_rel(p)] = list(_imports(p, None))
+
+    def reach(only_top_level: bool) -> set[str]:
+        seen: set[str] = set()
+        todo = [u for us in handlers.values() for u in us if u.top_level or not only_top_level]
+        while todo:
+            use = todo.pop()
+            for mod in _resolve(use.module, modules):
+                if mod not in seen:
+                    seen.add(mod)
+                    todo += [u for u in uses[mod] if u.top_level or not only_top_level]
+        return seen
+
+    cold_start, any_path = reach(True), reach(False)
+    report = ImportReport()
+    sources = [*handlers.items(), *((m, uses[m]) for m in sorted(modules))]
+    for where, module_uses in sources:
+        is_handler = where in handlers
+        label = where if is_handler else _rel(modules[where])
+        for use in module_uses:
             top = use.module.split(".", 1)[0]
-            gone = next((e for e in excluded if use.module == e or use.module.startswith(e + ".")), None)
-            if gone:
-                problem = f"{_rel(path)}:{use.line} imports {use.module}, which the common layer leaves out"
+            if any(use.module == e or use.module.startswith(e + ".") for e in excluded):
+                problem = f"{label}:{use.line} imports {use.module}, which the common layer leaves out"
             elif top not in available:
-                problem = f"{_rel(path)}:{use.line} imports {top}, which is in neither layer nor the runtime"
+                problem = f"{label}:{use.line} imports {top}, which is in neither layer nor the runtime"
+            elif top == "batchgate" and use.base not in modules:
+                problem = f"{label}:{use.line} imports {use.base}, which is not in the package"
             else:
                 continue
-            (report.errors if use.top_level else report.warnings).append(problem)
+            if use.top_level and (is_handler or where in cold_start):
+                report.errors.append(problem)
+            elif is_handler or where in any_path:
+                report.warnings.append(problem + " (fails if that code path runs on Lambda)")
+            else:
+                report.warnings.append(problem + " (no handler imports this module)")
+                if use.top_level and where not in report.unimportable:
+                    report.unimportable.append(where)
     return report
 
 
@@ -696,6 +741,7 @@ def size_report(out: Path, layers: list[LayerBuild], imports: ImportReport) -> d
         "distributions": next((la.distributions for la in layers if la.name == "dependencies"), {}),
         "runtime_sdk_floor": RUNTIME_SDK_FLOOR,
         "import_errors": imports.errors,
+        "unimportable_on_lambda": imports.unimportable,
         "warnings": warnings,
         "ok": all(f["fits"] for f in functions.values()) and not imports.errors,
     }
