@@ -127,9 +127,9 @@ def test_file_with_promotable_types_and_missing_optional_columns_is_registered(s
 
 def test_incompatible_staged_file_is_rewritten_and_counted(s3lake: Lake) -> None:
     ds = s3lake.dataset()
-    # A validator that left the required id column nullable in the Parquet schema: pyiceberg
-    # refuses to register it (optional where the table requires), so promote rewrites it.
-    loose = pa.schema([pa.field("id", pa.string(), nullable=True), pa.field("age", pa.string()), *_lineage()])
+    # A file with age as text: no Iceberg promotion string -> long, so pyiceberg refuses to
+    # register it and promote rewrites it (casting the values).
+    loose = pa.schema([pa.field("id", pa.string()), pa.field("age", pa.string()), *_lineage()])
     good = s3lake.stage(ds, "B1", people("a", 2), name="good")
     odd = s3lake.stage(
         ds, "B1", [{"id": "b0", "age": "7"}, {"id": "b1", "age": None}], name="odd", schema=loose
@@ -148,10 +148,21 @@ def test_incompatible_staged_file_is_rewritten_and_counted(s3lake: Lake) -> None
     assert summary is not None and summary["batchgate.bytes-rewritten"] == str(result.bytes_rewritten)
 
 
-def test_staged_file_with_a_null_in_a_required_column_is_refused(s3lake: Lake) -> None:
-    ds = s3lake.dataset()
-    loose = pa.schema([pa.field("id", pa.string(), nullable=True), *_lineage()])
-    path = s3lake.stage(ds, "B1", [{"id": None}], schema=loose)
+def test_staged_file_with_a_null_lineage_value_is_refused(s3lake: Lake) -> None:
+    import pyarrow.parquet as pq
 
-    with pytest.raises(StagedFileError, match="required column id"):
+    ds = s3lake.dataset()
+    loose = pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("_batch_id", pa.string()),
+            pa.field("_source_file", pa.string()),
+        ]
+    )
+    rows = pa.Table.from_pylist([{"id": "a", "_batch_id": "B1", "_source_file": None}], schema=loose)
+    path = s3lake.stage(ds, "B1", [{"id": "x"}])  # a valid file to learn the location from
+    pq.write_table(rows, path.removeprefix("s3://"), filesystem=s3lake.fs)
+
+    with pytest.raises(StagedFileError, match="required column"):
         promote(s3lake.catalog, ds, "B1", [path])
+    assert s3lake.catalog.load_table(ds.table).current_snapshot() is None
