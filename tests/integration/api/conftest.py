@@ -347,3 +347,42 @@ def other_api(keys: dict[str, Creds]) -> Api:
 
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "batchgate-test")
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server access log
+
+
+class LambdaAdapter(requests.adapters.BaseAdapter):
+    """A requests transport that hands each request to the API function through `Api.invoke`:
+    the SDK and CLI run unchanged, with API Gateway's authorizer step and event shape."""
+
+    def __init__(self, api: Api) -> None:
+        super().__init__()
+        self.api = api
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
+        url = urlsplit(request.url or "")
+        body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
+        ev = self.api.event(str(request.method), unquote(url.path), query=dict(parse_qsl(url.query)) or None)
+        ev["headers"] = dict(request.headers)
+        if body:
+            ev["body"], ev["isBase64Encoded"] = base64.b64encode(body).decode(), True
+        got = self.api.invoke(ev)
+        resp = requests.Response()
+        resp.status_code = got.status
+        resp._content = got.body
+        resp.headers = requests.structures.CaseInsensitiveDict(got.headers)
+        resp.url = request.url or ""
+        resp.request = request
+        return resp
+
+    def close(self) -> None:
+        pass
+
+
+API_URL = "http://api.test"
+
+
+def sdk_session(api: Api) -> requests.Session:
+    session = requests.Session()
+    session.mount(API_URL, LambdaAdapter(api))
+    return session
