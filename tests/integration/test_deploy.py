@@ -33,7 +33,8 @@ SIZES_JSON = ROOT / "build" / "layer-sizes.json"
 def run(cmd: list[str], timeout: float = 300, **kw: Any) -> subprocess.CompletedProcess[str]:
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)
-    print(f"\n$ {' '.join(map(str, cmd))}  [{time.monotonic() - start:.1f}s, rc={proc.returncode}]")
+    shown = " ".join(a if len(a) < 200 else a[:60] + "..." for a in map(str, cmd))  # not the whole probe
+    print(f"\n$ {shown}  [{time.monotonic() - start:.1f}s, rc={proc.returncode}]")
     return proc
 
 
@@ -603,9 +604,9 @@ def test_check_imports_follows_the_handlers(tmp_path: Path) -> None:
     assert any("imports batchgate.local" in e for e in report.errors), report
     assert any("bad.py:5 imports yaml" in w and "code path" in w for w in report.warnings), report
     assert any("laptop.py:1 imports duckdb" in w and "no handler" in w for w in report.warnings), report
-    assert any("app.py:3 imports batchgate.nope, which is not in the package" in e for e in report.errors), (
-        report
-    )
+    assert any(
+        "app.py:3 imports batchgate.nope, which is not a module of the package" in e for e in report.errors
+    ), report
     assert report.unimportable == ["batchgate.laptop"]
     assert not any("ok.py" in e for e in report.errors + report.warnings), report
 

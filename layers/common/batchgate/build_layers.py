@@ -651,7 +651,7 @@ def check_imports(common_pkg: Path, dependency_root: Path, function_dirs: Iterab
             elif top not in available:
                 problem = f"{label}:{use.line} imports {top}, which is in neither layer nor the runtime"
             elif top == "batchgate" and use.base not in modules:
-                problem = f"{label}:{use.line} imports {use.base}, which is not in the package"
+                problem = f"{label}:{use.line} imports {use.base}, which is not a module of the package (no such file, or a folder without __init__.py)"
             else:
                 continue
             if use.top_level and (is_handler or where in cold_start):
