@@ -69,10 +69,18 @@ def table_arrow_schema(metadata: TableMetadata) -> pa.Schema:
     return schema_to_pyarrow(metadata.schema(), include_field_ids=False)
 
 
-def _partition_batch(data_file: DataFile) -> object:
-    """The ``_batch_id`` partition value of a file (the spec is ``identity(_batch_id)``)."""
+def _file_batch(data_file: DataFile, metadata: TableMetadata) -> str | None:
+    """The one ``_batch_id`` a file holds, from its partition value (spec ``identity(_batch_id)``)
+    or else from untruncated column bounds; ``None`` when metadata cannot prove a single value."""
     partition = data_file.partition
-    return partition[0] if partition is not None and len(partition) > 0 else None
+    if partition is not None and len(partition) > 0 and partition[0] is not None:
+        return str(partition[0])
+    field_id = metadata.schema().find_field(BATCH_COLUMN).field_id
+    lower = (data_file.lower_bounds or {}).get(field_id)
+    upper = (data_file.upper_bounds or {}).get(field_id)
+    if lower is not None and lower == upper:
+        return bytes(lower).decode()
+    return None
 
 
 def _try_register(io: FileIO, metadata: TableMetadata, path: str, batch_id: str) -> DataFile | None:
@@ -85,10 +93,11 @@ def _try_register(io: FileIO, metadata: TableMetadata, path: str, batch_id: str)
         return None
     if data_file.record_count == 0:
         return data_file
-    if _partition_batch(data_file) != batch_id:
-        raise StagedFileError(
-            f"staged file {path} holds rows of batch {_partition_batch(data_file)!r}, not {batch_id!r}"
-        )
+    owner = _file_batch(data_file, metadata)
+    if owner is None:
+        return None  # the rewrite path reads the values and checks them
+    if owner != batch_id:
+        raise StagedFileError(f"staged file {path} holds rows of batch {owner!r}, not {batch_id!r}")
     return data_file
 
 
