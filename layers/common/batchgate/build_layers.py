@@ -12,8 +12,9 @@
 
 The dependency layer is installed by pip from manylinux wheels for CPython 3.12 (never from the
 build machine's own Python), then stripped of what the Lambda runtime never loads. Every strip
-rule carries its reason and a guard that fails the build if the reason stops being true (a kept
-module that imports what was removed, a shared library whose ``DT_NEEDED`` is gone, ...).
+rule carries its reason; where the reason could stop being true, a guard fails the build (a kept
+module importing what was removed, a shared library whose ``DT_NEEDED`` is gone, ...), and the
+package's own imports are checked against the stripped layer (``check_imports``).
 
 This module runs on the build machine only; it is left out of the common layer.
 """
@@ -73,6 +74,9 @@ RUNTIME_SDK_FLOOR = "1.34.32"
 # Laptop-only parts of the package: the local stack, the CLI, the template reader (it needs PyYAML,
 # which Lambda does not need) and this builder. Kept code must not import them (checked below).
 COMMON_EXCLUDE = ("local", "cli", "template.py", "build_layers.py")
+
+# Modules the strip rules remove: the package and the handlers must not import them either.
+STRIPPED_MODULES = ("pyarrow.flight", "pyarrow._flight", "pyarrow.tests", "hive_metastore", "fb303")
 
 # Libraries the manylinux policy lets wheels take from the system; every other DT_NEEDED entry of
 # a kept shared object must be a file in the layer.
@@ -492,7 +496,7 @@ def build_common(into: Path, src: Path = PACKAGE_SRC) -> LayerBuild:
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(src, target, ignore=_copy_filter(COMMON_EXCLUDE if src == PACKAGE_SRC else ()))
-    layer = LayerBuild("common", into, installed_bytes=tree_bytes(src), bytes=tree_bytes(into))
+    layer = LayerBuild("common", into, installed_bytes=_tree_bytes_filtered(src), bytes=tree_bytes(into))
     layer.files = count_files(into)
     return layer
 
@@ -646,7 +650,9 @@ def check_imports(common_pkg: Path, dependency_root: Path, function_dirs: Iterab
         label = where if is_handler else _rel(modules[where])
         for use in module_uses:
             top = use.module.split(".", 1)[0]
-            if any(use.module == e or use.module.startswith(e + ".") for e in excluded):
+            if any(use.module == m or use.module.startswith(m + ".") for m in STRIPPED_MODULES):
+                problem = f"{label}:{use.line} imports {use.module}, which the dependency layer strips"
+            elif any(use.module == e or use.module.startswith(e + ".") for e in excluded):
                 problem = f"{label}:{use.line} imports {use.module}, which the common layer leaves out"
             elif top not in available:
                 problem = f"{label}:{use.line} imports {top}, which is in neither layer nor the runtime"
