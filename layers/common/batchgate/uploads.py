@@ -11,6 +11,7 @@ nothing here writes it again. A COMPLETE that races an upload therefore either s
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import math
 import re
@@ -38,7 +39,8 @@ DEFAULT_PRESIGN_PART = 64 * MIB
 CHUNKED = "chunked"  # BatchFile.upload_id of an AEP chunked upload (S3 upload ids never equal it)
 OCTET_STREAM = "application/octet-stream"
 _RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
-_CHUNK_NAME = re.compile(r"^(\d{20})-(\d{20})$")
+# {first}-{last}-t{total|x}: the listing alone describes every chunk (no HEAD per chunk).
+_CHUNK_NAME = re.compile(r"^(\d{20})-(\d{20})-t(\d+|x)$")
 
 
 class UnsupportedMediaType(BatchgateError):
@@ -300,7 +302,7 @@ class Uploads:
         b, f = self._chunked(p, batch_id, dataset_id, name)
         if f.status != "uploading" or self._exists(f.key):
             raise Conflict(f"file {name!r} is already complete", code="BG-409-FILE-COMPLETE")
-        key = f"{chunk_prefix(b.org, b.sandbox, b.id, name)}{start:020d}-{end:020d}"
+        key = f"{chunk_prefix(b.org, b.sandbox, b.id, name)}{start:020d}-{end:020d}-t{'x' if total is None else total}"
         # The same range sent again overwrites its chunk (a retry); a different range that
         # overlaps is caught at COMPLETE, where all chunks are known.
         self.s3.put_object(
@@ -308,7 +310,6 @@ class Uploads:
             Key=key,
             Body=body,
             ContentMD5=base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
-            Metadata={"total": "*" if total is None else str(total)},
         )
         return Chunk(start, end, total, key)
 
@@ -319,11 +320,8 @@ class Uploads:
                 m = _CHUNK_NAME.match(obj["Key"][len(prefix) :])
                 if not m:
                     continue  # a chunk of another file whose name extends this one ("a" vs "a/b")
-                head = self.s3.head_object(Bucket=self.cfg.bucket, Key=obj["Key"])
-                total = head.get("Metadata", {}).get("total", "*")
-                yield Chunk(
-                    int(m.group(1)), int(m.group(2)), None if total == "*" else int(total), obj["Key"]
-                )
+                total = None if m.group(3) == "x" else int(m.group(3))
+                yield Chunk(int(m.group(1)), int(m.group(2)), total, obj["Key"])
 
     def complete(
         self, p: Principal, batch_id: str, dataset_id: str, name: str, body: FileActionBody | None
@@ -394,7 +392,8 @@ class Uploads:
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done}
             )
         except BaseException:
-            self.s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            with contextlib.suppress(ClientError):  # the original failure is the one to report
+                self.s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
             raise
 
     def _delete_chunks(self, chunks: list[Chunk]) -> None:
