@@ -69,5 +69,6 @@ def revert(dataset: Dataset, batch_id: str, *, prior_snapshot: int | None) -> Co
     return lake_revert.revert(catalog(), dataset, batch_id, upsert_prior_snapshot=prior_snapshot)
 
 
-def collect_garbage(dataset: Dataset, *, older_than_ms: int) -> Any:
-    return lake_gc.gc(catalog(), dataset, older_than_ms=older_than_ms)
+def collect_garbage(dataset: Dataset, *, older_than_ms: int, candidates: list[str]) -> lake_gc.GcResult:
+    """Expire old snapshots, then delete those ``candidates`` no live snapshot still needs."""
+    return lake_gc.gc(catalog(), dataset, older_than_ms=older_than_ms, candidates=candidates)

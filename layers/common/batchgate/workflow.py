@@ -205,6 +205,10 @@ class Workflow:
         prefix = layout.staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
         return {"deleted": self._delete_prefix(prefix)}
 
+    def _keys(self, prefix: str) -> list[str]:
+        pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix)
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
     def _delete_prefix(self, prefix: str) -> int:
         s3 = client("s3")
         deleted = 0
@@ -253,14 +257,14 @@ class Workflow:
         expired = 0
         for b in self.store.batches_in_status("inactive", updated_before=now - retention_ms):
             dataset = self.store.get_dataset(b.org, b.sandbox, b.dataset_id)
-            result = lake.collect_garbage(dataset, older_than_ms=now - retention_ms)
+            staged = layout.staged_prefix(b.org, b.sandbox, b.dataset_id, b.id)
+            candidates = [f"s3://{self.settings.bucket}/{k}" for k in self._keys(staged)]
+            result = lake.collect_garbage(dataset, older_than_ms=now - retention_ms, candidates=candidates)
             expired += result.expired_snapshots
-            for prefix in (
-                layout.staged_prefix(b.org, b.sandbox, b.dataset_id, b.id),
-                layout.failed_prefix(b.org, b.sandbox, b.dataset_id, b.id),
-                f"uploads/{b.input_format.format}/{b.org}/{b.sandbox}/{b.dataset_id}/{b.id}/",
-            ):
-                self._delete_prefix(prefix)
+            if self._keys(staged):
+                continue  # a live snapshot still reads some of its files: a later sweep tries again
+            self._delete_prefix(layout.failed_prefix(b.org, b.sandbox, b.dataset_id, b.id))
+            self._delete_prefix(f"uploads/{b.input_format.format}/{b.org}/{b.sandbox}/{b.dataset_id}/{b.id}/")
             try:
                 self._move(b, "deleted")
                 deleted += 1
