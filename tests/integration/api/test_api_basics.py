@@ -345,3 +345,32 @@ def test_sample_events_run_as_committed(aws: Aws) -> None:
     done = event_template("complete_batch.json")
     done["path"] = done["path"].replace("BATCH_ID", b)
     assert json.loads(handler(done, ctx)["body"])["status"] == "loaded"
+
+
+def test_authorizer_sample_event_allows_with_context_and_denies_other_tenants(
+    aws: Aws, keys: dict[str, Creds]
+) -> None:
+    from conftest import LambdaContext, function
+
+    k = keys["acme"]
+    ev = event_template("authorizer_request.json")
+    ev["headers"] = k.headers()
+    policy = function("authorizer").handler(ev, LambdaContext())
+    statement = policy["policyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "execute-api:Invoke"
+    assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:1234567890/prod/*/*"]
+    assert policy["principalId"] == k.key_id
+    assert policy["context"] == {"org": "acme", "sandbox": "prod", "keyId": k.key_id, "user": "alice@acme"}
+    ev["headers"]["x-gw-ims-org-id"] = "other"
+    denied = function("authorizer").handler(ev, LambdaContext())
+    assert denied["policyDocument"]["Statement"][0]["Effect"] == "Deny" and "context" not in denied
+    ev["headers"]["Authorization"] = "Bearer nope"
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        function("authorizer").handler(ev, LambdaContext())
+
+
+def test_health_needs_no_caller(api: Api) -> None:
+    ev = api.event("GET", "/health")
+    ev["requestContext"].pop("authorizer", None)
+    r = api.invoke(ev, authorize=False)
+    assert r.status == 200 and r.json() == {"status": "ok"}

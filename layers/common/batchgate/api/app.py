@@ -38,6 +38,12 @@ def openapi_json() -> Response[str]:
     )
 
 
+@app.get("/health", include_in_schema=False)
+def health() -> dict[str, str]:
+    """Liveness for the local stack and load balancers: no caller needed, touches nothing."""
+    return {"status": "ok"}
+
+
 @app.exception_handler(Exception)
 def handle_error(exc: Exception) -> Response[str]:
     ctx = app.current_event.get("requestContext") or {}
