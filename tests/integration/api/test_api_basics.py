@@ -365,7 +365,7 @@ def test_authorizer_sample_event_allows_with_context_and_denies_other_tenants(
     denied = function("authorizer").handler(ev, LambdaContext())
     assert denied["policyDocument"]["Statement"][0]["Effect"] == "Deny" and "context" not in denied
     ev["headers"]["Authorization"] = "Bearer nope"
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         function("authorizer").handler(ev, LambdaContext())
 
 
