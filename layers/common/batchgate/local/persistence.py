@@ -34,6 +34,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -53,6 +54,8 @@ RESTORE_HEADER = "x-batchgate-restore"
 _RESTORE_ENVIRON_KEY = "HTTP_X_BATCHGATE_RESTORE"
 
 _COPY_CHUNK = 4 * 1024 * 1024
+# How long one mirror keeps chasing a key that other writers keep replacing mid-copy.
+_SUPERSEDED_PATIENCE = 30.0
 _DYNAMODB_MUTATIONS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "DeleteTable"}
 )
@@ -313,8 +316,13 @@ class _ObjectStore:
         except FileNotFoundError:
             return None
 
-    def put_object(self, bucket: str, region: str, fake_key: Any, copy: Callable[[IO[bytes]], int]) -> None:
-        """Commit ``fake_key``'s bytes and headers as the current object (caller holds the key lock)."""
+    def put_object(self, bucket: str, region: str, fake_key: Any, still_current: Callable[[], bool]) -> None:
+        """Commit ``fake_key``'s bytes and headers as the current object (caller holds the key lock).
+
+        ``still_current`` is asked after the bytes are written and before the commit: if the key
+        was replaced or disposed meanwhile, its buffer may have been closed (or its descriptor
+        reused) mid-copy, so nothing is committed and ``_KeyChanged`` is raised.
+        """
         directory = self._ensure_dirs(bucket)
         if not (directory / "bucket.json").exists():
             self._write_json(directory, directory / "bucket.json", {"name": bucket, "region": region})
@@ -322,16 +330,21 @@ class _ObjectStore:
         blob = directory / "blobs" / blob_name
         try:
             with open(blob, "wb") as handle:
-                size = copy(handle)
+                try:
+                    size = _copy_key_bytes(fake_key, handle)
+                    record = {
+                        "key": fake_key.name,
+                        "blob": blob_name,
+                        "size": size,
+                        "etag": fake_key.etag.strip('"'),  # may read the buffer if moto has not yet
+                        "last_modified": fake_key.last_modified.isoformat(),
+                        "headers": {str(k): str(v) for k, v in fake_key.metadata.items()},
+                    }
+                except ValueError as exc:  # "I/O operation on closed file": disposed under us
+                    raise _KeyChanged from exc
                 self._sync_file(handle)
-            record = {
-                "key": fake_key.name,
-                "blob": blob_name,
-                "size": size,
-                "etag": fake_key.etag.strip('"'),
-                "last_modified": fake_key.last_modified.isoformat(),
-                "headers": {str(k): str(v) for k, v in fake_key.metadata.items()},
-            }
+            if not still_current():
+                raise _KeyChanged
             target = self._record_path(bucket, fake_key.name)
             previous = self._read_record(target)
             self._write_json(directory, target, record)
@@ -488,9 +501,10 @@ class Mirror:
 
     Contract:
     - Wrap moto's app with ``mirror.wrap(app)`` (``EmbeddedAws(middleware=mirror.wrap)``).
-    - After a mutating S3/DynamoDB request that moto answered with 2xx, the current state of
-      every object / item it touched is on disk before the response is sent. If that fails the
-      client gets a 500 (the write is then in memory but not durable, and the client knows).
+    - After a mutating S3/DynamoDB request that moto answered with 2xx (or 5xx: moto can fail
+      after changing state), the current state of every object / item it touched is on disk
+      before the response is sent. If that fails after a 2xx the client gets a 500 instead (the
+      write is then in memory but not durable, and the client knows).
     - Mirrored: S3 PutObject, CopyObject, CompleteMultipartUpload, DeleteObject, DeleteObjects,
       CreateBucket, DeleteBucket; DynamoDB PutItem, UpdateItem, DeleteItem, BatchWriteItem,
       TransactWriteItems, DeleteTable. Not mirrored: everything else (see the docs).
@@ -619,16 +633,20 @@ class Mirror:
         if not captured:  # a lazy app starts the response on first iteration: run it now
             result = list(result)
         status, headers, exc_info = captured[0]
-        if status[:1] == "2":
+        # 2xx: the write happened. 5xx: moto may have failed *after* changing its state (it is
+        # not safe under concurrent overwrites of one S3 key), so mirror what is there now too.
+        # 4xx: refused before any change.
+        if status[:1] in ("2", "5"):
             try:
                 mirror()
             except Exception as exc:
                 logger.exception(
                     "could not persist %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
                 )
-                if hasattr(result, "close"):
-                    result.close()
-                return self._error(environ, start_response, exc)
+                if status[:1] == "2":
+                    if hasattr(result, "close"):
+                        result.close()
+                    return self._error(environ, start_response, exc)
         start_response(status, headers, exc_info)
         if early:
             return [*early, *result]
@@ -677,25 +695,26 @@ class Mirror:
             with self._objects.lock_for(write.bucket, key_name):
                 # Mirror what is current *now*, under the key's lock: whichever of two racing
                 # writers mirrors last also reads last, so the disk ends on moto's final state.
-                for _attempt in range(10):
+                deadline = time.monotonic() + _SUPERSEDED_PATIENCE
+                while True:
                     fake_key = bucket.keys.get(key_name) if bucket is not None else None
                     if not isinstance(fake_key, FakeKey):  # gone, or a delete marker on top
                         self._objects.delete_object(write.bucket, key_name)
                         break
+
+                    def still_current(k: Any = fake_key, name: str = key_name) -> bool:
+                        return not k.disposed and bucket.keys.get(name) is k  # type: ignore[union-attr]
+
                     try:
-                        self._objects.put_object(
-                            write.bucket,
-                            bucket.region_name,  # type: ignore[union-attr]
-                            fake_key,
-                            lambda out, k=fake_key: _copy_key_bytes(k, out),  # type: ignore[misc]
-                        )
+                        self._objects.put_object(write.bucket, bucket.region_name, fake_key, still_current)  # type: ignore[union-attr]
+                        break
                     except _KeyChanged:
-                        continue
-                    if fake_key.disposed or bucket.keys.get(key_name) is not fake_key:  # type: ignore[union-attr]
-                        continue  # replaced while we copied: the bytes may be torn, go again
-                    break
-                else:
-                    raise PersistenceError(f"s3://{write.bucket}/{key_name} kept changing while being saved")
+                        # Superseded mid-copy by a newer write: copy that one instead (its own
+                        # mirror will too, after us; this keeps our 2xx honest meanwhile).
+                        if time.monotonic() > deadline:
+                            raise PersistenceError(
+                                f"s3://{write.bucket}/{key_name} kept changing while being saved"
+                            ) from None
 
     # -- DynamoDB --------------------------------------------------------------------------------
 
