@@ -166,3 +166,18 @@ def test_staged_file_with_a_null_lineage_value_is_refused(s3lake: Lake) -> None:
     with pytest.raises(StagedFileError, match="required column"):
         promote(s3lake.catalog, ds, "B1", [path])
     assert s3lake.catalog.load_table(ds.table).current_snapshot() is None
+
+
+def test_manifests_are_merged_instead_of_piling_up(lake: Lake) -> None:
+    ds = lake.dataset()
+    table = lake.catalog.load_table(ds.table)
+    with table.transaction() as tx:
+        tx.set_properties({"commit.manifest.min-count-to-merge": "4"})
+    for i in range(6):
+        promote(lake.catalog, ds, f"B{i}", [lake.stage(ds, f"B{i}", people(f"r{i}", 1))])
+    revert(lake.catalog, ds, "B2")
+
+    table = lake.catalog.load_table(ds.table)
+    snapshot = table.current_snapshot()
+    assert snapshot is not None and len(snapshot.manifests(table.io)) < 6  # one per batch without merging
+    assert sorted({r["_batch_id"] for r in rows_of(lake, ds)}) == ["B0", "B1", "B3", "B4", "B5"]

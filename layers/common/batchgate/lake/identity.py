@@ -51,6 +51,11 @@ def match(left: pa.Table, right: pa.Table, identity: list[str]) -> tuple[pa.Arra
     return joined.column(_LEFT).combine_chunks(), joined.column(_RIGHT).combine_chunks()
 
 
+def not_in(n: int, indices: pa.Array) -> pa.Array:
+    """Boolean mask of length ``n``: True where the position is not in ``indices``."""
+    return pc.invert(pc.is_in(pa.array(range(n), type=pa.int64()), value_set=indices.cast(pa.int64())))
+
+
 def last_per_key(df: pa.Table, identity: list[str]) -> pa.Table:
     """``df`` keeping, for each identity, only its last row (file order, then row order): within
     one batch a later record for the same identity supersedes an earlier one. Row order is kept."""

@@ -10,6 +10,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import EqualTo
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
+from pyiceberg.table.update.snapshot import _FastAppendFiles
 
 from batchgate.lake.commit import (
     BYTES_REWRITTEN_KEY,
@@ -28,6 +29,7 @@ from batchgate.lake.tables import BATCH_COLUMN, identifier_of
 from batchgate.models import Dataset
 
 NAME_MAPPING = "schema.name-mapping.default"
+MERGE_ENABLED = "commit.manifest-merge.enabled"
 
 
 class _StagedCache:
@@ -68,6 +70,16 @@ def _ensure_name_mapping(table: Table, tx: Transaction) -> None:
         tx.set_properties({NAME_MAPPING: table.metadata.schema().name_mapping.model_dump_json()})
 
 
+def append_producer(table: Table, tx: Transaction, properties: dict[str, str]) -> _FastAppendFiles:
+    """The APPEND snapshot producer the table asks for: merge-append when
+    ``commit.manifest-merge.enabled`` (set by ``ensure_table``) so that one manifest per batch
+    does not pile up — past ``commit.manifest.min-count-to-merge`` manifests they are merged
+    into ~8 MB ones — else fast-append."""
+    merge = table.metadata.properties.get(MERGE_ENABLED, "false").lower() == "true"
+    update = tx.update_snapshot(snapshot_properties=properties)
+    return update.merge_append() if merge else update.fast_append()
+
+
 def promote(
     catalog: Catalog,
     dataset: Dataset,
@@ -94,7 +106,7 @@ def promote(
         staged = cache.get(table)
         properties[BYTES_REWRITTEN_KEY] = str(staged.bytes_rewritten)
         _ensure_name_mapping(table, tx)
-        with tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+        with append_producer(table, tx, properties) as append:
             for data_file in staged.data_files:
                 append.append_data_file(data_file)
         return Plan(

@@ -50,7 +50,7 @@ from batchgate.lake.commit import (
 )
 from batchgate.lake.files import align, table_arrow_schema, write_data_files
 from batchgate.lake.removal import plan_removal
-from batchgate.lake.tables import BATCH_COLUMN, identifier_of
+from batchgate.lake.tables import BATCH_COLUMN, LINEAGE_COLUMNS, identifier_of
 from batchgate.models import Dataset
 
 
@@ -156,6 +156,18 @@ def revert(
                     )
                 )
             )
+        if previous.num_rows:
+            # Only rows that are gone now come back: a prior row still live (say, a row of
+            # another batch with the same identity, next to a replay's duplicate) stays single.
+            # Lineage (batch, file, row) identifies a stored row exactly.
+            live = DataScan(
+                table_metadata=metadata,
+                io=table.io,
+                row_filter=ident.key_filter(keys, identity),
+                selected_fields=LINEAGE_COLUMNS,
+            ).to_arrow()
+            still, _ = ident.match(previous, live, list(LINEAGE_COLUMNS))
+            previous = previous.filter(ident.not_in(previous.num_rows, still))
         restored = write_data_files(table, metadata, previous)
         rewritten = removal.bytes_rewritten + sum(f.file_size_in_bytes for f in restored)
         properties[PRIOR_SNAPSHOT_KEY] = str(prior)

@@ -42,6 +42,9 @@ TABLE_PROPERTIES: dict[str, str] = {
     # Our operations recompute their plan from fresh metadata when a commit loses a race (see
     # lake.commit); pyiceberg's own replay of a stale plan must not run first.
     "commit.retry.num-retries": "0",
+    # One manifest per batch would pile up; merge them once there are 100 (pyiceberg's default
+    # is off, Iceberg Java's is on).
+    "commit.manifest-merge.enabled": "true",
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "50",
     "write.parquet.compression-codec": "zstd",

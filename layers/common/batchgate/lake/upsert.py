@@ -49,18 +49,13 @@ from batchgate.lake.files import (
     table_arrow_schema,
     write_data_files,
 )
-from batchgate.lake.promote import _ensure_name_mapping, _has_rows_of
+from batchgate.lake.promote import _ensure_name_mapping, _has_rows_of, append_producer
 from batchgate.lake.removal import Removal
 from batchgate.lake.tables import BATCH_COLUMN, LINEAGE_COLUMNS, identifier_of
 from batchgate.models import Dataset
 
 ROWS_UPDATED_KEY = "batchgate.rows-updated"
 ROWS_INSERTED_KEY = "batchgate.rows-inserted"
-
-
-def _not_in(n: int, indices: pa.Array) -> pa.Array:
-    """Boolean mask of length ``n``: True where the position is not in ``indices``."""
-    return pc.invert(pc.is_in(pa.array(range(n), type=pa.int64()), value_set=indices.cast(pa.int64())))
 
 
 def merge(
@@ -84,7 +79,7 @@ def merge(
         for f in incoming.schema
     ]
     updated = pa.Table.from_arrays(columns, schema=incoming.schema)
-    inserted = incoming.filter(_not_in(incoming.num_rows, inc_idx))
+    inserted = incoming.filter(ident.not_in(incoming.num_rows, inc_idx))
     return pa.concat_tables([updated, inserted]), updated.num_rows
 
 
@@ -149,7 +144,7 @@ def upsert(
                 removal.dropped.append(task.file)
                 removal.rows += len(hits)
                 removal.replacements.extend(
-                    write_data_files(table, metadata, rows.filter(_not_in(rows.num_rows, hits)))
+                    write_data_files(table, metadata, rows.filter(ident.not_in(rows.num_rows, hits)))
                 )
         _ensure_name_mapping(table, tx)
         if not removal.dropped and incoming.num_rows == staged.num_rows:
@@ -163,7 +158,7 @@ def upsert(
                     ROWS_DELETED_KEY: "0",
                 }
             )
-            with tx.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            with append_producer(table, tx, properties) as append:
                 for data_file in as_is.data_files:
                     append.append_data_file(data_file)
             return Plan(
