@@ -63,6 +63,10 @@ class RunningStack:
         h = self.headers(**{"Content-Type": "application/octet-stream"})
         return requests.put(self.api + path, headers=h, data=data, timeout=60, **kw)
 
+    def patch(self, path: str, data: bytes, *, content_range: str) -> requests.Response:
+        h = self.headers(**{"Content-Type": "application/octet-stream", "Content-Range": content_range})
+        return requests.patch(self.api + path, headers=h, data=data, timeout=60)
+
     def wait_batch(self, batch_id: str, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         body: dict[str, Any] = {}

@@ -134,7 +134,8 @@ class Workflow:
                 batch,
                 "success",
                 metrics=outcome.metrics,
-                errors=outcome.errors,
+                # transient errors from earlier attempts stay visible: "succeeded after a retry"
+                errors=[*batch.errors, *outcome.errors],
                 snapshotId=commit.snapshot_id,
                 previousSnapshotId=commit.previous_snapshot_id,
             )
@@ -172,7 +173,7 @@ class Workflow:
             self._notify(batch, "stalled")
             return {"state": "stalled", "attempts": attempts}
         if batch.status == "staging":
-            self._move(batch, "retrying", errors=[error])
+            self._move(batch, "retrying", errors=[*batch.errors, error])
         elif batch.status == "loaded":
             pass  # the failure came before staging; the next attempt stages it
         return {"state": "retrying", "attempts": attempts}
