@@ -594,12 +594,15 @@ def test_check_imports_follows_the_handlers(tmp_path: Path) -> None:
         "import duckdb\nfrom . import local\nfrom pyarrow import flight\n\ndef f():\n    import yaml\n"
     )
     (pkg / "laptop.py").write_text("import duckdb\n")
+    (pkg / "ns").mkdir()  # a namespace package: its modules import, names "from" it do not
+    (pkg / "ns" / "mod.py").write_text("X = 1\n")
     deps = tmp_path / "deps"
     (deps / "pyarrow").mkdir(parents=True)
     handler = tmp_path / "fn"
     handler.mkdir()
     (handler / "app.py").write_text(
         "from batchgate import ok, __version__\nfrom batchgate.bad import f\nimport batchgate.nope\n"
+        "import batchgate.ns\nfrom batchgate.ns import mod\nfrom batchgate.ns import missing\n"
     )
     report = build_layers.check_imports(pkg, deps, [handler])
     assert any("bad.py:1 imports duckdb" in e for e in report.errors), report
@@ -612,6 +615,8 @@ def test_check_imports_follows_the_handlers(tmp_path: Path) -> None:
     assert any(
         "app.py:3 imports batchgate.nope, which is not a module of the package" in e for e in report.errors
     ), report
+    assert any("app.py:6 imports batchgate.ns, which is not a module" in e for e in report.errors), report
+    assert not any(re.search(r"app\.py:[45] ", e) for e in report.errors), report
     assert report.unimportable == ["batchgate.laptop"]
     assert not any("ok.py" in e for e in report.errors + report.warnings), report
 

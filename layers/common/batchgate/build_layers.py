@@ -622,6 +622,15 @@ def check_imports(common_pkg: Path, dependency_root: Path, function_dirs: Iterab
     for p in python_sources(common_pkg):
         parts = p.relative_to(common_pkg.parent).with_suffix("").parts
         modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    # Folders without __init__.py import as namespace packages: `import a.ns` and `from a.ns import
+    # mod` work, `from a.ns import name` does not.
+    namespaces = {
+        ".".join(d.relative_to(common_pkg.parent).parts)
+        for d in [common_pkg, *common_pkg.rglob("*")]
+        if d.is_dir()
+        and not (JUNK_DIRS & set(d.parts))
+        and ".".join(d.relative_to(common_pkg.parent).parts) not in modules
+    }
     uses: dict[str, list[ImportUse]] = {
         m: list(_imports(p, _module_package(p, common_pkg))) for m, p in modules.items()
     }
@@ -656,7 +665,12 @@ def check_imports(common_pkg: Path, dependency_root: Path, function_dirs: Iterab
                 problem = f"{label}:{use.line} imports {use.module}, which the common layer leaves out"
             elif top not in available:
                 problem = f"{label}:{use.line} imports {top}, which is in neither layer nor the runtime"
-            elif top == "batchgate" and use.base not in modules:
+            elif (
+                top == "batchgate"
+                and use.base not in modules
+                and use.module not in modules
+                and not (use.module == use.base and use.base in namespaces)
+            ):
                 problem = f"{label}:{use.line} imports {use.base}, which is not a module of the package (no such file, or a folder without __init__.py)"
             else:
                 continue
