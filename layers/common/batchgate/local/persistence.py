@@ -883,7 +883,7 @@ class Mirror:
             client.meta.events.register("before-sign", mark_restore)
         result = RestoreResult()
 
-        existing = set(dynamodb.list_tables().get("TableNames", []))
+        existing: set[str] = set()
         for page in dynamodb.get_paginator("list_tables").paginate():
             existing.update(page.get("TableNames", []))
         for table in self._items.tables():
