@@ -1,0 +1,49 @@
+"""What every reader hands the engine: loosely typed rows plus the records it could not parse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from batchgate.validation.convert import Violation
+
+
+@dataclass
+class Corrupt:
+    """A record that never became a row: unparseable, undecodable or too large."""
+
+    row: int
+    raw: str | None
+    code: str
+    message: str
+    values: Any = None
+
+
+@dataclass
+class Chunk:
+    """Rows read from one block of a file.
+
+    ``table`` has a column per top-level dataset field it could find (missing ones are nulls),
+    loosely typed: the engine conforms it to the dataset's types. ``rows`` holds each row's number
+    in the file. ``violations`` are problems a reader already found on table rows (masks aligned
+    with ``table``); ``values`` overrides how a failed row's values are shown (row index → value).
+    """
+
+    table: pa.Table
+    rows: pa.Array
+    corrupt: list[Corrupt] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    values: dict[int, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def only_corrupt(corrupt: list[Corrupt]) -> Chunk:
+        return Chunk(pa.table({}), pa.array([], pa.int64()), corrupt)
+
+
+def truncate(raw: bytes | str) -> str:
+    """Raw text kept for a corrupt record: at most ~1 KiB, undecodable bytes replaced."""
+    if isinstance(raw, bytes):
+        return raw[:1024].decode("utf-8", errors="replace")
+    return raw[:1024]

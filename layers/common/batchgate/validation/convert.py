@@ -1,0 +1,266 @@
+"""Vectorised conversion of loosely parsed Arrow arrays into the dataset's Arrow types.
+
+``conform(array, target, path)`` returns the converted array and a list of :class:`Violation`:
+cells that could not be converted become null and are reported (``BG-ROW-TYPE``, or
+``BG-ROW-ENCODING`` for bytes that are not UTF-8). Nothing here raises on bad data.
+
+Why this shape: readers parse loosely (CSV cells as bytes, JSON dates as strings, Parquet columns as
+written) so that one bad cell never fails a whole block; the cast then runs on whole columns, and
+only when a cast fails do we look for the bad cells — first with a regex pre-filter for the common
+syntaxes, then by bisecting the column (``O(k log n)`` casts for ``k`` bad cells).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from batchgate.validation import codes
+
+_INT_RE = r"^[+-]?\d+$"
+_FLOAT_RE = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|Infinity|nan|NaN)$"
+_BOOL_TRUE = ("true", "1", "t", "yes", "y")
+_BOOL_FALSE = ("false", "0", "f", "no", "n")
+_ZONE_RE = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_TS_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|z|[+-]\d\d(:?\d\d)?)?$"
+
+
+@dataclass
+class Violation:
+    """Rows (``mask`` true) that break one rule on one field; ``values`` shows what was found."""
+
+    field: str
+    code: str
+    mask: pa.BooleanArray
+    message: str
+    values: pa.Array | None = None
+
+
+def _false(n: int) -> pa.BooleanArray:
+    return pa.nulls(n, pa.bool_()).fill_null(False)
+
+
+def _is_true(mask: pa.Array) -> pa.BooleanArray:
+    """A boolean mask with nulls read as false."""
+    return pc.fill_null(mask, False)
+
+
+def cast_locate(
+    arr: pa.Array, fn: Callable[[pa.Array], pa.Array], out_type: pa.DataType
+) -> tuple[pa.Array, pa.BooleanArray]:
+    """Apply ``fn`` to ``arr``; where it fails, find the failing cells by bisection.
+
+    Returns the converted array (failing cells null, of ``out_type``) and a mask of failing cells.
+    ``fn`` must be element-wise.
+    """
+    try:
+        return fn(arr), _false(len(arr))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError):
+        pass
+    if len(arr) == 1:
+        return pa.nulls(1, out_type), pa.array([arr[0].is_valid], pa.bool_())
+    mid = len(arr) // 2
+    left, lmask = cast_locate(arr.slice(0, mid), fn, out_type)
+    right, rmask = cast_locate(arr.slice(mid), fn, out_type)
+    return pa.concat_arrays([left, right]), pa.concat_arrays([lmask, rmask])
+
+
+def _prefiltered_cast(
+    arr: pa.Array, pattern: str | None, fn: Callable[[pa.Array], pa.Array], out_type: pa.DataType
+) -> tuple[pa.Array, pa.BooleanArray]:
+    """Null out cells failing ``pattern`` (cheap, vectorised) before the cast; locate the rest."""
+    bad = _false(len(arr))
+    if pattern is not None:
+        ok = _is_true(pc.match_substring_regex(arr, pattern))
+        bad = pc.and_(arr.is_valid(), pc.invert(ok))
+        if pc.any(bad).as_py():
+            arr = pc.if_else(bad, pa.scalar(None, arr.type), arr)
+    out, failed = cast_locate(arr, fn, out_type)
+    return out, pc.or_(bad, failed)
+
+
+def _string_to_timestamp(arr: pa.Array, target: pa.DataType) -> pa.Array:
+    # Arrow refuses zone-less strings for a zoned type; a zone-less timestamp is read as UTC.
+    zoned = _is_true(pc.match_substring_regex(arr, _ZONE_RE))
+    if pc.all(pc.or_(zoned, arr.is_null())).as_py():
+        return pc.cast(arr, target)
+    naive = pc.if_else(zoned, pa.scalar(None, arr.type), arr)
+    # A bare date is midnight UTC (Arrow's timestamp parser wants a time part).
+    date_only = _is_true(pc.match_substring_regex(naive, _DATE_RE))
+    naive = pc.if_else(date_only, pc.binary_join_element_wise(naive, "T00:00:00", ""), naive)
+    naive_ts = pc.cast(pc.cast(naive, pa.timestamp(target.unit)), target)
+    if not pc.any(zoned).as_py():
+        return naive_ts
+    zoned_ts = pc.cast(pc.if_else(zoned, arr, pa.scalar(None, arr.type)), target)
+    return pc.if_else(zoned, zoned_ts, naive_ts)
+
+
+def _from_string(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.BooleanArray]:
+    """String cells → ``target``; empty/blank cells count as null for non-string targets."""
+    if pa.types.is_string(target):
+        return arr, _false(len(arr))
+    if pa.types.is_struct(target) or pa.types.is_list(target):
+        return parse_json_cells(arr, target)
+    trimmed = pc.utf8_trim_whitespace(arr)
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    if pa.types.is_integer(target):
+        return _prefiltered_cast(trimmed, _INT_RE, lambda a: pc.cast(a, target), target)
+    if pa.types.is_floating(target):
+        return _prefiltered_cast(trimmed, _FLOAT_RE, lambda a: pc.cast(a, target), target)
+    if pa.types.is_boolean(target):
+        low = pc.utf8_lower(trimmed)
+        is_t = pc.is_in(low, pa.array(_BOOL_TRUE))
+        is_f = pc.is_in(low, pa.array(_BOOL_FALSE))
+        out = pc.if_else(is_t, True, pc.if_else(is_f, False, pa.scalar(None, pa.bool_())))
+        bad = pc.and_(low.is_valid(), pc.invert(pc.or_(is_t, is_f)))
+        return out, bad
+    if pa.types.is_date(target):
+        return _prefiltered_cast(trimmed, _DATE_RE, lambda a: pc.cast(a, target), target)
+    if pa.types.is_timestamp(target):
+        return _prefiltered_cast(trimmed, _TS_RE, lambda a: _string_to_timestamp(a, target), target)
+    return cast_locate(trimmed, lambda a: pc.cast(a, target), target)
+
+
+def parse_json_cells(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.BooleanArray]:
+    """Cells holding JSON text (a CSV ``tags`` cell like ``["a","b"]``) → nested Arrow values.
+
+    Vectorised: the cells become one JSON Lines buffer ``{"v": <cell>}`` parsed by Arrow's JSON
+    reader; cells that break it are found by bisection and reported as type errors.
+    """
+    if len(arr) == 0:
+        return pa.nulls(0, target), _false(0)
+    schema = pa.schema([pa.field("v", target)])
+    # A raw newline is never valid inside a JSON string, so flattening them keeps one cell per line.
+    flat = pc.replace_substring(pc.replace_substring(arr, "\n", " "), "\r", " ")
+    text = pc.fill_null(flat, "null")
+
+    def parse(cells: pa.Array) -> pa.Array:
+        lines = pc.binary_join_element_wise('{"v":', cells, "}", "")
+        buf = _join_lines(lines)
+        table = pajson.read_json(
+            pa.BufferReader(buf),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, buf.size + 1)),
+            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
+        )
+        if table.num_rows != len(cells):
+            raise pa.ArrowInvalid("a cell holds more than one JSON value")
+        col = table.column("v")
+        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+
+    out, bad = cast_locate(text, parse, target)
+    bad = pc.and_(bad, arr.is_valid())
+    return pc.if_else(arr.is_null(), pa.scalar(None, target), out) if arr.null_count else out, bad
+
+
+def _join_lines(lines: pa.Array) -> pa.Buffer:
+    """All cells joined by newlines, without a Python loop (binary_join over one list)."""
+    one_list = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines)
+    joined = pc.binary_join(one_list, "\n")[0]
+    return joined.as_buffer() if joined.is_valid else pa.py_buffer(b"")
+
+
+def decode_utf8(arr: pa.Array, path: str) -> tuple[pa.Array, list[Violation]]:
+    """Bytes → UTF-8 strings; cells with invalid UTF-8 become null and a ``BG-ROW-ENCODING``."""
+    out, bad = cast_locate(arr, lambda a: pc.cast(a, pa.string()), pa.string())
+    if not pc.any(bad).as_py():
+        return out, []
+    shown = pc.cast(arr, pa.string(), safe=False)  # only rendered through errors="replace"
+    return out, [Violation(path, codes.ROW_ENCODING, bad, "value is not valid UTF-8", shown)]
+
+
+def conform(arr: pa.Array, target: pa.DataType, path: str) -> tuple[pa.Array, list[Violation]]:
+    """Convert ``arr`` to ``target``; failed cells become null and are reported as violations."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    src = arr.type
+    if src == target:
+        return arr, []
+    if pa.types.is_null(src):
+        return pa.nulls(len(arr), target), []
+    if pa.types.is_dictionary(src):
+        return conform(arr.dictionary_decode(), target, path)
+    if pa.types.is_binary(src) or pa.types.is_large_binary(src):
+        text, violations = decode_utf8(arr, path)
+        out, more = conform(text, target, path)
+        return out, violations + more
+    if pa.types.is_large_string(src) or pa.types.is_string_view(src):
+        return conform(pc.cast(arr, pa.string()), target, path)
+    if pa.types.is_struct(target) and pa.types.is_struct(src):
+        return _conform_struct(arr, target, path)
+    if pa.types.is_list(target) and (pa.types.is_list(src) or pa.types.is_large_list(src)):
+        return _conform_list(arr, target, path)
+    if pa.types.is_string(src):
+        out, bad = _from_string(arr, target)
+    elif pa.types.is_timestamp(target) and pa.types.is_timestamp(src):
+        # Units and zones are representation, not meaning: a ns or naive (= UTC) timestamp is fine.
+        out, bad = cast_locate(arr, lambda a: pc.cast(a, target, safe=False), target)
+    else:
+        out, bad = cast_locate(arr, lambda a: pc.cast(a, target), target)
+    if not pc.any(bad).as_py():
+        return out, []
+    return out, [Violation(path, codes.ROW_TYPE, bad, f"value is not a valid {_type_name(target)}", arr)]
+
+
+def _conform_struct(arr: pa.Array, target: pa.StructType, path: str) -> tuple[pa.Array, list[Violation]]:
+    n = len(arr)
+    src_names = {arr.type.field(i).name: i for i in range(arr.type.num_fields)}
+    children: list[pa.Array] = []
+    violations: list[Violation] = []
+    flat = arr.flatten()  # children with the parent's nulls applied
+    for i in range(target.num_fields):
+        f = target.field(i)
+        if f.name in src_names:
+            child, vs = conform(flat[src_names[f.name]], f.type, f"{path}.{f.name}")
+            violations.extend(vs)
+        else:
+            child = pa.nulls(n, f.type)
+        children.append(child)
+    mask = arr.is_null() if arr.null_count else None
+    return pa.StructArray.from_arrays(children, fields=list(target), mask=mask), violations
+
+
+def _conform_list(arr: pa.Array, target: pa.ListType, path: str) -> tuple[pa.Array, list[Violation]]:
+    values = pc.list_flatten(arr)
+    new_values, elem_violations = conform(values, target.value_type, f"{path}[]")
+    lengths = pc.fill_null(pc.list_value_length(arr), 0)
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(pc.cumulative_sum(lengths), pa.int32())])
+    mask = arr.is_null() if arr.null_count else None
+    out = pa.ListArray.from_arrays(offsets, new_values, type=target, mask=mask)
+    if not elem_violations:
+        return out, []
+    parents = pc.list_parent_indices(arr)
+    row_ids = pa.array(range(len(arr)), pa.int64())
+    violations = [
+        Violation(v.field, v.code, pc.is_in(row_ids, parents.filter(v.mask)), v.message)
+        for v in elem_violations
+    ]
+    return out, violations
+
+
+def _type_name(t: pa.DataType) -> str:
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_timestamp(t):
+        return "timestamp (ISO-8601)"
+    if pa.types.is_date(t):
+        return "date (YYYY-MM-DD)"
+    if pa.types.is_struct(t):
+        return "object"
+    if pa.types.is_list(t):
+        return "array"
+    return str(t)
+
+
+def to_json_text(value: object) -> str:
+    """JSON text of a parsed value for messages and failed-record files (dates as ISO strings)."""
+    return json.dumps(value, default=str, ensure_ascii=False)

@@ -1,0 +1,344 @@
+"""CSV → loosely typed chunks (every cell as bytes), honouring the batch's ``inputFormat``.
+
+Contract:
+* ``delimiter``/``quote``/``escape`` as given (a quote inside a quoted value is doubled, RFC 4180;
+  with ``escape`` it may also be escaped), quoted values may hold newlines.
+* ``header: true`` — the first record names the columns; names match dataset fields exactly;
+  ``parent.child`` names fill object children; unknown columns are ignored (as AEP ignores fields
+  its schema does not know). A header that is empty, has duplicate names, or names no dataset
+  field is a file error (``BG-FILE-HEADER``). ``header: false`` — columns are the dataset's
+  top-level fields in schema order.
+* Array fields (and object fields given as one column) hold JSON text: ``["a","b"]``.
+* ``nullMarker`` marks null (default: the empty cell). For non-string fields an empty or
+  blank cell is null too.
+* Blank lines are skipped (they are not records). Row numbers are the physical line (1-based,
+  the header is line 1) where the record starts, also for records holding quoted newlines.
+* A ragged row (too few or too many cells) is ``BG-ROW-CORRUPT`` with its raw text; parsing goes
+  on. Lines may end with ``\\n`` or ``\\r\\n`` (a lone ``\\r`` is not a line end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from batchgate.models import DatasetSchema, InputFormat, SchemaField
+from batchgate.validation import codes
+from batchgate.validation.chunk import Chunk, Corrupt, truncate
+from batchgate.validation.codes import FileError
+from batchgate.validation.source import Block, ByteSource, Oversize, first_record_end, iter_blocks
+
+
+@dataclass
+class _Invalid:
+    number: int  # 1-based record index within the parsed block
+    text: str
+    message: str
+
+
+class CsvLayout:
+    """How the CSV's columns map onto the dataset's fields."""
+
+    def __init__(self, schema: DatasetSchema, names: list[str]) -> None:
+        if not names or all(not n.strip() for n in names):
+            raise FileError(codes.FILE_HEADER, "the CSV header is empty")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise FileError(codes.FILE_HEADER, f"the CSV header repeats column(s) {dupes}")
+        self.names = names
+        self.known: list[str] = []
+        available = set(names)
+        for f in schema.fields:
+            self.known.extend(_columns_for(f, f.name, available))
+        if not self.known:
+            raise FileError(
+                codes.FILE_HEADER,
+                f"no CSV column matches a dataset field (header: {names[:20]!r})",
+            )
+        self.schema = schema
+
+    def build(self, table: pa.Table) -> pa.Table:
+        """The parsed (bytes) columns shaped as the dataset's top-level fields."""
+        cols = {name: table.column(name).combine_chunks() for name in table.column_names}
+        n = table.num_rows
+        out: dict[str, pa.Array] = {}
+        for f in self.schema.fields:
+            arr = _assemble(f, f.name, cols, n)
+            if arr is not None:
+                out[f.name] = arr
+        return pa.table(out)  # may have no columns: the row count travels in Chunk.rows
+
+
+def _columns_for(f: SchemaField, path: str, available: set[str]) -> list[str]:
+    if path in available:
+        return [path]
+    if f.type == "object":
+        found: list[str] = []
+        for child in f.fields or []:
+            found.extend(_columns_for(child, f"{path}.{child.name}", available))
+        return found
+    return []
+
+
+def _assemble(f: SchemaField, path: str, cols: dict[str, pa.Array], n: int) -> pa.Array | None:
+    if path in cols:
+        return cols[path]
+    if f.type != "object":
+        return None
+    children: dict[str, pa.Array] = {}
+    for child in f.fields or []:
+        arr = _assemble(child, f"{path}.{child.name}", cols, n)
+        if arr is not None:
+            children[child.name] = arr
+    if not children:
+        return None
+    arrays = list(children.values())
+    # The object is absent when every one of its cells is empty.
+    absent = arrays[0].is_null()
+    for arr in arrays[1:]:
+        absent = pc.and_(absent, arr.is_null())
+    return pa.StructArray.from_arrays(
+        arrays, names=list(children), mask=absent if pc.any(absent).as_py() else None
+    )
+
+
+def header_names(fmt: InputFormat, schema: DatasetSchema, header: bytes) -> list[str]:
+    """Column names from a header record (``header: true``) or from the schema (``false``)."""
+    if not fmt.header:
+        names: list[str] = []
+        for f in schema.fields:
+            if f.type == "object" and f.fields:
+                names.extend(f"{f.name}.{c.name}" for c in f.fields)
+            else:
+                names.append(f.name)
+        return names
+    try:
+        text = header.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileError(codes.FILE_HEADER, "the CSV header is not valid text in the file's charset") from exc
+    if not text.strip():
+        raise FileError(codes.FILE_HEADER, "the CSV header is empty")
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text.encode() + b"\n"),
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=_parse_options(fmt, None),
+        )
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise FileError(codes.FILE_HEADER, f"the CSV header cannot be parsed: {exc}") from exc
+    return [name.strip() for name in table.column_names]
+
+
+def _parse_options(fmt: InputFormat, handler: object) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(
+        delimiter=fmt.delimiter,
+        quote_char=fmt.quote,
+        double_quote=True,
+        escape_char=fmt.escape if fmt.escape else False,
+        newlines_in_values=True,
+        ignore_empty_lines=True,
+        invalid_row_handler=handler,
+    )
+
+
+def read_csv(
+    src: ByteSource,
+    fmt: InputFormat,
+    schema: DatasetSchema,
+    *,
+    block_size: int,
+    first_line: int = 1,
+    header: bytes | None = None,
+) -> Iterator[Chunk]:
+    """Chunks of a CSV stream. ``header`` is the header record when ``src`` starts after it
+    (a later part of a split file); otherwise the header is read from the stream itself."""
+    quote = fmt.quote.encode()
+    escape = fmt.escape.encode() if fmt.escape else None
+    blocks = iter_blocks(src, block_size, first_line=first_line, quote=quote, escape=escape)
+    layout: CsvLayout | None = None
+    if header is not None or not fmt.header:
+        layout = CsvLayout(schema, header_names(fmt, schema, header or b""))
+    seen_data = False
+    for block in blocks:
+        if isinstance(block, Oversize):
+            seen_data = True
+            yield Chunk.only_corrupt([_oversize(block)])
+            continue
+        data, line = block.data, block.first_line
+        if layout is None:
+            if not data.strip():
+                continue  # blank lines before the header
+            end = first_record_end(data, quote, escape)
+            head = data if end < 0 else data[:end]
+            layout = CsvLayout(schema, header_names(fmt, schema, head.rstrip(b"\r\n")))
+            seen_data = True
+            line += head.count(b"\n")
+            data = b"" if end < 0 else data[end:]
+        if not data.strip():
+            continue
+        seen_data = True
+        yield from _parse_block(Block(data, line), fmt, layout, quote, escape)
+    if not seen_data:
+        raise FileError(codes.FILE_EMPTY, "the file holds no data")
+
+
+def _oversize(block: Oversize) -> Corrupt:
+    return Corrupt(
+        block.first_line, truncate(block.head), codes.ROW_TOO_LARGE, "record is larger than the block size"
+    )
+
+
+def _parse_block(
+    block: Block, fmt: InputFormat, layout: CsvLayout, quote: bytes, escape: bytes | None
+) -> Iterator[Chunk]:
+    invalid: list[_Invalid] = []
+
+    def handler(row: pacsv.InvalidRow) -> str:
+        invalid.append(
+            _Invalid(
+                row.number,
+                row.text,
+                f"expected {row.expected_columns} columns, found {row.actual_columns}",
+            )
+        )
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(block.data),
+            read_options=pacsv.ReadOptions(
+                column_names=layout.names, use_threads=False, block_size=len(block.data) + 1
+            ),
+            parse_options=_parse_options(fmt, handler),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.binary() for name in layout.known},
+                include_columns=layout.known,
+                null_values=[fmt.null_marker],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=fmt.null_marker == "",
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        # Something Arrow refuses in this block as a whole (an unterminated quote at the end of
+        # the file...): isolate record by record so the good ones still count.
+        yield from _parse_records(block, fmt, layout, quote, escape)
+        return
+    starts = _record_starts(block, table, invalid, quote, escape)
+    n_records = table.num_rows + len(invalid)
+    if len(starts) != n_records or any(inv.number < 1 or inv.number > n_records for inv in invalid):
+        yield from _parse_records(block, fmt, layout, quote, escape)
+        return
+    corrupt = [
+        Corrupt(starts[inv.number - 1], truncate(inv.text), codes.ROW_CORRUPT, inv.message) for inv in invalid
+    ]
+    if invalid:
+        bad = {inv.number - 1 for inv in invalid}
+        rows = pa.array([s for i, s in enumerate(starts) if i not in bad], pa.int64())
+    else:
+        rows = pa.array(starts, pa.int64())
+    yield Chunk(layout.build(table), rows, corrupt)
+
+
+def _record_starts(
+    block: Block, table: pa.Table, invalid: list[_Invalid], quote: bytes, escape: bytes | None
+) -> list[int]:
+    """First physical line of every non-blank record of the block, in order."""
+    n_lines = block.line_count
+    n_records = table.num_rows + len(invalid)
+    # Every record spans at least one line, so as many lines as records means one line each
+    # (no blank lines, no quoted newlines): the common case, no Python loop.
+    if n_lines == n_records:
+        return list(range(block.first_line, block.first_line + n_lines))
+    return _walk_records(block.data, block.first_line, quote, escape)
+
+
+def _walk_records(data: bytes, first_line: int, quote: bytes, escape: bytes | None) -> list[int]:
+    """Record start lines by walking lines and tracking quote balance (blank lines skipped)."""
+    starts: list[int] = []
+    inside = False
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for i, text in enumerate(lines):
+        if not inside:
+            if text in (b"", b"\r"):
+                continue
+            starts.append(first_line + i)
+        n = text.count(quote)
+        if n and escape is not None and escape != quote:
+            n -= text.count(escape + quote)
+        if n % 2:
+            inside = not inside
+    return starts
+
+
+def _split_records(
+    data: bytes, first_line: int, quote: bytes, escape: bytes | None
+) -> list[tuple[int, bytes]]:
+    """Records (start line, bytes) of a block; an unbalanced quote makes the rest one record."""
+    starts = _walk_records(data, first_line, quote, escape)
+    lines = data.split(b"\n")
+    out: list[tuple[int, bytes]] = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else first_line + len(lines)
+        text = b"\n".join(lines[start - first_line : end - first_line])
+        out.append((start, text.rstrip(b"\r\n") + b"\n"))
+    return out
+
+
+def _parse_records(
+    block: Block, fmt: InputFormat, layout: CsvLayout, quote: bytes, escape: bytes | None
+) -> Iterator[Chunk]:
+    """Slow path: parse each record alone; one that Arrow refuses is a corrupt row."""
+    tables: list[pa.Table] = []
+    rows: list[int] = []
+    corrupt: list[Corrupt] = []
+    for start, text in _split_records(block.data, block.first_line, quote, escape):
+        invalid: list[_Invalid] = []
+
+        def handler(row: pacsv.InvalidRow, sink: list[_Invalid] = invalid) -> str:
+            sink.append(
+                _Invalid(
+                    row.number,
+                    row.text,
+                    f"expected {row.expected_columns} columns, found {row.actual_columns}",
+                )
+            )
+            return "skip"
+
+        try:
+            table = pacsv.read_csv(
+                pa.py_buffer(text),
+                read_options=pacsv.ReadOptions(column_names=layout.names, use_threads=False),
+                parse_options=_parse_options(fmt, handler),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.binary() for name in layout.known},
+                    include_columns=layout.known,
+                    null_values=[fmt.null_marker],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=fmt.null_marker == "",
+                ),
+            )
+        except (pa.ArrowInvalid, ValueError) as exc:
+            corrupt.append(
+                Corrupt(start, truncate(text), codes.ROW_CORRUPT, f"unparseable CSV record: {exc}")
+            )
+            continue
+        if invalid:
+            corrupt.append(Corrupt(start, truncate(text), codes.ROW_CORRUPT, invalid[0].message))
+        elif table.num_rows == 1:
+            tables.append(table)
+            rows.append(start)
+        else:
+            corrupt.append(
+                Corrupt(start, truncate(text), codes.ROW_CORRUPT, "record does not hold exactly one row")
+            )
+    if tables:
+        merged = pa.concat_tables(tables)
+        yield Chunk(layout.build(merged), pa.array(rows, pa.int64()), corrupt)
+    elif corrupt:
+        yield Chunk.only_corrupt(corrupt)

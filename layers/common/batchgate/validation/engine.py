@@ -1,0 +1,183 @@
+"""The constraint engine: one set of checks for every format, run on whole Arrow tables.
+
+Input is a table already conformed to the dataset's Arrow types (see :mod:`.convert`); output is a
+list of :class:`~batchgate.validation.convert.Violation` — one boolean mask per (field, rule) —
+computed with ``pyarrow.compute``: no Python loop over rows. Rules, in the order they are checked:
+
+* ``required`` — the value is absent or null (``BG-ROW-REQUIRED``). A required child of an object
+  is only required when the object itself is present; a required child of an array item is checked
+  for every item.
+* ``enum`` (``BG-ROW-ENUM``), ``pattern`` (``BG-ROW-PATTERN``, RE2 *search* semantics as in JSON
+  Schema; a pattern RE2 cannot compile falls back to Python's ``re`` per distinct value),
+  ``minimum``/``maximum`` (``BG-ROW-RANGE``, inclusive), ``maxLength`` (``BG-ROW-LENGTH``, counted
+  in Unicode code points as JSON Schema does).
+* Null values are never checked against enum/pattern/range/length: null is only ``required``'s
+  business.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from batchgate.models import DatasetSchema, ItemSchema, SchemaField
+from batchgate.schema import arrow_type
+from batchgate.validation import codes
+from batchgate.validation.convert import Violation
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A precompiled check on one field path."""
+
+    field: SchemaField
+    path: str
+    value_set: pa.Array | None
+    regex_re2_ok: bool
+
+
+class Checker:
+    """Precompiled constraint checks for one dataset schema; reusable across blocks and files."""
+
+    def __init__(self, schema: DatasetSchema) -> None:
+        self.schema = schema
+        self._rules: dict[str, _Rule] = {}
+        for f in schema.fields:
+            self._compile(f, f.name)
+
+    def _compile(self, f: SchemaField, path: str) -> None:
+        value_set = None
+        if f.enum is not None:
+            target = arrow_type(f)
+            try:
+                value_set = pa.array(f.enum).cast(target)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                # Enum literals of another JSON type than the field (e.g. "1" for an integer) can
+                # never match a converted value; keep those that can.
+                value_set = pa.array([v for v in f.enum if _castable(v, target)], target)
+        re2_ok = True
+        if f.pattern is not None:
+            try:
+                pc.match_substring_regex(pa.array([""]), f.pattern)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                re2_ok = False
+        self._rules[path] = _Rule(f, path, value_set, re2_ok)
+        for child in f.fields or []:
+            self._compile(child, f"{path}.{child.name}")
+        if f.items is not None and f.items.type == "object":
+            for child in f.items.fields or []:
+                self._compile(child, f"{path}[].{child.name}")
+
+    def check(self, table: pa.Table) -> list[Violation]:
+        """Every violated rule of every row of ``table`` (conformed to the dataset schema)."""
+        out: list[Violation] = []
+        for f in self.schema.fields:
+            col = table.column(f.name)
+            arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            self._check_field(f, f.name, arr, present=None, out=out)
+        return out
+
+    def _check_field(
+        self,
+        f: SchemaField,
+        path: str,
+        arr: pa.Array,
+        present: pa.Array | None,
+        out: list[Violation],
+    ) -> None:
+        """``present``: where the enclosing object exists (None at top level = every row)."""
+        if f.required:
+            missing = arr.is_null()
+            if present is not None:
+                missing = pc.and_(missing, present)
+            if pc.any(missing).as_py():
+                out.append(Violation(path, codes.ROW_REQUIRED, missing, "required field is missing or null"))
+        if arr.null_count == len(arr):
+            return
+        rule = self._rules[path]
+        if rule.value_set is not None:
+            bad = _true(pc.invert(pc.is_in(arr, value_set=rule.value_set)), arr)
+            self._add(out, path, codes.ROW_ENUM, bad, f"value is not one of {f.enum!r}", arr)
+        if f.pattern is not None:
+            if rule.regex_re2_ok:
+                matched = pc.match_substring_regex(arr, f.pattern)
+            else:
+                matched = _python_search(arr, f.pattern)
+            bad = _true(pc.invert(matched), arr)
+            self._add(out, path, codes.ROW_PATTERN, bad, f"value does not match pattern {f.pattern!r}", arr)
+        if f.minimum is not None:
+            bad = _true(pc.less(arr, pa.scalar(f.minimum, pa.float64())), arr)
+            self._add(out, path, codes.ROW_RANGE, bad, f"value is below minimum {f.minimum:g}", arr)
+        if f.maximum is not None:
+            bad = _true(pc.greater(arr, pa.scalar(f.maximum, pa.float64())), arr)
+            self._add(out, path, codes.ROW_RANGE, bad, f"value is above maximum {f.maximum:g}", arr)
+        if f.max_length is not None:
+            bad = _true(pc.greater(pc.utf8_length(arr), f.max_length), arr)
+            self._add(
+                out, path, codes.ROW_LENGTH, bad, f"value is longer than {f.max_length} characters", arr
+            )
+        if f.type == "object":
+            flat = arr.flatten()
+            here = arr.is_valid()
+            if present is not None:
+                here = pc.and_(here, present)
+            for i, child in enumerate(f.fields or []):
+                self._check_field(child, f"{path}.{child.name}", flat[i], here, out)
+        elif f.type == "array" and f.items is not None:
+            self._check_items(f.items, path, arr, out)
+
+    def _check_items(self, items: ItemSchema, path: str, arr: pa.Array, out: list[Violation]) -> None:
+        """Checks on array items run on the flattened items, then map back to their rows."""
+        if items.type != "object" or not items.fields:
+            return
+        values = pc.list_flatten(arr)
+        if len(values) == 0:
+            return
+        inner: list[Violation] = []
+        flat = values.flatten()
+        for i, child in enumerate(items.fields):
+            self._check_field(child, f"{path}[].{child.name}", flat[i], values.is_valid(), inner)
+        if inner:
+            parents = pc.list_parent_indices(arr)
+            row_ids = pa.array(range(len(arr)), pa.int64())
+            for v in inner:
+                out.append(Violation(v.field, v.code, pc.is_in(row_ids, parents.filter(v.mask)), v.message))
+
+    @staticmethod
+    def _add(
+        out: list[Violation], path: str, code: str, bad: pa.Array, message: str, values: pa.Array
+    ) -> None:
+        if pc.any(bad).as_py():
+            out.append(Violation(path, code, bad, message, values))
+
+
+def _true(mask: pa.Array, arr: pa.Array) -> pa.BooleanArray:
+    """``mask`` where ``arr`` holds a value; false (never null) elsewhere."""
+    return pc.and_(pc.fill_null(mask, False), arr.is_valid())
+
+
+def _castable(value: object, target: pa.DataType) -> bool:
+    try:
+        pa.array([value]).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def _python_search(arr: pa.Array, pattern: str) -> pa.Array:
+    """Python ``re.search`` per distinct value, for patterns RE2 cannot run (look-arounds...)."""
+    compiled = re.compile(pattern)
+    distinct = pc.unique(arr.drop_null())
+    matching = [v for v in distinct.to_pylist() if compiled.search(v)]
+    return pc.is_in(arr, value_set=pa.array(matching, pa.string()))
+
+
+def failed_mask(n: int, violations: list[Violation]) -> pa.BooleanArray:
+    """Rows that break at least one rule."""
+    mask = pa.nulls(n, pa.bool_()).fill_null(False)
+    for v in violations:
+        mask = pc.or_(mask, v.mask)
+    return mask

@@ -1,0 +1,432 @@
+"""JSON → loosely typed chunks: JSON Lines (default) or one multi-line JSON document.
+
+Contract:
+* JSON Lines: one object per line; blank lines are skipped; the row number is the 1-based line.
+  A line that is not one JSON object (syntax error, an array, two objects) is ``BG-ROW-CORRUPT``,
+  a line with bytes that are not UTF-8 is ``BG-ROW-ENCODING``; both keep their raw text.
+* ``isMultiLineJson``: the file is one object, a JSON array of objects, or objects one after the
+  other (pretty-printed). The row number is the line where the object starts. Each object is
+  re-serialised as one JSON line and goes through the same engine. A syntax error makes the rest
+  of the document one corrupt record (no reliable way to resynchronise inside JSON).
+* Fields not in the schema are ignored (as AEP ignores fields its schema does not know).
+* Types are strict, as JSON has them: a string is not an integer (``"12"`` fails an integer
+  field), an integral number (``3.0``) is an integer; timestamps and dates are ISO-8601 strings.
+
+Fast path: Arrow's JSON reader parses a whole block into the dataset types (dates and timestamps
+kept as strings, converted afterwards by :mod:`.convert`). When Arrow refuses a block, the block is
+bisected on line boundaries and re-parsed, so only small pieces around bad lines reach the
+per-line Python path, which reports each problem on its field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.json as pajson
+
+from batchgate.models import DatasetSchema, ItemSchema, SchemaField
+from batchgate.schema import arrow_schema
+from batchgate.validation import codes
+from batchgate.validation.chunk import Chunk, Corrupt, truncate
+from batchgate.validation.codes import FileError
+from batchgate.validation.convert import Violation
+from batchgate.validation.source import RAW_KEEP, ByteSource, Oversize, iter_blocks
+
+_SMALL_PIECE = 16  # lines: below this a refused piece goes line by line in Python
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def json_read_schema(schema: DatasetSchema) -> pa.Schema:
+    """The schema handed to Arrow's JSON reader: the dataset's, with dates/timestamps as strings."""
+    return pa.schema([pa.field(f.name, _loose(f.type)) for f in arrow_schema(schema, lineage=False)])
+
+
+def _loose(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(c.name, _loose(c.type)) for c in t])
+    if pa.types.is_list(t):
+        return pa.list_(_loose(t.value_type))
+    return t
+
+
+class JsonBlockParser:
+    """Parses blocks of JSON lines into chunks for one dataset schema."""
+
+    def __init__(self, schema: DatasetSchema) -> None:
+        self.schema = schema
+        self.read_schema = json_read_schema(schema)
+        self._parse_options = pajson.ParseOptions(
+            explicit_schema=self.read_schema, unexpected_field_behavior="ignore"
+        )
+
+    def parse(self, data: bytes, first_line: int, numbers: list[int] | None = None) -> Iterator[Chunk]:
+        """Chunks for ``data`` (whole lines). Row numbers are ``first_line + line index``, or
+        ``numbers[line index]`` when given (multi-line JSON, one object per normalised line)."""
+        for chunk in self._parse(data, 0 if numbers is not None else first_line):
+            if numbers is not None:
+                chunk.rows = pa.array([numbers[i] for i in chunk.rows.to_pylist()], pa.int64())
+                for c in chunk.corrupt:
+                    c.row = numbers[c.row]
+            yield chunk
+
+    def _parse(self, data: bytes, first_line: int) -> Iterator[Chunk]:
+        table = self._arrow(data)
+        if table is not None:
+            n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            if table.num_rows == n_lines:
+                yield Chunk(table, pa.array(range(first_line, first_line + n_lines), pa.int64()))
+                return
+            lines = data.split(b"\n")
+            filled = [i for i, text in enumerate(lines) if text.strip()]
+            if len(filled) == table.num_rows and all(lines[i].lstrip()[:1] == b"{" for i in filled):
+                yield Chunk(table, pa.array([first_line + i for i in filled], pa.int64()))
+                return
+        # Refused (or rows do not map one-to-one on lines): bisect, then line by line.
+        if data.count(b"\n") < _SMALL_PIECE:
+            yield self._lines(data, first_line)
+            return
+        mid = data.find(b"\n", len(data) // 2)
+        if mid < 0 or mid == len(data) - 1:
+            mid = data.rfind(b"\n", 0, len(data) // 2)
+        left, right = data[: mid + 1], data[mid + 1 :]
+        yield from self._parse(left, first_line)
+        yield from self._parse(right, first_line + left.count(b"\n"))
+
+    def _arrow(self, data: bytes) -> pa.Table | None:
+        try:
+            return pajson.read_json(
+                pa.py_buffer(data),
+                read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                parse_options=self._parse_options,
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
+            return None
+
+    def _lines(self, data: bytes, first_line: int) -> Chunk:
+        """Per-line Python path: every problem reported on its line and field."""
+        records: list[dict[str, Any]] = []
+        rows: list[int] = []
+        originals: dict[int, Any] = {}
+        problems: list[tuple[int, str, str]] = []  # (row index, field, message)
+        corrupt: list[Corrupt] = []
+        for i, text in enumerate(data.split(b"\n")):
+            if not text.strip():
+                continue
+            line = first_line + i
+            try:
+                value = json.loads(text)
+            except UnicodeDecodeError as exc:
+                corrupt.append(
+                    Corrupt(
+                        line, truncate(text), codes.ROW_ENCODING, f"line is not valid UTF-8: {exc.reason}"
+                    )
+                )
+                continue
+            except (ValueError, RecursionError) as exc:
+                corrupt.append(Corrupt(line, truncate(text), codes.ROW_CORRUPT, f"invalid JSON: {exc}"))
+                continue
+            if not isinstance(value, dict):
+                corrupt.append(
+                    Corrupt(
+                        line,
+                        truncate(text),
+                        codes.ROW_CORRUPT,
+                        f"a record must be a JSON object, not {_kind(value)}",
+                    )
+                )
+                continue
+            index = len(records)
+            converted, errs = _convert_object(value, self.schema.fields, "")
+            problems.extend((index, path, msg) for path, msg in errs)
+            records.append(converted)
+            rows.append(line)
+            originals[index] = value  # show what the line held, not its conversion
+        if not records:
+            return Chunk.only_corrupt(corrupt)
+        table = pa.Table.from_pylist(records, schema=self.read_schema)
+        return Chunk(
+            table, pa.array(rows, pa.int64()), corrupt, _violations(problems, len(records)), originals
+        )
+
+
+def _violations(problems: list[tuple[int, str, str]], n: int) -> list[Violation]:
+    grouped: dict[tuple[str, str], list[int]] = {}
+    for index, path, message in problems:
+        grouped.setdefault((path, message), []).append(index)
+    out = []
+    for (path, message), indices in grouped.items():
+        hit = set(indices)
+        mask = pa.array([i in hit for i in range(n)], pa.bool_())
+        out.append(Violation(path, codes.ROW_TYPE, mask, message))
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _convert_object(
+    value: dict[str, Any], fields: list[SchemaField], prefix: str
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    out: dict[str, Any] = {}
+    errs: list[tuple[str, str]] = []
+    for f in fields:
+        v, e = _convert(value.get(f.name), f, f"{prefix}{f.name}")
+        out[f.name] = v
+        errs.extend(e)
+    return out, errs
+
+
+def _convert(value: Any, node: SchemaField | ItemSchema, path: str) -> tuple[Any, list[tuple[str, str]]]:
+    """A JSON value as the Arrow reader would take it for ``node``; (None, error) if it cannot."""
+    if value is None:
+        return None, []
+    t = node.type
+    ok = False
+    if t in ("string", "timestamp", "date"):
+        ok = isinstance(value, str)
+    elif t == "integer":
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        ok = isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]
+    elif t == "number":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+    elif t == "boolean":
+        ok = isinstance(value, bool)
+    elif t == "object" and isinstance(value, dict):
+        return _convert_object(value, node.fields or [], f"{path}.")
+    elif t == "array" and isinstance(value, list) and node.items is not None:
+        items: list[Any] = []
+        errs: list[tuple[str, str]] = []
+        for item in value:
+            v, e = _convert(item, node.items, f"{path}[]")
+            items.append(v)
+            errs.extend(e)
+        return (None if errs else items), errs
+    if ok:
+        return value, []
+    shown = json.dumps(value, ensure_ascii=False)[:80]
+    return None, [(path, f"expected {_expected(t)}, got {_kind(value)} {shown}")]
+
+
+def _expected(t: str) -> str:
+    return {
+        "string": "a string",
+        "timestamp": "an ISO-8601 timestamp string",
+        "date": "an ISO-8601 date string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "a boolean",
+        "object": "an object",
+        "array": "an array",
+    }.get(t, t)
+
+
+def read_json_lines(
+    src: ByteSource, schema: DatasetSchema, *, block_size: int, first_line: int = 1
+) -> Iterator[Chunk]:
+    parser = JsonBlockParser(schema)
+    seen = False
+    for block in iter_blocks(src, block_size, first_line=first_line):
+        if isinstance(block, Oversize):
+            seen = True
+            yield Chunk.only_corrupt(
+                [
+                    Corrupt(
+                        block.first_line,
+                        truncate(block.head),
+                        codes.ROW_TOO_LARGE,
+                        "record is larger than the block size",
+                    )
+                ]
+            )
+            continue
+        if not block.data.strip():
+            continue
+        seen = True
+        yield from parser.parse(block.data, block.first_line)
+    if not seen and first_line == 1:
+        raise FileError(codes.FILE_EMPTY, "the file holds no data")
+
+
+def read_multi_line_json(src: ByteSource, schema: DatasetSchema, *, block_size: int) -> Iterator[Chunk]:
+    """One JSON document (object, array of objects, or concatenated objects), streamed."""
+    parser = JsonBlockParser(schema)
+    decoder = json.JSONDecoder()
+    reader = _TextReader(src, block_size)
+    lines: list[bytes] = []
+    numbers: list[int] = []
+    pending = 0
+    corrupt: list[Corrupt] = []
+    in_array = None
+    count = 0
+
+    def flush() -> Iterator[Chunk]:
+        nonlocal lines, numbers, pending, corrupt
+        if lines:
+            yield from parser.parse(b"\n".join(lines) + b"\n", 0, numbers)
+        if corrupt:
+            yield Chunk.only_corrupt(corrupt)
+        lines, numbers, pending, corrupt = [], [], 0, []
+
+    while True:
+        if not reader.skip_ws():
+            break
+        if in_array is None:
+            in_array = reader.peek() == "["
+            if in_array:
+                reader.advance(1)
+                continue
+        if in_array:
+            if reader.peek() == "]":
+                reader.advance(1)
+                if reader.skip_ws():
+                    corrupt.append(
+                        Corrupt(
+                            reader.line,
+                            truncate(reader.rest_head()),
+                            codes.ROW_CORRUPT,
+                            "data after the closing ']'",
+                        )
+                    )
+                break
+            if reader.peek() == "," and count:
+                reader.advance(1)
+                if not reader.skip_ws():
+                    break
+        line = reader.line
+        try:
+            value = reader.decode(decoder, block_size)
+        except _TooLarge as exc:
+            corrupt.append(
+                Corrupt(line, truncate(exc.head), codes.ROW_TOO_LARGE, "record is larger than the block size")
+            )
+            break
+        except ValueError as exc:
+            corrupt.append(
+                Corrupt(line, truncate(reader.rest_head()), codes.ROW_CORRUPT, f"invalid JSON: {exc}")
+            )
+            break
+        count += 1
+        if isinstance(value, dict):
+            text = json.dumps(value, ensure_ascii=False).encode()
+            lines.append(text)
+            numbers.append(line)
+            pending += len(text)
+        else:
+            corrupt.append(
+                Corrupt(
+                    line,
+                    truncate(json.dumps(value)),
+                    codes.ROW_CORRUPT,
+                    f"a record must be a JSON object, not {_kind(value)}",
+                )
+            )
+        if pending >= block_size:
+            yield from flush()
+    if count == 0 and not corrupt and not in_array:
+        raise FileError(codes.FILE_EMPTY, "the file holds no data")
+    yield from flush()
+
+
+class _TooLarge(Exception):
+    def __init__(self, head: str) -> None:
+        self.head = head
+
+
+class _TextReader:
+    """A sliding text window over a UTF-8 byte stream, tracking the line number of its start."""
+
+    def __init__(self, src: ByteSource, block_size: int) -> None:
+        import codecs
+
+        self._src = src
+        self._block = block_size
+        self._dec = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
+        self.buf = ""
+        self.pos = 0
+        self.line = 1
+        self.eof = False
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        data = self._src.read(self._block)
+        try:
+            text = self._dec.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise FileError(
+                codes.FILE_ENCODING, f"the JSON document is not valid UTF-8: {exc.reason}"
+            ) from exc
+        if not data:
+            self.eof = True
+        self.buf = self.buf[self.pos :] + text
+        self.pos = 0
+        return bool(text) or not self.eof
+
+    def skip_ws(self) -> bool:
+        """Skip whitespace; False at the end of the stream."""
+        while True:
+            n = len(self.buf)
+            while self.pos < n and self.buf[self.pos] in " \t\r\n":
+                if self.buf[self.pos] == "\n":
+                    self.line += 1
+                self.pos += 1
+            if self.pos < n:
+                return True
+            if not self._fill():
+                return False
+
+    def peek(self) -> str:
+        return self.buf[self.pos]
+
+    def advance(self, n: int) -> None:
+        self.line += self.buf.count("\n", self.pos, self.pos + n)
+        self.pos += n
+
+    def rest_head(self) -> str:
+        return self.buf[self.pos : self.pos + RAW_KEEP]
+
+    def decode(self, decoder: json.JSONDecoder, limit: int) -> Any:
+        while True:
+            try:
+                value, end = decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                # Past the end of the window: maybe only incomplete. Read more and retry.
+                if self.eof:
+                    raise
+                if len(self.buf) - self.pos > limit:
+                    raise _TooLarge(self.rest_head()) from exc
+                if not _incomplete(exc):
+                    raise
+                self._fill()
+                continue
+            if end == len(self.buf) and not self.eof and not isinstance(value, (dict, list)):
+                # A bare number or literal at the window's end may continue in the next read.
+                self._fill()
+                continue
+            self.advance(end - self.pos)
+            return value
+
+
+def _incomplete(exc: json.JSONDecodeError) -> bool:
+    """The error is the window's end (more data may complete the value), not bad JSON."""
+    return exc.pos >= len(exc.doc) - 1 or exc.msg.startswith("Unterminated string")

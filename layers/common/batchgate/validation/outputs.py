@@ -1,0 +1,189 @@
+"""The two outputs of validating a file: staged Parquet (valid rows) and failed records (JSONL).
+
+* Names are deterministic from ``(file_name, part)``, so a retry overwrites instead of adding
+  a second copy: ``{stem}-{hash8}-p{part:05d}.parquet`` / ``...failed.jsonl`` where ``stem`` is
+  the file name made key-safe and ``hash8`` tells apart names that sanitise alike.
+* Both are written under ``{dir}/_tmp/`` with a unique suffix and moved to their final name only
+  when complete, so a crash never leaves a half-written file where readers look. When a run has
+  nothing to write (no valid rows / no failed rows), a final file left by an earlier attempt is
+  deleted, so outputs always describe the latest run.
+* Staged files use exactly ``arrow_schema(dataset.schema_)`` (lineage columns included); row
+  groups are buffered up to ``row_group_rows`` so small chunks do not make tiny row groups.
+* A failed-records line has AEP's failed-batch shape: ``{"_corrupt_record": raw or null,
+  "_values": values as read or null, "_errors": [{"code","message","field"}], "_filename",
+  "_row"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import decimal
+import hashlib
+import json
+import re
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+def output_stem(file_name: str, part: int) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", file_name)[-120:]
+    digest = hashlib.sha1(file_name.encode()).hexdigest()[:8]
+    return f"{safe}-{digest}-p{part:05d}"
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{directory.rstrip('/')}/{name}"
+
+
+class _Atomic:
+    """A file written under ``_tmp/`` and moved into place on :meth:`commit`."""
+
+    def __init__(self, fs: pafs.FileSystem, directory: str, name: str) -> None:
+        self.fs = fs
+        self.final = _join(directory, name)
+        self.tmp = _join(directory, f"_tmp/{name}.{uuid.uuid4().hex}")
+        if fs.type_name != "s3":  # S3 has no directories to create
+            fs.create_dir(_join(directory, "_tmp"), recursive=True)
+        self.stream: pa.NativeFile | None = None
+
+    def open(self) -> pa.NativeFile:
+        if self.stream is None:
+            self.stream = self.fs.open_output_stream(self.tmp)
+        return self.stream
+
+    def commit(self) -> str:
+        self.fs.move(self.tmp, self.final)
+        return self.final
+
+    def discard(self) -> None:
+        try:
+            if self.stream is not None and not self.stream.closed:
+                self.stream.close()
+            if self.fs.get_file_info(self.tmp).type != pafs.FileType.NotFound:
+                self.fs.delete_file(self.tmp)
+        except OSError:
+            pass  # best effort: a leftover temp file is invisible to readers
+
+    def remove_stale(self) -> None:
+        if self.fs.get_file_info(self.final).type != pafs.FileType.NotFound:
+            self.fs.delete_file(self.final)
+
+
+class StagedWriter:
+    """Valid rows → one Parquet file (or none) per (file, part)."""
+
+    def __init__(
+        self,
+        fs: pafs.FileSystem,
+        staged_dir: str,
+        file_name: str,
+        part: int,
+        schema: pa.Schema,
+        *,
+        row_group_rows: int = 128 * 1024,
+    ) -> None:
+        self.schema = schema
+        self._file = _Atomic(fs, staged_dir, output_stem(file_name, part) + ".parquet")
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._row_group_rows = row_group_rows
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        if self._pending_rows >= self._row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._file.open(), self.schema, compression="snappy")
+        table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        self._pending, self._pending_rows = [], 0
+
+    def commit(self) -> list[str]:
+        self._flush()
+        if self._writer is None:
+            self._file.remove_stale()
+            return []
+        self._writer.close()
+        self._file.open().close()
+        return [self._file.commit()]
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(OSError, pa.ArrowException):
+                self._writer.close()
+        self._file.discard()
+
+
+class FailedWriter:
+    """Failed records → one JSON Lines file (or none) per (file, part)."""
+
+    def __init__(self, fs: pafs.FileSystem, failed_dir: str, file_name: str, part: int) -> None:
+        self.file_name = file_name
+        self._file = _Atomic(fs, failed_dir, output_stem(file_name, part) + ".failed.jsonl")
+        self._buf: list[bytes] = []
+        self._size = 0
+        self.rows = 0
+
+    def write(self, row: int, raw: str | None, values: Any, errors: list[dict[str, Any]]) -> None:
+        record = {
+            "_corrupt_record": raw,
+            "_values": values,
+            "_errors": errors,
+            "_filename": self.file_name,
+            "_row": row,
+        }
+        line = json.dumps(record, default=_json_default, ensure_ascii=False).encode() + b"\n"
+        self._buf.append(line)
+        self._size += len(line)
+        self.rows += 1
+        if self._size >= 4 << 20:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buf:
+            self._file.open().write(b"".join(self._buf))
+            self._buf, self._size = [], 0
+
+    def commit(self) -> str | None:
+        self._flush()
+        if self.rows == 0:
+            self._file.remove_stale()
+            return None
+        self._file.open().close()
+        return self._file.commit()
+
+    def discard(self) -> None:
+        self._file.discard()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.decode("utf-8", errors="replace")
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return str(value)
+    if isinstance(value, (bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    return str(value)

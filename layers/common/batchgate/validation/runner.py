@@ -1,0 +1,290 @@
+"""``validate_file``: one file (or one part of it) through reader → convert → check → outputs.
+
+File-level errors (see :mod:`.codes`) never raise: they set ``FileResult.file_error``. Counting
+rule on a file error: records read before the error keep their outcome (they are in the outputs
+and in the counts); nothing after it is counted. A file that cannot be opened as its format at all
+(zero bytes, not Parquet, empty header, bad compression) therefore counts 0/0/0. ``input = output
++ failed`` holds in every case and is asserted before returning.
+
+Errors of the environment (the object is missing, S3 is unreachable) are not file errors: they
+raise (``FileNotFoundError`` / ``OSError``) so the caller retries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+from batchgate.models import Dataset, ErrorEntry, InputFormat
+from batchgate.schema import arrow_schema
+from batchgate.validation import codes
+from batchgate.validation.chunk import Chunk, Corrupt
+from batchgate.validation.codes import FileError
+from batchgate.validation.convert import Violation, conform
+from batchgate.validation.csv_reader import read_csv
+from batchgate.validation.engine import Checker, failed_mask
+from batchgate.validation.json_reader import read_json_lines, read_multi_line_json
+from batchgate.validation.outputs import FailedWriter, StagedWriter
+from batchgate.validation.parquet_reader import open_parquet, read_parquet
+from batchgate.validation.result import FileResult
+from batchgate.validation.source import UTF8_BOM, file_size, first_record_end, is_utf8, open_bytes
+
+# Data errors a reader may raise from deep inside Arrow or the codecs: the file as a whole is
+# unreadable. Everything else (bugs, I/O of the environment) propagates.
+_DATA_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeError, EOFError)
+
+
+def validate_file(
+    *,
+    fs: pafs.FileSystem,
+    source_path: str,
+    dataset: Dataset,
+    input_format: InputFormat,
+    batch_id: str,
+    file_name: str,
+    staged_dir: str,
+    failed_dir: str,
+    compression: str | None = None,
+    byte_range: tuple[int, int] | None = None,
+    row_groups: list[int] | None = None,
+    part: int = 0,
+    block_size: int = 8 << 20,
+    max_errors_kept: int = 20,
+    first_line: int | None = None,
+) -> FileResult:
+    """Validate one uploaded file (or one part from :func:`plan_parts`) and stage its rows.
+
+    ``first_line`` (from :func:`plan_parts`) is the physical line number where ``byte_range``
+    starts; when omitted for a range, it is found by counting the newlines before the range.
+    """
+    started = time.monotonic()
+    result = FileResult()
+    out_schema = arrow_schema(dataset.schema_)
+    staged = StagedWriter(fs, staged_dir, file_name, part, out_schema)
+    failed = FailedWriter(fs, failed_dir, file_name, part)
+    run = _Run(dataset, batch_id, file_name, staged, failed, result, max_errors_kept)
+    closers: list[Any] = []
+    try:
+        size = file_size(fs, source_path)
+        result.input_bytes = (byte_range[1] - byte_range[0]) if byte_range else size
+        try:
+            if size == 0:
+                raise FileError(codes.FILE_EMPTY, "the file has zero bytes")
+            for chunk in _chunks(
+                fs,
+                source_path,
+                input_format,
+                dataset,
+                compression,
+                byte_range,
+                row_groups,
+                block_size,
+                first_line,
+                closers,
+            ):
+                run.take(chunk)
+        except FileError as exc:
+            result.file_error = ErrorEntry(code=exc.code, description=exc.message, file=file_name)
+        except _DATA_ERRORS as exc:
+            result.file_error = ErrorEntry(
+                code=codes.FILE_UNREADABLE, description=f"the file cannot be read: {exc}", file=file_name
+            )
+        result.staged_paths = staged.commit()
+        result.failed_path = failed.commit()
+        result.failed_paths = [result.failed_path] if result.failed_path else []
+    except BaseException:
+        staged.discard()
+        failed.discard()
+        raise
+    finally:
+        for c in closers:
+            c.close()
+    result.line_count = run.max_row
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result.check()
+
+
+def _chunks(
+    fs: pafs.FileSystem,
+    path: str,
+    fmt: InputFormat,
+    dataset: Dataset,
+    compression: str | None,
+    byte_range: tuple[int, int] | None,
+    row_groups: list[int] | None,
+    block_size: int,
+    first_line: int | None,
+    closers: list[Any],
+) -> Iterator[Chunk]:
+    schema = dataset.schema_
+    if fmt.format == "parquet":
+        if compression not in (None, "none"):
+            raise FileError(
+                codes.FILE_COMPRESSION, "Parquet is compressed inside; an outer compression is not supported"
+            )
+        pf, f = open_parquet(fs, path)
+        closers.append(f)
+        yield from read_parquet(pf, schema, block_size=block_size, row_groups=row_groups)
+        return
+    header: bytes | None = None
+    if byte_range is not None and byte_range[0] > 0:
+        if fmt.format == "json" and fmt.is_multi_line_json:
+            raise ValueError("a multi-line JSON document cannot be split into byte ranges")
+        if first_line is None:
+            first_line = 1 + count_newlines(fs, path, byte_range[0])
+        if fmt.format == "csv" and fmt.header:
+            header = read_header(fs, path, fmt, block_size)
+    src, opened = open_bytes(fs, path, compression=compression, charset=fmt.charset, byte_range=byte_range)
+    closers.extend(opened)
+    line = first_line or 1
+    if fmt.format == "csv":
+        yield from read_csv(src, fmt, schema, block_size=block_size, first_line=line, header=header)
+    elif fmt.is_multi_line_json:
+        yield from read_multi_line_json(src, schema, block_size=block_size)
+    else:
+        yield from read_json_lines(src, schema, block_size=block_size, first_line=line)
+
+
+def count_newlines(fs: pafs.FileSystem, path: str, end: int) -> int:
+    """Newlines in the first ``end`` bytes (raw bytes: callers split ASCII-compatible charsets)."""
+    n = 0
+    with fs.open_input_file(path) as f:
+        remaining = end
+        while remaining > 0:
+            data = f.read(min(16 << 20, remaining))
+            if not data:
+                break
+            n += data.count(b"\n")
+            remaining -= len(data)
+    return n
+
+
+def read_header(fs: pafs.FileSystem, path: str, fmt: InputFormat, block_size: int) -> bytes:
+    """The header record of a CSV file (for parts that start after it)."""
+    quote = fmt.quote.encode()
+    escape = fmt.escape.encode() if fmt.escape else None
+    with fs.open_input_file(path) as f:
+        data = f.read(block_size)
+    if not is_utf8(fmt.charset):
+        data = data.decode(fmt.charset, errors="replace").encode()
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM) :]
+    end = first_record_end(data, quote, escape)
+    return (data if end < 0 else data[:end]).rstrip(b"\r\n")
+
+
+class _Run:
+    """Turns chunks into outputs and counts, one chunk at a time."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_id: str,
+        file_name: str,
+        staged: StagedWriter,
+        failed: FailedWriter,
+        result: FileResult,
+        max_errors_kept: int,
+    ) -> None:
+        self.target = arrow_schema(dataset.schema_, lineage=False)
+        self.checker = Checker(dataset.schema_)
+        self.batch_id = batch_id
+        self.file_name = file_name
+        self.staged = staged
+        self.failed = failed
+        self.result = result
+        self.max_errors_kept = max_errors_kept
+        self.max_row = 0
+
+    def take(self, chunk: Chunk) -> None:
+        n = len(chunk.rows)
+        violations: list[Violation] = list(chunk.violations)
+        failed_rows: list[tuple[int, Corrupt | int]] = [(c.row, c) for c in chunk.corrupt]
+        if n:
+            arrays = []
+            for field in self.target:
+                if field.name in chunk.table.column_names:
+                    arr, vs = conform(chunk.table.column(field.name), field.type, field.name)
+                    violations.extend(vs)
+                else:
+                    arr = pa.nulls(n, field.type)
+                arrays.append(arr)
+            table = pa.Table.from_arrays(arrays, schema=self.target)
+            violations.extend(self.checker.check(table))
+            bad = failed_mask(n, violations)
+            n_bad = pc.sum(bad).as_py() or 0
+            good = table.filter(pc.invert(bad)) if n_bad else table
+            good_rows = chunk.rows.filter(pc.invert(bad)) if n_bad else chunk.rows
+            self.staged.write(self._with_lineage(good, good_rows))
+            if n_bad:
+                failed_rows.extend((chunk.rows[i].as_py(), i) for i in pc.indices_nonzero(bad).to_pylist())
+            self.result.output_record_count += good.num_rows
+            self.max_row = max(self.max_row, pc.max(chunk.rows).as_py() or 0)
+        self.result.input_record_count += n + len(chunk.corrupt)
+        if chunk.corrupt:
+            self.max_row = max(self.max_row, max(c.row for c in chunk.corrupt))
+        if failed_rows:
+            self._write_failed(chunk, failed_rows, violations)
+        self.result.failed_record_count += len(failed_rows)
+
+    def _with_lineage(self, table: pa.Table, rows: pa.Array) -> pa.Table:
+        k = table.num_rows
+        return pa.Table.from_arrays(
+            [
+                *table.columns,
+                pa.nulls(k, pa.string()).fill_null(self.batch_id),
+                pa.nulls(k, pa.string()).fill_null(self.file_name),
+                rows,
+            ],
+            schema=self.staged.schema,
+        )
+
+    def _write_failed(
+        self, chunk: Chunk, failed_rows: list[tuple[int, Corrupt | int]], violations: list[Violation]
+    ) -> None:
+        per_row: dict[int, list[tuple[Violation, Any]]] = {}
+        for v in violations:
+            idx = pc.indices_nonzero(v.mask).to_pylist()
+            shown = (
+                v.values.take(pa.array(idx, pa.int64())).to_pylist() if v.values is not None and idx else None
+            )
+            for k, i in enumerate(idx):
+                per_row.setdefault(i, []).append((v, shown[k] if shown is not None else None))
+        failed_rows.sort(key=lambda item: item[0])
+        for row, what in failed_rows:
+            if isinstance(what, Corrupt):
+                errors = [{"code": what.code, "message": what.message, "field": None}]
+                self.failed.write(row, what.raw, what.values, errors)
+                self._keep(row, None, what.code, what.message)
+                continue
+            errors = []
+            for v, value in per_row.get(what, []):
+                message = v.message if value is None else f"{v.message} (got {_show(value)})"
+                errors.append({"code": v.code, "message": message, "field": v.field})
+                self._keep(row, v.field, v.code, message)
+            self.failed.write(row, None, self._values(chunk, what), errors)
+
+    def _values(self, chunk: Chunk, index: int) -> Any:
+        if index in chunk.values:
+            return chunk.values[index]
+        if chunk.table.num_columns == 0:
+            return {}
+        return chunk.table.slice(index, 1).to_pylist()[0]
+
+    def _keep(self, row: int, field: str | None, code: str, message: str) -> None:
+        if len(self.result.errors) < self.max_errors_kept:
+            self.result.errors.append(
+                ErrorEntry(code=code, description=message, file=self.file_name, row=row, field=field)
+            )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
