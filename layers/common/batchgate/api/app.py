@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchgate.api import batches, datasets, exports, uploads
@@ -22,20 +23,32 @@ DESCRIPTION = (
     "'Authorization: Bearer <token>', 'x-api-key', 'x-gw-ims-org-id' and 'x-sandbox-name'."
 )
 
+# The four AEP headers, so Swagger UI's "Authorize" dialog can send them.
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": HTTPBearer(description="the key's token (batchgate keys create)"),
+    "apiKey": APIKey(name="x-api-key", **{"in": APIKeyIn.header}),
+    "org": APIKey(name="x-gw-ims-org-id", **{"in": APIKeyIn.header}),
+    "sandbox": APIKey(name="x-sandbox-name", **{"in": APIKeyIn.header}),
+}
+SECURITY: list[dict[str, list[str]]] = [{"bearer": [], "apiKey": [], "org": [], "sandbox": []}]
+_DOC: dict[str, Any] = {
+    "title": TITLE,
+    "version": VERSION,
+    "description": DESCRIPTION,
+    "security_schemes": SECURITY_SCHEMES,
+    "security": SECURITY,
+}
+
 app = APIGatewayRestResolver(enable_validation=True)
 for _router in (datasets.router, batches.router, uploads.router, exports.router):
     app.include_router(_router)
 # The Swagger UI's JS and CSS ship inside powertools and are inlined: it works offline.
-app.enable_swagger(path="/swagger", title=TITLE, version=VERSION, description=DESCRIPTION)
+app.enable_swagger(path="/swagger", **_DOC)
 
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_json() -> Response[str]:
-    return Response(
-        200,
-        "application/json",
-        app.get_openapi_json_schema(title=TITLE, version=VERSION, description=DESCRIPTION),
-    )
+    return Response(200, "application/json", app.get_openapi_json_schema(**_DOC))
 
 
 @app.get("/health", include_in_schema=False)

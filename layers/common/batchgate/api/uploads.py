@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from batchgate.api.deps import header, principal, raw_body, services
 from batchgate.api.models import FileAction, FileActionBody
@@ -20,7 +21,23 @@ router = Router()
 FILES = "/data/foundation/import/batches/<batch_id>/datasets/<dataset_id>/files/<name>"
 
 
-@router.put(FILES, tags=["uploads"], summary="Upload a file in one request (application/octet-stream)")
+ERRORS: dict[int, OpenAPIResponse] = {
+    400: {"description": "bad file name (BG-400-FILE-NAME) or request"},
+    404: {"description": "no such batch or dataset for this tenant"},
+    409: {"description": "batch not loading, or another file with this name"},
+    413: {"description": "body above the single-request limit: use ?action=PRESIGN"},
+    415: {"description": "Content-Type is not application/octet-stream"},
+}
+
+
+@router.put(
+    FILES,
+    tags=["uploads"],
+    summary="Upload a file in one request",
+    description="Body: the file's bytes with Content-Type: application/octet-stream, at most the "
+    "single-request limit (default 4.5 MiB). Same name + same bytes again is a 200 retry.",
+    responses={200: {"description": "stored"}, **ERRORS},
+)
 def put_file(batch_id: str, dataset_id: str, name: str) -> Response[Any]:
     up = services().uploads
     up.check_media_type(header(router, "content-type"))
@@ -28,7 +45,15 @@ def put_file(batch_id: str, dataset_id: str, name: str) -> Response[Any]:
     return Response(200)
 
 
-@router.patch(FILES, tags=["uploads"], summary="Upload one chunk of a large file (Content-Range)")
+@router.patch(
+    FILES,
+    tags=["uploads"],
+    summary="Upload one chunk of a large file",
+    description="After ?action=INITIALIZE. Header Content-Range: bytes <first>-<last>/<total or *> "
+    "(inclusive); body: the chunk's bytes as application/octet-stream. Gaps and overlaps are "
+    "reported at ?action=COMPLETE.",
+    responses={200: {"description": "chunk stored"}, **ERRORS},
+)
 def patch_file(batch_id: str, dataset_id: str, name: str) -> Response[Any]:
     up = services().uploads
     up.check_media_type(header(router, "content-type"))
@@ -37,7 +62,15 @@ def patch_file(batch_id: str, dataset_id: str, name: str) -> Response[Any]:
     return Response(200)
 
 
-@router.post(FILES, tags=["uploads"], summary="INITIALIZE / COMPLETE a large file, or PRESIGN upload URLs")
+@router.post(
+    FILES,
+    tags=["uploads"],
+    summary="INITIALIZE / COMPLETE a large file, or PRESIGN upload URLs",
+    description="INITIALIZE starts a chunked upload. PRESIGN {size, partSize?, expiresIn?} returns a "
+    "presigned PUT or an S3 multipart plan (batchgate extension). COMPLETE assembles the chunks, or "
+    "finishes a presigned multipart upload with {uploadId, parts: [{partNumber, etag}]}.",
+    responses={201: {"description": "done; PRESIGN returns the upload plan"}, **ERRORS},
+)
 def file_action(
     batch_id: str,
     dataset_id: str,
