@@ -1,8 +1,9 @@
 """Fixtures for the lake tests: one moto S3 server per session, a fresh sqlite catalog per test.
 
 ``lake`` runs a test twice: against moto's S3 (warehouse ``s3://bucket/warehouse``) and against a
-local ``file://`` warehouse. ``s3lake`` is the S3 variant alone, for tests whose subject is not
-the storage.
+local ``file://`` warehouse, both with a SQL catalog on sqlite. ``anylake`` adds a third run with
+pyiceberg's GlueCatalog against moto's Glue (the AWS code path). ``s3lake`` is the S3 variant
+alone, for tests whose subject is not the storage.
 """
 
 from __future__ import annotations
@@ -181,11 +182,11 @@ class Lake:
 def _make_lake(kind: str, tmp_path: Path, endpoint: str | None) -> Lake:
     from batchgate.lake import LakeSettings, load_catalog
 
-    if kind == "s3":
+    if kind in ("s3", "glue"):
         assert endpoint is not None
         prefix = f"t{uuid.uuid4().hex[:8]}"
         settings = LakeSettings(
-            catalog_type="sql",
+            catalog_type="sql" if kind == "s3" else "glue",
             warehouse=f"s3://{BUCKET}/{prefix}/warehouse",
             sql_uri=str(tmp_path / "catalog.db"),
             s3_endpoint=endpoint,
@@ -200,7 +201,7 @@ def _make_lake(kind: str, tmp_path: Path, endpoint: str | None) -> Lake:
             endpoint_override=endpoint,
             scheme="http",
         )
-        return Lake(kind, load_catalog(settings), f"s3://{BUCKET}/{prefix}", fs, f"{BUCKET}/{prefix}")
+        return Lake("s3", load_catalog(settings), f"s3://{BUCKET}/{prefix}", fs, f"{BUCKET}/{prefix}")
     root = tmp_path / "lake"
     root.mkdir()
     settings = LakeSettings(
@@ -212,6 +213,13 @@ def _make_lake(kind: str, tmp_path: Path, endpoint: str | None) -> Lake:
 @pytest.fixture(params=["s3", "file"])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
     endpoint = request.getfixturevalue("moto_endpoint") if request.param == "s3" else None
+    return _make_lake(request.param, tmp_path, endpoint)
+
+
+@pytest.fixture(params=["s3", "file", "glue"])
+def anylake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
+    """Also the AWS path: pyiceberg's GlueCatalog against moto's Glue."""
+    endpoint = request.getfixturevalue("moto_endpoint") if request.param != "file" else None
     return _make_lake(request.param, tmp_path, endpoint)
 
 

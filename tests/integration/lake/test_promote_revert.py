@@ -53,7 +53,8 @@ def test_promote_twice_is_a_noop(lake: Lake) -> None:
     assert len(rows_of(lake, ds)) == 2
 
 
-def test_revert_removes_exactly_that_batch_metadata_only(lake: Lake) -> None:
+def test_revert_removes_exactly_that_batch_metadata_only(anylake: Lake) -> None:
+    lake = anylake
     ds = lake.dataset()
     promote(lake.catalog, ds, "B1", [lake.stage(ds, "B1", people("a", 3))])
     b2 = promote(lake.catalog, ds, "B2", [lake.stage(ds, "B2", people("b", 2))])

@@ -27,7 +27,8 @@ def _one_batch_per_file(lake: Lake, table_name: str) -> None:
         assert len(ids) == 1, f"{task.file.file_path} mixes batches {ids}"
 
 
-def test_upsert_patch_semantics_then_revert_restores_prior_rows(lake: Lake) -> None:
+def test_upsert_patch_semantics_then_revert_restores_prior_rows(anylake: Lake) -> None:
+    lake = anylake
     ds = lake.dataset(upsert=True)
     base = people("a", 3, address=ADDRESS, tags=["t"])
     first = upsert(lake.catalog, ds, "U1", [lake.stage(ds, "U1", base)], ["id"], None)
