@@ -583,7 +583,10 @@ class Mirror:
                 return None
             if operation not in _DYNAMODB_MUTATIONS:
                 return None
-            body = json.loads(_read_body(environ) or b"{}")
+            try:
+                body = json.loads(_read_body(environ) or b"{}")
+            except ValueError:
+                return None  # moto answers a malformed body with a 400; nothing to mirror
             return lambda: self._mirror_dynamodb(environ, operation, body)
         # moto sends anything unsigned and unrecognised to S3; so do we.
         if target or (service is not None and service != "s3"):
@@ -609,7 +612,11 @@ class Mirror:
             if method == "DELETE" and not subresources:
                 return _S3Write(account, region, bucket, bucket_deleted=True)
             if method == "POST" and "delete" in subresources:
-                return _S3Write(account, region, bucket, keys=_deleted_keys(_read_body(environ)))
+                try:
+                    keys = _deleted_keys(_read_body(environ))
+                except ET.ParseError:
+                    return None  # moto answers MalformedXML; nothing to mirror
+                return _S3Write(account, region, bucket, keys=keys)
             return None
         if method == "POST":
             # CompleteMultipartUpload; ?uploads (initiate), ?restore, ?select change no bytes.
