@@ -167,3 +167,28 @@ def test_presign_needs_size_and_sane_part_size(api: Api) -> None:
     assert _file_action(api, b, ds, "x.parquet", "PRESIGN").status == 400
     r = _file_action(api, b, ds, "x.parquet", "PRESIGN", {"size": 10, "partSize": 1024})
     assert r.status == 400 and "partSize" in r.json()["error"]["message"]
+
+
+def test_file_actions_accept_any_content_type_and_check_json(api: Api) -> None:
+    ds, b = _setup(api)
+    path = api.file_path(b, ds, "x.parquet")
+    octet = {"Content-Type": "application/octet-stream"}  # what some AEP clients send on every call
+    assert api.call("POST", path, query={"action": "INITIALIZE"}, headers=octet).status == 201
+    assert api.call("PATCH", path, data=b"abc", headers={"Content-Range": "bytes 0-2/3"}).status == 200
+    assert api.call("POST", path, query={"action": "COMPLETE"}, headers=octet).status == 201
+    ev = api.event("POST", api.file_path(b, ds, "y.parquet"), query={"action": "PRESIGN"}, json_body={})
+    ev["body"] = "{size: 1"
+    r = api.invoke(ev)
+    assert r.status == 400 and "not valid JSON" in r.json()["error"]["message"]
+    r = _file_action(api, b, ds, "y.parquet", "PRESIGN", {"size": "big"})
+    assert r.status == 400 and "size" in r.json()["error"]["message"]
+
+
+def test_json_routes_refuse_other_content_types_with_415(api: Api) -> None:
+    r = api.call(
+        "POST",
+        "/data/foundation/catalog/dataSets",
+        json_body={"name": "x"},
+        headers={"Content-Type": "text/plain"},
+    )
+    assert r.status == 415 and r.error_code == "BG-415-CONTENT-TYPE"

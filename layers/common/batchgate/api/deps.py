@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from pydantic import BaseModel
 
 from batchgate.api.auth import Principal, principal_from_request_context
 from batchgate.dal.store import Store
+from batchgate.errors import InvalidRequest
 from batchgate.lifecycle import Lifecycle
 from batchgate.settings import Settings, settings
 from batchgate.uploads import Uploads
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,20 @@ def raw_body(router: BaseRouter) -> bytes:
     if event.is_base64_encoded:
         return base64.b64decode(body)
     return body.encode("utf-8")
+
+
+def json_model(router: BaseRouter, model: type[M]) -> M | None:
+    """An optional JSON body, whatever the Content-Type: AEP clients send INITIALIZE / COMPLETE
+    with no body and sometimes with an octet-stream type, which the resolver's body parsing would
+    refuse before the route runs."""
+    raw = raw_body(router)
+    if not raw.strip():
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    return model.model_validate(data)  # pydantic's ValidationError maps to 400 naming the field
 
 
 def header(router: BaseRouter, name: str) -> str | None:

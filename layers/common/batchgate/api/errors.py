@@ -12,7 +12,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from pydantic import ValidationError
 
 from batchgate.errors import BatchgateError
@@ -46,6 +49,12 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
     """(HTTP status, stable code, message) for any exception."""
     if isinstance(exc, BatchgateError):
         return exc.status, exc.code, exc.message
+    if isinstance(exc, RequestUnsupportedContentType):
+        return (
+            415,
+            "BG-415-CONTENT-TYPE",
+            "this route takes a JSON body: send 'Content-Type: application/json'",
+        )
     if isinstance(exc, RequestValidationError):
         return 400, "BG-400-INVALID", f"invalid request: {_validation_messages(list(exc.errors()))}"
     if isinstance(exc, ValidationError):

@@ -11,10 +11,10 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from batchgate.api.deps import header, principal, raw_body, services
+from batchgate.api.deps import header, json_model, principal, raw_body, services
 from batchgate.api.models import FileAction, FileActionBody
 
 router = Router()
@@ -68,7 +68,8 @@ def patch_file(batch_id: str, dataset_id: str, name: str) -> Response[Any]:
     summary="INITIALIZE / COMPLETE a large file, or PRESIGN upload URLs",
     description="INITIALIZE starts a chunked upload. PRESIGN {size, partSize?, expiresIn?} returns a "
     "presigned PUT or an S3 multipart plan (batchgate extension). COMPLETE assembles the chunks, or "
-    "finishes a presigned multipart upload with {uploadId, parts: [{partNumber, etag}]}.",
+    "finishes a presigned multipart upload with {uploadId, parts: [{partNumber, etag}]}. "
+    "The optional JSON body is the FileActionBody schema; any Content-Type is accepted.",
     responses={201: {"description": "done; PRESIGN returns the upload plan"}, **ERRORS},
 )
 def file_action(
@@ -76,9 +77,9 @@ def file_action(
     dataset_id: str,
     name: str,
     action: Annotated[FileAction, Query()],
-    body: Annotated[FileActionBody | None, Body()] = None,
 ) -> Response[Any]:
     up, p, file_name = services().uploads, principal(router), unquote(name)
+    body = json_model(router, FileActionBody)
     if action == "INITIALIZE":
         up.initialize(p, batch_id, dataset_id, file_name)
         return Response(201)
