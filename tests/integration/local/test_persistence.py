@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import io
 import json
+import logging
 import os
 import signal
 import socket
@@ -283,6 +284,7 @@ def test_everything_acknowledged_comes_back_after_a_restart(
         create_table(ddb2)
         create_bucket(s32)
         result = mirror2.restore(aws2.endpoint, region=REGION)
+        assert result  # truthy when anything came back: the stack then runs its recovery
         assert result.items == len(items_before)
         assert result.objects == len(objects_before) + 1  # + scratch/k
         assert result.buckets_created == ["scratch"]
@@ -572,12 +574,16 @@ def test_leftovers_of_a_crash_are_swept_and_the_format_is_checked(data_dir: Path
         Mirror(data_dir)
 
 
-def test_embedded_aws_runs_state_machines_whose_writes_are_mirrored(data_dir: Path) -> None:
-    mirror = Mirror(data_dir)
+def test_embedded_aws_runs_state_machines_whose_writes_are_mirrored(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    mirror = Mirror(data_dir, fsync=True)
     aws = EmbeddedAws(port=0, middleware=mirror)
     aws.start()
     try:
         assert aws.port != 0 and aws.endpoint == f"http://127.0.0.1:{aws.port}"
+        assert not mirror.restore(aws.endpoint, region=REGION)  # an empty data dir restores nothing
         assert os.environ["MOTO_PORT"] == str(aws.port)  # moto's ASL interpreter calls back here
         ddb, _ = clients(aws.endpoint)
         session = boto3.session.Session(
@@ -618,6 +624,8 @@ def test_embedded_aws_runs_state_machines_whose_writes_are_mirrored(data_dir: Pa
     finally:
         aws.stop()
         mirror.close()
+    # Requests are logged at DEBUG, not werkzeug's INFO line per request.
+    assert not [r for r in caplog.records if r.name == "werkzeug" and r.levelno >= logging.INFO]
     # stop() closed the listening socket (SO_REUSEADDR tolerates TIME_WAIT, not a listener).
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
