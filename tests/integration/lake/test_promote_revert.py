@@ -182,3 +182,15 @@ def test_manifests_are_merged_instead_of_piling_up(lake: Lake) -> None:
     snapshot = table.current_snapshot()
     assert snapshot is not None and len(snapshot.manifests(table.io)) < 6  # one per batch without merging
     assert sorted({r["_batch_id"] for r in rows_of(lake, ds)}) == ["B0", "B1", "B3", "B4", "B5"]
+
+
+def test_empty_batch_gets_a_snapshot_and_reverts_cleanly(s3lake: Lake) -> None:
+    ds = s3lake.dataset()
+    promote(s3lake.catalog, ds, "B1", [s3lake.stage(ds, "B1", people("a", 1))])
+
+    empty = promote(s3lake.catalog, ds, "B0", [])
+    reverted = revert(s3lake.catalog, ds, "B0")
+
+    assert empty.snapshot_id is not None and not empty.noop and empty.rows_added == 0
+    assert reverted.rows_deleted == 0 and not reverted.noop  # on record, nothing removed
+    assert [r["_batch_id"] for r in rows_of(s3lake, ds)] == ["B1"]

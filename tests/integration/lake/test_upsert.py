@@ -166,3 +166,19 @@ def test_revert_with_prior_snapshot_never_duplicates_rows_that_are_still_live(s3
     after = rows_of(s3lake, ds)
     assert [r["id"] for r in after] == ["k0", "k1"]  # P stays replaced, A's k0 is there once
     assert after == [r for r in before if r["_batch_id"] == "A"]
+
+
+def test_present_columns_per_file(s3lake: Lake) -> None:
+    ds = s3lake.dataset(upsert=True)
+    upsert(s3lake.catalog, ds, "U1", [s3lake.stage(ds, "U1", people("a", 3, address=ADDRESS))], ["id"], None)
+    ages = s3lake.stage(ds, "U2", [{"id": "a0", "age": 1}], name="ages")  # a CSV with id,age
+    mails = s3lake.stage(
+        ds, "U2", [{"id": "a1", "email": None}, {"id": "n", "email": "n@x.io"}], name="mails"
+    )
+
+    upsert(s3lake.catalog, ds, "U2", [ages, mails], ["id"], {ages: ["id", "age"], mails: ["id", "email"]})
+
+    got = _by_id(rows_of(s3lake, ds))
+    assert (got["a0"]["age"], got["a0"]["email"], got["a0"]["address"]) == (1, "a0@x.io", ADDRESS)
+    assert (got["a1"]["age"], got["a1"]["email"], got["a1"]["address"]) == (21, None, ADDRESS)
+    assert (got["n"]["age"], got["n"]["email"], got["a2"]["_batch_id"]) == (None, "n@x.io", "U1")

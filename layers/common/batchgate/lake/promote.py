@@ -95,7 +95,8 @@ def promote(
     needs them (gc does that). Files that cannot be registered are rewritten into the table's
     data folder and counted in ``bytes_rewritten``. A file holding another batch's rows is a
     ``StagedFileError`` (Terminal). Idempotent: if this batch was already promoted (its snapshot is
-    in the ancestry, or live files hold its rows) nothing is committed and ``noop`` is true.
+    in the ancestry, or live files hold its rows) nothing is committed and ``noop`` is true — also
+    after a revert, so a reverted batch cannot land twice.
     An empty ``staged_paths`` commits an empty snapshot, so the batch still has a snapshot id.
     """
     cache = _StagedCache(batch_id, list(staged_paths))

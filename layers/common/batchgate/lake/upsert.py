@@ -23,6 +23,8 @@ registered in place exactly like ``promote`` (zero bytes written).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
@@ -58,12 +60,21 @@ ROWS_UPDATED_KEY = "batchgate.rows-updated"
 ROWS_INSERTED_KEY = "batchgate.rows-inserted"
 
 
+FILE_INDEX = "__bg_file"
+
+
 def merge(
-    current: pa.Table, incoming: pa.Table, identity: list[str], present: set[str]
+    current: pa.Table, incoming: pa.Table, identity: list[str], present_by_file: list[set[str]]
 ) -> tuple[pa.Table, int]:
     """Rows to write for this batch: updated rows (patched) then inserted rows; and the number of
-    updated rows. ``current`` holds the table's versions of the matched identities; both tables
-    are aligned to the table schema."""
+    updated rows.
+
+    ``current`` holds the table's versions of the matched identities, aligned to the table
+    schema; ``incoming`` is the batch's rows with the same columns plus ``FILE_INDEX``, the
+    position of each row's staged file in ``present_by_file`` (the columns that file carried).
+    For an updated row each column comes from the batch where its file carried the column, else
+    from the current row. ``FILE_INDEX`` is not in the result.
+    """
     cur_idx, inc_idx = ident.match(current, incoming, identity)
     if len(inc_idx):
         # If the table held one identity twice, pair each incoming row with one current row.
@@ -71,15 +82,22 @@ def merge(
             pa.table({"c": cur_idx, "i": inc_idx}).group_by("i", use_threads=False).aggregate([("c", "min")])
         )
         inc_idx, cur_idx = pairs.column("i").combine_chunks(), pairs.column("c_min").combine_chunks()
-    take_from_file = present | set(identity) | set(LINEAGE_COLUMNS)
+    always = set(identity) | set(LINEAGE_COLUMNS)
     updated_cur = current.take(cur_idx)
     updated_inc = incoming.take(inc_idx)
-    columns = [
-        updated_inc.column(f.name) if f.name in take_from_file else updated_cur.column(f.name)
-        for f in incoming.schema
-    ]
-    updated = pa.Table.from_arrays(columns, schema=incoming.schema)
-    inserted = incoming.filter(ident.not_in(incoming.num_rows, inc_idx))
+    files = updated_inc.column(FILE_INDEX)
+    columns = []
+    for f in current.schema:
+        carried = [i for i, cols in enumerate(present_by_file) if f.name in always or f.name in cols]
+        if len(carried) == len(present_by_file):
+            columns.append(updated_inc.column(f.name))
+        elif not carried:
+            columns.append(updated_cur.column(f.name))
+        else:
+            mask = pc.is_in(files, value_set=pa.array(carried, type=pa.int32()))
+            columns.append(pc.if_else(mask, updated_inc.column(f.name), updated_cur.column(f.name)))
+    updated = pa.Table.from_arrays(columns, schema=current.schema)
+    inserted = incoming.filter(ident.not_in(incoming.num_rows, inc_idx)).drop_columns([FILE_INDEX])
     return pa.concat_tables([updated, inserted]), updated.num_rows
 
 
@@ -89,32 +107,50 @@ def upsert(
     batch_id: str,
     staged_paths: list[str],
     identity: list[str],
-    present_columns: list[str] | None = None,
+    present_columns: list[str] | Mapping[str, list[str] | None] | None = None,
     *,
     policy: CommitPolicy = DEFAULT_POLICY,
 ) -> CommitResult:
     """Upsert the staged rows into the table in one commit; see the module docstring.
 
-    ``present_columns`` lists the dataset columns the batch's files carried (``None``: all).
+    ``present_columns`` lists the dataset columns the batch's files carried: one list for all
+    files, or a mapping from staged path to its file's list (a path missing from the mapping, or
+    mapped to ``None``, carried every column); ``None`` means every file carried every column.
+    Prefer the mapping when files differ (CSV files with different headers): with one list, a
+    column carried by only some files would set null in rows of the others.
     ``rows_added`` counts rows written for this batch (updated + inserted), ``rows_deleted`` the
     old versions removed; ``bytes_rewritten`` the bytes of every data file this commit wrote.
+    Within the batch, a later row for an identity replaces an earlier one entirely.
     Idempotent: a re-run finds the upsert snapshot and returns it (``noop``).
     """
     if not identity:
         raise InvalidRequest(f"upsert into dataset {dataset.id} needs identity columns")
     columns = {f.name for f in dataset.schema_.fields}
-    unknown = [c for c in [*identity, *(present_columns or [])] if c not in columns]
+    if isinstance(present_columns, Mapping):
+        present_by_file = [set(present_columns.get(p) or columns) for p in staged_paths]
+    else:
+        present_by_file = [
+            set(present_columns) if present_columns is not None else columns for _ in staged_paths
+        ]
+    unknown = sorted(
+        {c for c in [*identity, *(c for cols in present_by_file for c in cols)] if c not in columns}
+    )
     if unknown:
         raise InvalidRequest(f"columns {unknown} are not in dataset {dataset.id}")
-    present = set(present_columns) if present_columns is not None else columns
     cache: dict[int, pa.Table] = {}
 
     def incoming_rows(table: Table) -> pa.Table:
         schema_id = table.metadata.current_schema_id
         if schema_id not in cache:
             schema = table_arrow_schema(table.metadata)
-            parts = [align(read_parquet(table.io, p), schema, where=p) for p in staged_paths]
-            rows = pa.concat_tables(parts) if parts else schema.empty_table()
+            parts = []
+            for i, path in enumerate(staged_paths):
+                part = align(read_parquet(table.io, path), schema, where=path)
+                parts.append(
+                    part.append_column(FILE_INDEX, pa.repeat(pa.scalar(i, pa.int32()), part.num_rows))
+                )
+            empty = schema.empty_table().append_column(FILE_INDEX, pa.array([], type=pa.int32()))
+            rows = pa.concat_tables(parts) if parts else empty
             others = set(pc.unique(rows.column(BATCH_COLUMN)).to_pylist()) - {batch_id}
             if others:
                 raise InvalidRequest(
@@ -167,8 +203,8 @@ def upsert(
                 bytes_rewritten=as_is.bytes_rewritten,
                 written=as_is.written_paths,
             )
-        current = pa.concat_tables(matched) if matched else incoming.schema.empty_table()
-        out, updated = merge(current, incoming, identity, present)
+        current = pa.concat_tables(matched) if matched else table_arrow_schema(metadata).empty_table()
+        out, updated = merge(current, incoming, identity, present_by_file)
         new_files = write_data_files(table, metadata, out)
         written = removal.bytes_rewritten + sum(f.file_size_in_bytes for f in new_files)
         properties.update(
