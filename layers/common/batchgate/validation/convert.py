@@ -26,7 +26,7 @@ _INT_RE = r"^[+-]?\d+$"
 _FLOAT_RE = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|Infinity|nan|NaN)$"
 _BOOL_TRUE = ("true", "1", "t", "yes", "y")
 _BOOL_FALSE = ("false", "0", "f", "no", "n")
-_ZONE_RE = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+_ZONE_RE = r"[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _TS_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|z|[+-]\d\d(:?\d\d)?)?$"
 
@@ -165,13 +165,52 @@ def _join_lines(lines: pa.Array) -> pa.Buffer:
     return joined.as_buffer() if joined.is_valid else pa.py_buffer(b"")
 
 
+def _check_utf8(arr: pa.Array, path: str) -> tuple[pa.Array, list[Violation]]:
+    """Arrow's JSON and Parquet readers take string bytes as they are: check they are UTF-8."""
+    if not _has_strings(arr.type):
+        return arr, []
+
+    def valid(a: pa.Array) -> pa.Array:
+        a.validate(full=True)
+        return a
+
+    out, bad = cast_locate(arr, valid, arr.type)
+    if not pc.any(bad).as_py():
+        return arr, []
+    return out, [Violation(path, codes.ROW_ENCODING, bad, "value is not valid UTF-8")]
+
+
+def _has_strings(t: pa.DataType) -> bool:
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_has_strings(f.type) for f in t)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_strings(t.value_type)
+    return False
+
+
+def as_bytes_type(t: pa.DataType) -> pa.DataType:
+    """``t`` with every string replaced by binary (to show values that are not valid UTF-8)."""
+    if pa.types.is_string(t):
+        return pa.binary()
+    if pa.types.is_large_string(t):
+        return pa.large_binary()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, as_bytes_type(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(as_bytes_type(t.value_type))
+    if pa.types.is_large_list(t):
+        return pa.large_list(as_bytes_type(t.value_type))
+    return t
+
+
 def decode_utf8(arr: pa.Array, path: str) -> tuple[pa.Array, list[Violation]]:
     """Bytes → UTF-8 strings; cells with invalid UTF-8 become null and a ``BG-ROW-ENCODING``."""
     out, bad = cast_locate(arr, lambda a: pc.cast(a, pa.string()), pa.string())
     if not pc.any(bad).as_py():
         return out, []
-    shown = pc.cast(arr, pa.string(), safe=False)  # only rendered through errors="replace"
-    return out, [Violation(path, codes.ROW_ENCODING, bad, "value is not valid UTF-8", shown)]
+    return out, [Violation(path, codes.ROW_ENCODING, bad, "value is not valid UTF-8")]
 
 
 def conform(arr: pa.Array, target: pa.DataType, path: str) -> tuple[pa.Array, list[Violation]]:
@@ -180,7 +219,7 @@ def conform(arr: pa.Array, target: pa.DataType, path: str) -> tuple[pa.Array, li
         arr = arr.combine_chunks()
     src = arr.type
     if src == target:
-        return arr, []
+        return _check_utf8(arr, path)
     if pa.types.is_null(src):
         return pa.nulls(len(arr), target), []
     if pa.types.is_dictionary(src):

@@ -25,7 +25,7 @@ from batchgate.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt
 from batchgate.validation.codes import FileError
-from batchgate.validation.convert import Violation, conform
+from batchgate.validation.convert import Violation, as_bytes_type, conform
 from batchgate.validation.csv_reader import read_csv
 from batchgate.validation.engine import Checker, failed_mask
 from batchgate.validation.json_reader import read_json_lines, read_multi_line_json
@@ -215,7 +215,7 @@ class _Run:
                     arr = pa.nulls(n, field.type)
                 arrays.append(arr)
             table = pa.Table.from_arrays(arrays, schema=self.target)
-            violations.extend(self.checker.check(table))
+            violations.extend(_not_again(self.checker.check(table), violations))
             bad = failed_mask(n, violations)
             n_bad = pc.sum(bad).as_py() or 0
             good = table.filter(pc.invert(bad)) if n_bad else table
@@ -274,13 +274,42 @@ class _Run:
             return chunk.values[index]
         if chunk.table.num_columns == 0:
             return {}
-        return chunk.table.slice(index, 1).to_pylist()[0]
+        row = chunk.table.slice(index, 1)
+        try:
+            return row.to_pylist()[0]
+        except UnicodeDecodeError:  # bytes that are not UTF-8: shown through errors="replace"
+            return row.cast(pa.schema([pa.field(f.name, as_bytes_type(f.type)) for f in row.schema])).to_pylist()[0]
 
     def _keep(self, row: int, field: str | None, code: str, message: str) -> None:
         if len(self.result.errors) < self.max_errors_kept:
             self.result.errors.append(
                 ErrorEntry(code=code, description=message, file=self.file_name, row=row, field=field)
             )
+
+
+def _not_again(checks: list[Violation], conversions: list[Violation]) -> list[Violation]:
+    """A cell that failed conversion is null now: do not also report it as a missing value."""
+    failed: dict[str, pa.Array] = {}
+    for v in conversions:
+        failed[v.field] = pc.or_(failed[v.field], v.mask) if v.field in failed else v.mask
+    out = []
+    for v in checks:
+        if v.code == codes.ROW_REQUIRED and v.field in failed:
+            v = Violation(v.field, v.code, pc.and_(v.mask, pc.invert(failed[v.field])), v.message, v.values)
+            if not pc.any(v.mask).as_py():
+                continue
+        out.append(v)
+    return out
+
+
+def _shown_values(v: Violation, idx: list[int]) -> list[Any] | None:
+    if v.values is None or not idx:
+        return None
+    taken = v.values.take(pa.array(idx, pa.int64()))
+    try:
+        return taken.to_pylist()
+    except UnicodeDecodeError:
+        return pc.cast(taken, as_bytes_type(taken.type)).to_pylist()
 
 
 def _show(value: Any) -> str:
