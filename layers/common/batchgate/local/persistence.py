@@ -1,9 +1,9 @@
 """Durable ``--data-dir`` for the embedded AWS: a write-through mirror of S3 objects and DynamoDB items.
 
 moto keeps everything in memory. ``Mirror`` is a WSGI middleware around moto's app: after each
-*successful* mutating S3 or DynamoDB request it copies the *current* state of what the request
-touched to ``data_dir`` before the response leaves the server, so a client that got a 2xx has its
-write on disk (it survives ``kill -9`` of the server; with ``fsync=True`` also a power cut).
+mutating S3 or DynamoDB request that moto answered with a 2xx (or a 5xx) it copies the *current*
+state of what the request touched to ``data_dir`` before the response leaves the server, so a
+client that got a 2xx has its write on disk (it survives ``kill -9`` of the server; with ``fsync=True`` also a power cut).
 ``Mirror.restore`` loads it back into a fresh server. Layout, reasons and limits:
 docs/local-persistence.md.
 
@@ -546,7 +546,9 @@ class Mirror:
                     f"{self.data_dir} holds data format {version}; this batchgate reads {FORMAT_VERSION}"
                 )
         else:
-            marker.write_text(json.dumps({"version": FORMAT_VERSION}))
+            tmp = marker.with_name(f".format.{uuid.uuid4().hex}.tmp")
+            tmp.write_text(json.dumps({"version": FORMAT_VERSION}))
+            os.replace(tmp, marker)  # never a half-written marker, even if killed right here
 
     # -- WSGI ------------------------------------------------------------------------------------
 
