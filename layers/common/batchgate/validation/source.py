@@ -96,6 +96,7 @@ class _Transcode:
 
     def __init__(self, src: ByteSource, charset: str) -> None:
         self._src = src
+        self._charset = charset
         self._dec = codecs.getincrementaldecoder(charset)(errors="strict")
         self._done = False
 
@@ -104,10 +105,8 @@ class _Transcode:
             data = self._src.read(n)
             try:
                 text = self._dec.decode(data, final=not data)
-            except UnicodeDecodeError as exc:
-                raise FileError(
-                    codes.FILE_ENCODING, f"bytes not valid in {self._dec!s}: {exc.reason}"
-                ) from exc
+            except UnicodeError as exc:
+                raise FileError(codes.FILE_ENCODING, f"bytes not valid in charset {self._charset}: {exc}") from exc
             if not data:
                 self._done = True
             if text:

@@ -1,0 +1,97 @@
+import json
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from batchgate.models import InputFormat
+from batchgate.schema import arrow_schema
+from batchgate.validation import merge_results, plan_parts, validate_file
+from tests.unit.validation.helpers import good_record, make_dataset, read_outputs, run
+from tests.unit.validation.test_csv import csv_bytes, row
+from tests.unit.validation.test_parquet import good_table, parquet_bytes
+
+
+def test_staged_file_has_exact_schema_and_retry_overwrites(tmp_path: Path) -> None:
+    data = b"".join(json.dumps(good_record(i) | ({"age": -5} if i == 3 else {})).encode() + b"\n" for i in range(10))
+    first = run(tmp_path, data, {"format": "json"})
+    assert pq.read_schema(first.result.staged_paths[0]) == arrow_schema(make_dataset().schema_)
+    second = run(tmp_path, data, {"format": "json"})
+    assert second.result.staged_paths == first.result.staged_paths
+    assert second.result.failed_path == first.result.failed_path
+    assert len(list((tmp_path / "staged").glob("*.parquet"))) == 1
+    assert list((tmp_path / "staged" / "_tmp").iterdir()) == []  # temp files moved away
+    # A later run of the same name with no failures removes the stale failed file.
+    fixed = data.replace(b'"age": -5', b'"age": 5')
+    third = run(tmp_path, fixed, {"format": "json"})
+    assert third.result.failed_path is None and not list((tmp_path / "failed").glob("*.jsonl"))
+
+
+def test_failed_record_shape(tmp_path: Path) -> None:
+    out = run(tmp_path, b'{"id": "1", "email": "x"}\nnope\n', {"format": "json"}, name="dir/f.json")
+    assert out.failed[0] == {
+        "_corrupt_record": None,
+        "_values": {"id": "1", "email": "x"},
+        "_errors": [{"code": "BG-ROW-PATTERN", "message": "value does not match pattern '^[^@]+@[^@]+$' (got 'x')",
+                     "field": "email"}],
+        "_filename": "dir/f.json",
+        "_row": 1,
+    }
+    assert out.failed[1]["_corrupt_record"] == "nope" and out.failed[1]["_values"] is None
+    assert [(e.row, e.code, e.file) for e in out.result.errors] == [
+        (1, "BG-ROW-PATTERN", "dir/f.json"), (2, "BG-ROW-CORRUPT", "dir/f.json")]
+
+
+def test_max_errors_kept(tmp_path: Path) -> None:
+    data = b"".join(b'{"id": "%d"}\n' % i for i in range(50))
+    out = run(tmp_path, data, {"format": "json"}, max_errors_kept=5)
+    assert out.result.failed_record_count == 50 and len(out.result.errors) == 5
+
+
+def _split_and_merge(tmp_path: Path, data: bytes, fmt: InputFormat, part_bytes: int) -> None:
+    src = tmp_path / "big.dat"
+    src.write_bytes(data)
+    fs = pafs.LocalFileSystem()
+    common = dict(fs=fs, source_path=str(src), dataset=make_dataset(), input_format=fmt, batch_id="b",
+                  file_name="big.dat", block_size=8 << 10)
+    whole = validate_file(staged_dir=str(tmp_path / "one_s"), failed_dir=str(tmp_path / "one_f"), **common)
+    parts = plan_parts(fs, str(src), fmt, len(data), part_bytes)
+    assert len(parts) > 2
+    results = [validate_file(staged_dir=str(tmp_path / "p_s"), failed_dir=str(tmp_path / "p_f"), **common, **p)
+               for p in parts]
+    merged = merge_results(results)
+    assert (merged.input_record_count, merged.output_record_count, merged.failed_record_count) == (
+        whole.input_record_count, whole.output_record_count, whole.failed_record_count)
+    s1, f1 = read_outputs(whole)
+    s2, f2 = read_outputs(merged)
+    assert sorted(r["_source_row"] for r in s1) == sorted(r["_source_row"] for r in s2)
+    assert [r["_row"] for r in f1] == sorted(r["_row"] for r in f2)
+    assert [(e.row, e.field) for e in merged.errors] == [(e.row, e.field) for e in whole.errors]
+
+
+def test_split_and_merge_csv(tmp_path: Path) -> None:
+    rows = []
+    for i in range(2000):
+        rows.append(row(i, age="x") if i % 37 == 0 else row(i, id=f'"q{i}\nz"') if i % 91 == 0 else row(i))
+        if i % 400 == 0:
+            rows.append("")
+    _split_and_merge(tmp_path, csv_bytes(rows), InputFormat(format="csv"), 40_000)
+
+
+def test_split_and_merge_jsonl(tmp_path: Path) -> None:
+    lines = [json.dumps(good_record(i) | ({"age": "x"} if i % 29 == 0 else {})) for i in range(2000)]
+    lines[100] = "garbage"
+    _split_and_merge(tmp_path, "\n".join(lines).encode() + b"\n", InputFormat(format="json"), 50_000)
+
+
+def test_split_and_merge_parquet(tmp_path: Path) -> None:
+    table = good_table(3000)
+    _split_and_merge(tmp_path, parquet_bytes(table, row_group_size=250), InputFormat(format="parquet"), 1)
+
+
+def test_unsplittable_inputs_are_one_part(tmp_path: Path) -> None:
+    src = tmp_path / "x.json"
+    src.write_bytes(b"[" + b"{}," * 1000 + b"{}]")
+    fs = pafs.LocalFileSystem()
+    assert plan_parts(fs, str(src), InputFormat(format="json", isMultiLineJson=True), 4000, 100) == [{"part": 0}]
+    assert plan_parts(fs, str(src), InputFormat(format="csv"), 4000, 100, compression="gzip") == [{"part": 0}]

@@ -1,0 +1,88 @@
+import datetime as dt
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from batchgate.schema import arrow_schema
+from batchgate.validation import codes
+from tests.unit.validation.helpers import good_record, make_dataset, run
+
+PARQUET = {"format": "parquet"}
+
+
+def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=row_group_size)
+    return buf.getvalue()
+
+
+def good_table(n: int) -> pa.Table:
+    schema = arrow_schema(make_dataset().schema_, lineage=False)
+    recs = [good_record(i) for i in range(n)]
+    for r in recs:
+        r["seen"] = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
+        r["born"] = dt.date(1990, 1, 2)
+    return pa.Table.from_pylist(recs, schema=schema)
+
+
+def test_happy_path_parquet_row_numbers_across_row_groups(tmp_path: Path) -> None:
+    out = run(tmp_path, parquet_bytes(good_table(1000), row_group_size=300), PARQUET)
+    assert out.result.output_record_count == 1000
+    assert out.staged_rows == list(range(1000))  # 0-based row index in the file
+    assert out.staged[5]["address"] == {"city": "Paris", "zip": "75001"}
+
+
+def test_not_parquet_and_zero_bytes(tmp_path: Path) -> None:
+    out = run(tmp_path, b"PAR1 this is not parquet at all", PARQUET)
+    assert out.result.file_error is not None and out.result.file_error.code == codes.FILE_UNREADABLE
+    out = run(tmp_path, b"", PARQUET)
+    assert out.result.file_error is not None and out.result.file_error.code == codes.FILE_EMPTY
+    truncated = parquet_bytes(good_table(10))[:-20]
+    out = run(tmp_path, truncated, PARQUET)
+    assert out.result.file_error is not None and out.result.file_error.code == codes.FILE_UNREADABLE
+
+
+def test_missing_required_column_and_wrong_types(tmp_path: Path) -> None:
+    table = pa.table({
+        "id": pa.array(["a", "b", "c"]),
+        "age": pa.array(["12", "old", None]),  # strings for an integer field
+        "score": pa.array([1, 2, 3], pa.int32()),
+        "seen": pa.array([0, 1, 2], pa.timestamp("ns")),
+        "active": pa.array([{"x": 1}, None, {"x": 2}]),  # a struct for a boolean
+        "other": pa.array([1, 2, 3]),
+    })
+    out = run(tmp_path, parquet_bytes(table), PARQUET)
+    assert out.result.output_record_count == 0 and out.result.failed_record_count == 3
+    by_row = {f["_row"]: {(e["field"], e["code"]) for e in f["_errors"]} for f in out.failed}
+    assert by_row[0] == {("email", codes.ROW_REQUIRED), ("active", codes.ROW_TYPE)}
+    assert by_row[1] == {("email", codes.ROW_REQUIRED), ("age", codes.ROW_TYPE)}
+    ds = make_dataset([{"name": "id", "type": "string"}, {"name": "age", "type": "integer"},
+                       {"name": "score", "type": "number"}, {"name": "seen", "type": "timestamp"}])
+    out = run(tmp_path, parquet_bytes(table), PARQUET, dataset=ds)
+    assert out.staged_rows == [0, 2] and out.staged[0]["score"] == 1.0
+    assert out.staged[0]["seen"].tzinfo is not None
+
+
+def test_nested_struct_and_list_conversion(tmp_path: Path) -> None:
+    ds = make_dataset([
+        {"name": "address", "type": "object", "fields": [{"name": "city", "type": "string", "required": True},
+                                                         {"name": "zip", "type": "integer"}]},
+        {"name": "tags", "type": "array", "items": {"type": "integer"}},
+    ])
+    table = pa.table({
+        "address": pa.array([{"city": "P", "zip": "75"}, {"city": None, "zip": "1"}, None, {"city": "L", "zip": "x"}]),
+        "tags": pa.array([["1", "2"], [], None, ["z"]]),
+    })
+    out = run(tmp_path, parquet_bytes(table), PARQUET, dataset=ds)
+    assert out.staged_rows == [0, 2]
+    assert out.staged[0]["address"] == {"city": "P", "zip": 75} and out.staged[0]["tags"] == [1, 2]
+    by_row = {f["_row"]: {(e["field"], e["code"]) for e in f["_errors"]} for f in out.failed}
+    assert by_row == {1: {("address.city", codes.ROW_REQUIRED)},
+                      3: {("address.zip", codes.ROW_TYPE), ("tags[]", codes.ROW_TYPE)}}
+
+
+def test_outer_gzip_on_parquet_is_a_file_error(tmp_path: Path) -> None:
+    out = run(tmp_path, parquet_bytes(good_table(3)), PARQUET, compression="gzip")
+    assert out.result.file_error is not None and out.result.file_error.code == codes.FILE_COMPRESSION
