@@ -58,6 +58,7 @@ def test_dropped_file_becomes_a_finished_batch(stack: RunningStack) -> None:
 def test_inbox_drop_for_unknown_dataset_is_a_failed_batch_not_silence(stack: RunningStack) -> None:
     stack.s3().put_object(Bucket=stack.bucket, Key="inbox/local/prod/no-such-dataset/x.json", Body=ROWS)
     (batch,) = inbox_batches(stack, "no-such-dataset")
+    batch = stack.wait_batch(batch["id"], {"failed", "success"})
     assert batch["status"] == "failed"
     assert batch["errors"][0]["code"] == "BG-INBOX-DATASET"
 

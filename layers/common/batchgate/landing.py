@@ -18,6 +18,7 @@ from batchgate.lake import revert as lake_revert
 from batchgate.lake import upsert as lake_upsert
 from batchgate.lake.catalog import LakeSettings, load_catalog
 from batchgate.lake.commit import CommitResult
+from batchgate.lake.tables import ensure_table
 from batchgate.models import Dataset
 
 _lock = threading.Lock()
@@ -47,21 +48,28 @@ def _fault(point: str) -> None:
         raise Transient(f"injected fault at {point} (BATCHGATE_FAULT)", code="BG-503-INJECTED")
 
 
+def _table_catalog(dataset: Dataset) -> Any:
+    """The catalog, with the dataset's table created on its first batch (idempotent)."""
+    cat = catalog()
+    ensure_table(cat, dataset)
+    return cat
+
+
 def promote(dataset: Dataset, batch_id: str, staged: list[str]) -> CommitResult:
     _fault("commit")
-    return lake_promote.promote(catalog(), dataset, batch_id, staged)
+    return lake_promote.promote(_table_catalog(dataset), dataset, batch_id, staged)
 
 
 def replay(dataset: Dataset, batch_id: str, staged: list[str], predecessors: list[str]) -> CommitResult:
     _fault("commit")
-    return lake_promote.replay(catalog(), dataset, batch_id, staged, predecessors)
+    return lake_promote.replay(_table_catalog(dataset), dataset, batch_id, staged, predecessors)
 
 
 def upsert(
     dataset: Dataset, batch_id: str, staged: list[str], identity: list[str], present: list[str] | None
 ) -> CommitResult:
     _fault("commit")
-    return lake_upsert.upsert(catalog(), dataset, batch_id, staged, identity, present)
+    return lake_upsert.upsert(_table_catalog(dataset), dataset, batch_id, staged, identity, present)
 
 
 def revert(dataset: Dataset, batch_id: str, *, prior_snapshot: int | None) -> CommitResult:

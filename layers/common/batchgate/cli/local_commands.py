@@ -38,6 +38,11 @@ def register(sub: Any) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    import warnings
+
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "batchgate")
+    # Locally metrics are off unless --verbose; powertools would warn on every invocation.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     from batchgate.local.stack import LocalStack, StackConfig
 
     params = dict(p.split("=", 1) for p in args.param)
