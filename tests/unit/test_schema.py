@@ -1,5 +1,4 @@
 import pyarrow as pa
-
 from batchgate.models import DatasetSchema
 from batchgate.schema import LINEAGE_COLUMNS, arrow_schema
 
@@ -14,7 +13,11 @@ def _schema() -> DatasetSchema:
                 {"name": "b", "type": "boolean"},
                 {"name": "t", "type": "timestamp"},
                 {"name": "d", "type": "date"},
-                {"name": "o", "type": "object", "fields": [{"name": "c", "type": "string", "required": True}]},
+                {
+                    "name": "o",
+                    "type": "object",
+                    "fields": [{"name": "c", "type": "string", "required": True}],
+                },
                 {"name": "a", "type": "array", "items": {"type": "string"}},
                 {
                     "name": "ao",

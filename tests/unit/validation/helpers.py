@@ -9,7 +9,6 @@ from typing import Any
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-
 from batchgate.models import Dataset, InputFormat
 from batchgate.validation import FileResult, validate_file
 
@@ -22,7 +21,11 @@ PROFILE_FIELDS: list[dict[str, Any]] = [
     {"name": "born", "type": "date"},
     {"name": "score", "type": "number"},
     {"name": "active", "type": "boolean"},
-    {"name": "address", "type": "object", "fields": [{"name": "city", "type": "string", "required": True}, {"name": "zip", "type": "string"}]},
+    {
+        "name": "address",
+        "type": "object",
+        "fields": [{"name": "city", "type": "string", "required": True}, {"name": "zip", "type": "string"}],
+    },
     {"name": "tags", "type": "array", "items": {"type": "string"}},
 ]
 

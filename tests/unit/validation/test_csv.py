@@ -2,6 +2,7 @@ import gzip
 from pathlib import Path
 
 from batchgate.validation import codes
+
 from tests.unit.validation.helpers import PROFILE_FIELDS, make_dataset, run
 
 CSV = {"format": "csv"}
@@ -10,9 +11,17 @@ HEADER = "id,email,age,tier,seen,born,score,active,address.city,address.zip,tags
 
 def row(i: int, **over: str) -> str:
     values = {
-        "id": f"u{i}", "email": f"u{i}@x.io", "age": str(20 + i % 50), "tier": "gold",
-        "seen": "2024-05-01T10:00:00Z", "born": "1990-01-02", "score": "1.5", "active": "true",
-        "address.city": "Paris", "address.zip": "75001", "tags": '"[""a"",""b""]"',
+        "id": f"u{i}",
+        "email": f"u{i}@x.io",
+        "age": str(20 + i % 50),
+        "tier": "gold",
+        "seen": "2024-05-01T10:00:00Z",
+        "born": "1990-01-02",
+        "score": "1.5",
+        "active": "true",
+        "address.city": "Paris",
+        "address.zip": "75001",
+        "tags": '"[""a"",""b""]"',
     } | over
     return ",".join(values[c] for c in HEADER.split(","))
 
@@ -32,16 +41,29 @@ def test_happy_path_csv(tmp_path: Path) -> None:
 
 def test_wrong_types_enum_pattern_range_length(tmp_path: Path) -> None:
     rows = [
-        row(0, age="abc"), row(1, tier="platinum"), row(2, email="nope"), row(3, age="151"),
-        row(4, email="a" * 40 + "@x.io"), row(5, active="maybe"), row(6, born="2024-02-30"),
-        row(7, tags='"[1,"'), row(8, score="1e3"), row(9, age="-1"),
+        row(0, age="abc"),
+        row(1, tier="platinum"),
+        row(2, email="nope"),
+        row(3, age="151"),
+        row(4, email="a" * 40 + "@x.io"),
+        row(5, active="maybe"),
+        row(6, born="2024-02-30"),
+        row(7, tags='"[1,"'),
+        row(8, score="1e3"),
+        row(9, age="-1"),
     ]
     out = run(tmp_path, csv_bytes(rows), CSV)
     got = {(f["_row"], e["field"], e["code"]) for f in out.failed for e in f["_errors"]}
     assert got == {
-        (2, "age", codes.ROW_TYPE), (3, "tier", codes.ROW_ENUM), (4, "email", codes.ROW_PATTERN),
-        (5, "age", codes.ROW_RANGE), (6, "email", codes.ROW_LENGTH), (7, "active", codes.ROW_TYPE),
-        (8, "born", codes.ROW_TYPE), (9, "tags", codes.ROW_TYPE), (11, "age", codes.ROW_RANGE),
+        (2, "age", codes.ROW_TYPE),
+        (3, "tier", codes.ROW_ENUM),
+        (4, "email", codes.ROW_PATTERN),
+        (5, "age", codes.ROW_RANGE),
+        (6, "email", codes.ROW_LENGTH),
+        (7, "active", codes.ROW_TYPE),
+        (8, "born", codes.ROW_TYPE),
+        (9, "tags", codes.ROW_TYPE),
+        (11, "age", codes.ROW_RANGE),
     }
     assert out.staged_rows == [10]
     assert out.failed[0]["_values"]["age"] == "abc"
@@ -88,7 +110,9 @@ def test_null_marker(tmp_path: Path) -> None:
     out = run(tmp_path, data, fmt)
     assert out.staged_rows == [2] and out.staged[0]["age"] is None and out.staged[0]["tier"] is None
     assert [(f["_row"], f["_errors"][0]["code"]) for f in out.failed] == [
-        (3, codes.ROW_REQUIRED), (4, codes.ROW_ENUM)]  # "" is a value (not null) with a marker
+        (3, codes.ROW_REQUIRED),
+        (4, codes.ROW_ENUM),
+    ]  # "" is a value (not null) with a marker
 
 
 def test_delimiter_quote_escape_no_header(tmp_path: Path) -> None:
@@ -144,6 +168,8 @@ def test_many_rows_across_blocks_keep_line_numbers(tmp_path: Path) -> None:
     text = csv_bytes(rows).decode()
     # Independent line count: where each id appears in the text.
     for r in out.staged[::97] + [{"id": f["_values"]["id"], "_source_row": f["_row"]} for f in out.failed]:
-        pos = text.index(("\"" if r["id"].startswith("q") else "") + r["id"] + ("" if "\n" in r["id"] else ","))
+        pos = text.index(
+            ('"' if r["id"].startswith("q") else "") + r["id"] + ("" if "\n" in r["id"] else ",")
+        )
         assert text.count("\n", 0, pos) + 1 == r["_source_row"]
     assert out.result.failed_record_count == len([i for i in range(4000) if i % 300 == 5 and i % 500 != 7])

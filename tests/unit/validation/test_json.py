@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 from batchgate.validation import codes
+
 from tests.unit.validation.helpers import good_record, make_dataset, run
 
 JSONL = {"format": "json"}
@@ -24,8 +25,15 @@ def test_happy_path_jsonl(tmp_path: Path) -> None:
 
 
 def test_malformed_lines_are_row_errors_and_parsing_goes_on(tmp_path: Path) -> None:
-    lines = [json.dumps(good_record(0)), '{"id": "x", broken', "[1, 2]", json.dumps(good_record(3)), "", "   ",
-             json.dumps(good_record(6)) + json.dumps(good_record(7))]
+    lines = [
+        json.dumps(good_record(0)),
+        '{"id": "x", broken',
+        "[1, 2]",
+        json.dumps(good_record(3)),
+        "",
+        "   ",
+        json.dumps(good_record(6)) + json.dumps(good_record(7)),
+    ]
     out = run(tmp_path, "\n".join(lines).encode() + b"\n", JSONL)
     assert out.staged_rows == [1, 4]
     assert out.failed_rows == [2, 3, 7]
@@ -46,8 +54,12 @@ def test_wrong_types_are_field_errors(tmp_path: Path) -> None:
 
 
 def test_bad_dates_and_timestamps(tmp_path: Path) -> None:
-    recs = [good_record(0) | {"born": "1990-13-45"}, good_record(1) | {"seen": "yesterday"},
-            good_record(2) | {"seen": "2024-05-01 10:00:00"}, good_record(3) | {"seen": "2024-05-01"}]
+    recs = [
+        good_record(0) | {"born": "1990-13-45"},
+        good_record(1) | {"seen": "yesterday"},
+        good_record(2) | {"seen": "2024-05-01 10:00:00"},
+        good_record(3) | {"seen": "2024-05-01"},
+    ]
     out = run(tmp_path, jsonl(recs), JSONL)
     assert out.failed_rows == [1, 2]
     assert [e["field"] for f in out.failed for e in f["_errors"]] == ["born", "seen"]
@@ -150,14 +162,30 @@ def test_extra_fields_are_ignored(tmp_path: Path) -> None:
 
 
 def test_nested_array_of_objects(tmp_path: Path) -> None:
-    ds = make_dataset([
-        {"name": "id", "type": "string"},
-        {"name": "items", "type": "array", "items": {"type": "object", "fields": [
-            {"name": "sku", "type": "string", "required": True}, {"name": "qty", "type": "integer"}]}},
-    ])
-    recs = [{"id": "1", "items": [{"sku": "a", "qty": 1}]}, {"id": "2", "items": [{"qty": 2}]},
-            {"id": "3", "items": [{"sku": "b", "qty": "many"}]}]
+    ds = make_dataset(
+        [
+            {"name": "id", "type": "string"},
+            {
+                "name": "items",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "fields": [
+                        {"name": "sku", "type": "string", "required": True},
+                        {"name": "qty", "type": "integer"},
+                    ],
+                },
+            },
+        ]
+    )
+    recs = [
+        {"id": "1", "items": [{"sku": "a", "qty": 1}]},
+        {"id": "2", "items": [{"qty": 2}]},
+        {"id": "3", "items": [{"sku": "b", "qty": "many"}]},
+    ]
     out = run(tmp_path, jsonl(recs), JSONL, dataset=ds)
     assert out.staged_rows == [1]
     assert [(f["_row"], f["_errors"][0]["field"], f["_errors"][0]["code"]) for f in out.failed] == [
-        (2, "items[].sku", codes.ROW_REQUIRED), (3, "items[].qty", codes.ROW_TYPE)]
+        (2, "items[].sku", codes.ROW_REQUIRED),
+        (3, "items[].qty", codes.ROW_TYPE),
+    ]

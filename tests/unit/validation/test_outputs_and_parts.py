@@ -3,17 +3,19 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-
 from batchgate.models import InputFormat
 from batchgate.schema import arrow_schema
 from batchgate.validation import merge_results, plan_parts, validate_file
+
 from tests.unit.validation.helpers import good_record, make_dataset, read_outputs, run
 from tests.unit.validation.test_csv import csv_bytes, row
 from tests.unit.validation.test_parquet import good_table, parquet_bytes
 
 
 def test_staged_file_has_exact_schema_and_retry_overwrites(tmp_path: Path) -> None:
-    data = b"".join(json.dumps(good_record(i) | ({"age": -5} if i == 3 else {})).encode() + b"\n" for i in range(10))
+    data = b"".join(
+        json.dumps(good_record(i) | ({"age": -5} if i == 3 else {})).encode() + b"\n" for i in range(10)
+    )
     first = run(tmp_path, data, {"format": "json"})
     assert pq.read_schema(first.result.staged_paths[0]) == arrow_schema(make_dataset().schema_)
     second = run(tmp_path, data, {"format": "json"})
@@ -32,14 +34,21 @@ def test_failed_record_shape(tmp_path: Path) -> None:
     assert out.failed[0] == {
         "_corrupt_record": None,
         "_values": {"id": "1", "email": "x"},
-        "_errors": [{"code": "BG-ROW-PATTERN", "message": "value does not match pattern '^[^@]+@[^@]+$' (got 'x')",
-                     "field": "email"}],
+        "_errors": [
+            {
+                "code": "BG-ROW-PATTERN",
+                "message": "value does not match pattern '^[^@]+@[^@]+$' (got 'x')",
+                "field": "email",
+            }
+        ],
         "_filename": "dir/f.json",
         "_row": 1,
     }
     assert out.failed[1]["_corrupt_record"] == "nope" and out.failed[1]["_values"] is None
     assert [(e.row, e.code, e.file) for e in out.result.errors] == [
-        (1, "BG-ROW-PATTERN", "dir/f.json"), (2, "BG-ROW-CORRUPT", "dir/f.json")]
+        (1, "BG-ROW-PATTERN", "dir/f.json"),
+        (2, "BG-ROW-CORRUPT", "dir/f.json"),
+    ]
 
 
 def test_max_errors_kept(tmp_path: Path) -> None:
@@ -52,16 +61,28 @@ def _split_and_merge(tmp_path: Path, data: bytes, fmt: InputFormat, part_bytes: 
     src = tmp_path / "big.dat"
     src.write_bytes(data)
     fs = pafs.LocalFileSystem()
-    common = dict(fs=fs, source_path=str(src), dataset=make_dataset(), input_format=fmt, batch_id="b",
-                  file_name="big.dat", block_size=8 << 10)
+    common = dict(
+        fs=fs,
+        source_path=str(src),
+        dataset=make_dataset(),
+        input_format=fmt,
+        batch_id="b",
+        file_name="big.dat",
+        block_size=8 << 10,
+    )
     whole = validate_file(staged_dir=str(tmp_path / "one_s"), failed_dir=str(tmp_path / "one_f"), **common)
     parts = plan_parts(fs, str(src), fmt, len(data), part_bytes)
     assert len(parts) > 2
-    results = [validate_file(staged_dir=str(tmp_path / "p_s"), failed_dir=str(tmp_path / "p_f"), **common, **p)
-               for p in parts]
+    results = [
+        validate_file(staged_dir=str(tmp_path / "p_s"), failed_dir=str(tmp_path / "p_f"), **common, **p)
+        for p in parts
+    ]
     merged = merge_results(results)
     assert (merged.input_record_count, merged.output_record_count, merged.failed_record_count) == (
-        whole.input_record_count, whole.output_record_count, whole.failed_record_count)
+        whole.input_record_count,
+        whole.output_record_count,
+        whole.failed_record_count,
+    )
     s1, f1 = read_outputs(whole)
     s2, f2 = read_outputs(merged)
     assert sorted(r["_source_row"] for r in s1) == sorted(r["_source_row"] for r in s2)
@@ -93,5 +114,7 @@ def test_unsplittable_inputs_are_one_part(tmp_path: Path) -> None:
     src = tmp_path / "x.json"
     src.write_bytes(b"[" + b"{}," * 1000 + b"{}]")
     fs = pafs.LocalFileSystem()
-    assert plan_parts(fs, str(src), InputFormat(format="json", isMultiLineJson=True), 4000, 100) == [{"part": 0}]
+    assert plan_parts(fs, str(src), InputFormat(format="json", isMultiLineJson=True), 4000, 100) == [
+        {"part": 0}
+    ]
     assert plan_parts(fs, str(src), InputFormat(format="csv"), 4000, 100, compression="gzip") == [{"part": 0}]

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from batchgate.schema import arrow_schema
 from batchgate.validation import codes
+
 from tests.unit.validation.helpers import good_record, make_dataset, run
 
 PARQUET = {"format": "parquet"}
@@ -45,42 +45,64 @@ def test_not_parquet_and_zero_bytes(tmp_path: Path) -> None:
 
 
 def test_missing_required_column_and_wrong_types(tmp_path: Path) -> None:
-    table = pa.table({
-        "id": pa.array(["a", "b", "c"]),
-        "age": pa.array(["12", "old", None]),  # strings for an integer field
-        "score": pa.array([1, 2, 3], pa.int32()),
-        "seen": pa.array([0, 1, 2], pa.timestamp("ns")),
-        "active": pa.array([{"x": 1}, None, {"x": 2}]),  # a struct for a boolean
-        "other": pa.array([1, 2, 3]),
-    })
+    table = pa.table(
+        {
+            "id": pa.array(["a", "b", "c"]),
+            "age": pa.array(["12", "old", None]),  # strings for an integer field
+            "score": pa.array([1, 2, 3], pa.int32()),
+            "seen": pa.array([0, 1, 2], pa.timestamp("ns")),
+            "active": pa.array([{"x": 1}, None, {"x": 2}]),  # a struct for a boolean
+            "other": pa.array([1, 2, 3]),
+        }
+    )
     out = run(tmp_path, parquet_bytes(table), PARQUET)
     assert out.result.output_record_count == 0 and out.result.failed_record_count == 3
     by_row = {f["_row"]: {(e["field"], e["code"]) for e in f["_errors"]} for f in out.failed}
     assert by_row[0] == {("email", codes.ROW_REQUIRED), ("active", codes.ROW_TYPE)}
     assert by_row[1] == {("email", codes.ROW_REQUIRED), ("age", codes.ROW_TYPE)}
-    ds = make_dataset([{"name": "id", "type": "string"}, {"name": "age", "type": "integer"},
-                       {"name": "score", "type": "number"}, {"name": "seen", "type": "timestamp"}])
+    ds = make_dataset(
+        [
+            {"name": "id", "type": "string"},
+            {"name": "age", "type": "integer"},
+            {"name": "score", "type": "number"},
+            {"name": "seen", "type": "timestamp"},
+        ]
+    )
     out = run(tmp_path, parquet_bytes(table), PARQUET, dataset=ds)
     assert out.staged_rows == [0, 2] and out.staged[0]["score"] == 1.0
     assert out.staged[0]["seen"].tzinfo is not None
 
 
 def test_nested_struct_and_list_conversion(tmp_path: Path) -> None:
-    ds = make_dataset([
-        {"name": "address", "type": "object", "fields": [{"name": "city", "type": "string", "required": True},
-                                                         {"name": "zip", "type": "integer"}]},
-        {"name": "tags", "type": "array", "items": {"type": "integer"}},
-    ])
-    table = pa.table({
-        "address": pa.array([{"city": "P", "zip": "75"}, {"city": None, "zip": "1"}, None, {"city": "L", "zip": "x"}]),
-        "tags": pa.array([["1", "2"], [], None, ["z"]]),
-    })
+    ds = make_dataset(
+        [
+            {
+                "name": "address",
+                "type": "object",
+                "fields": [
+                    {"name": "city", "type": "string", "required": True},
+                    {"name": "zip", "type": "integer"},
+                ],
+            },
+            {"name": "tags", "type": "array", "items": {"type": "integer"}},
+        ]
+    )
+    table = pa.table(
+        {
+            "address": pa.array(
+                [{"city": "P", "zip": "75"}, {"city": None, "zip": "1"}, None, {"city": "L", "zip": "x"}]
+            ),
+            "tags": pa.array([["1", "2"], [], None, ["z"]]),
+        }
+    )
     out = run(tmp_path, parquet_bytes(table), PARQUET, dataset=ds)
     assert out.staged_rows == [0, 2]
     assert out.staged[0]["address"] == {"city": "P", "zip": 75} and out.staged[0]["tags"] == [1, 2]
     by_row = {f["_row"]: {(e["field"], e["code"]) for e in f["_errors"]} for f in out.failed}
-    assert by_row == {1: {("address.city", codes.ROW_REQUIRED)},
-                      3: {("address.zip", codes.ROW_TYPE), ("tags[]", codes.ROW_TYPE)}}
+    assert by_row == {
+        1: {("address.city", codes.ROW_REQUIRED)},
+        3: {("address.zip", codes.ROW_TYPE), ("tags[]", codes.ROW_TYPE)},
+    }
 
 
 def test_outer_gzip_on_parquet_is_a_file_error(tmp_path: Path) -> None:

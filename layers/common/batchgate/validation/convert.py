@@ -235,6 +235,10 @@ def conform(arr: pa.Array, target: pa.DataType, path: str) -> tuple[pa.Array, li
     if pa.types.is_list(target) and (pa.types.is_list(src) or pa.types.is_large_list(src)):
         return _conform_list(arr, target, path)
     if pa.types.is_string(src):
+        arr, encoding = _check_utf8(arr, path)
+        if encoding:
+            out, more = conform(arr, target, path)
+            return out, encoding + more
         out, bad = _from_string(arr, target)
     elif pa.types.is_timestamp(target) and pa.types.is_timestamp(src):
         # Units and zones are representation, not meaning: a ns or naive (= UTC) timestamp is fine.

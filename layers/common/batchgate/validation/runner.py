@@ -202,9 +202,11 @@ class _Run:
         self.max_row = 0
 
     def take(self, chunk: Chunk) -> None:
+        """Check one chunk, write its outputs, then count it (counts move only when all is written)."""
         n = len(chunk.rows)
         violations: list[Violation] = list(chunk.violations)
         failed_rows: list[tuple[int, Corrupt | int]] = [(c.row, c) for c in chunk.corrupt]
+        n_good = 0
         if n:
             arrays = []
             for field in self.target:
@@ -220,17 +222,17 @@ class _Run:
             n_bad = pc.sum(bad).as_py() or 0
             good = table.filter(pc.invert(bad)) if n_bad else table
             good_rows = chunk.rows.filter(pc.invert(bad)) if n_bad else chunk.rows
-            self.staged.write(self._with_lineage(good, good_rows))
             if n_bad:
                 failed_rows.extend((chunk.rows[i].as_py(), i) for i in pc.indices_nonzero(bad).to_pylist())
-            self.result.output_record_count += good.num_rows
-            self.max_row = max(self.max_row, pc.max(chunk.rows).as_py() or 0)
-        self.result.input_record_count += n + len(chunk.corrupt)
-        if chunk.corrupt:
-            self.max_row = max(self.max_row, max(c.row for c in chunk.corrupt))
+            self.staged.write(self._with_lineage(good, good_rows))
+            n_good = good.num_rows
         if failed_rows:
             self._write_failed(chunk, failed_rows, violations)
+        self.result.input_record_count += n + len(chunk.corrupt)
+        self.result.output_record_count += n_good
         self.result.failed_record_count += len(failed_rows)
+        rows = [pc.max(chunk.rows).as_py() or 0] if n else []
+        self.max_row = max([self.max_row, *rows, *(c.row for c in chunk.corrupt)])
 
     def _with_lineage(self, table: pa.Table, rows: pa.Array) -> pa.Table:
         k = table.num_rows
@@ -250,9 +252,7 @@ class _Run:
         per_row: dict[int, list[tuple[Violation, Any]]] = {}
         for v in violations:
             idx = pc.indices_nonzero(v.mask).to_pylist()
-            shown = (
-                v.values.take(pa.array(idx, pa.int64())).to_pylist() if v.values is not None and idx else None
-            )
+            shown = _shown_values(v, idx)
             for k, i in enumerate(idx):
                 per_row.setdefault(i, []).append((v, shown[k] if shown is not None else None))
         failed_rows.sort(key=lambda item: item[0])
@@ -278,7 +278,9 @@ class _Run:
         try:
             return row.to_pylist()[0]
         except UnicodeDecodeError:  # bytes that are not UTF-8: shown through errors="replace"
-            return row.cast(pa.schema([pa.field(f.name, as_bytes_type(f.type)) for f in row.schema])).to_pylist()[0]
+            return row.cast(
+                pa.schema([pa.field(f.name, as_bytes_type(f.type)) for f in row.schema])
+            ).to_pylist()[0]
 
     def _keep(self, row: int, field: str | None, code: str, message: str) -> None:
         if len(self.result.errors) < self.max_errors_kept:

@@ -106,7 +106,9 @@ class _Transcode:
             try:
                 text = self._dec.decode(data, final=not data)
             except UnicodeError as exc:
-                raise FileError(codes.FILE_ENCODING, f"bytes not valid in charset {self._charset}: {exc}") from exc
+                raise FileError(
+                    codes.FILE_ENCODING, f"bytes not valid in charset {self._charset}: {exc}"
+                ) from exc
             if not data:
                 self._done = True
             if text:
