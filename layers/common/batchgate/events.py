@@ -50,6 +50,7 @@ def run_tasks(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except Exception as exc:
             error, cause = task_failure(exc)
             logger.warning("task failed", extra={"error": error, "cause": cause})
+            workflow.note_failure(state, exc)
             _answer(sfn, lambda: sfn.send_task_failure(taskToken=token, error=error, cause=cause))
             return
         _answer(sfn, lambda: sfn.send_task_success(taskToken=token, output=json.dumps(output)))

@@ -167,13 +167,13 @@ class Workflow:
         if batch.status == "aborted":
             return {"state": "aborted"}
         attempts = int((state.get("retry") or {}).get("attempts", 0)) + 1
-        error = _error_entry(state.get("error"), "BG-503-TRANSIENT")
+        errors = self._with_cause(batch, state.get("error"), "BG-503-TRANSIENT")
         if attempts >= MAX_PROMOTE_ATTEMPTS:
-            self._move(batch, "stalled", errors=[*batch.errors, error])
+            self._move(batch, "stalled", errors=errors)
             self._notify(batch, "stalled")
             return {"state": "stalled", "attempts": attempts}
         if batch.status == "staging":
-            self._move(batch, "retrying", errors=[*batch.errors, error])
+            self._move(batch, "retrying", errors=errors)
         elif batch.status == "loaded":
             pass  # the failure came before staging; the next attempt stages it
         return {"state": "retrying", "attempts": attempts}
@@ -192,9 +192,10 @@ class Workflow:
 
     def mark_failed(self, state: dict[str, Any]) -> dict[str, Any]:
         batch, _ = self._load(state)
-        error = _error_entry(state.get("error"), "BG-500-WORKFLOW")
         if batch.status in ("loaded", "staging", "retrying", "stalled"):
-            batch = self._move(batch, "failed", errors=[*batch.errors, error])
+            batch = self._move(
+                batch, "failed", errors=self._with_cause(batch, state.get("error"), "BG-500-WORKFLOW")
+            )
             self._notify(batch, "failed")
         return {"status": batch.status}
 
@@ -207,7 +208,9 @@ class Workflow:
         return {"deleted": self._delete_prefix(prefix)}
 
     def _keys(self, prefix: str) -> list[str]:
-        pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix)
+        pages = (
+            client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix)
+        )
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
     def _delete_prefix(self, prefix: str) -> int:
@@ -235,11 +238,41 @@ class Workflow:
 
     def revert_failed(self, state: dict[str, Any]) -> dict[str, Any]:
         batch, _ = self._load(state)
-        error = _error_entry(state.get("error"), "BG-500-REVERT")
-        error = error.model_copy(update={"description": "REVERT did not commit: " + error.description})
         if batch.status == "success":
-            self._move(batch, "success", errors=[*batch.errors, error])
+            self._move(batch, "success", errors=self._with_cause(batch, state.get("error"), "BG-500-REVERT"))
         return {"status": batch.status}
+
+    def note_failure(self, state: dict[str, Any], exc: BaseException) -> None:
+        """Record a failed task's error on its batch, where users look for it. The worker does
+        this itself rather than relying on the Cause reaching the ASL's Catch: that hop loses it
+        on some engines (moto's SendTaskFailure drops ``cause``)."""
+        if "batchId" not in state or "org" not in state:
+            return
+        code = exc.code if isinstance(exc, BatchgateError) else "BG-500-INTERNAL"
+        message = exc.message if isinstance(exc, BatchgateError) else f"{type(exc).__name__}: {exc}"
+        entry = ErrorEntry(code=code, description=message[:1000])
+        for _ in range(3):
+            batch = self.store.get_batch(state["org"], state["sandbox"], state["batchId"])
+            if batch.status in FINAL:
+                return
+            try:
+                self.store.save_batch(
+                    batch.model_copy(update={"errors": [*batch.errors, entry], "updated": _now()}),
+                    expected_status=batch.status,
+                    expected_version=batch.version,
+                )
+                return
+            except IllegalTransition:
+                continue
+
+    def _with_cause(self, batch: Batch, error: Any, default_code: str) -> list[ErrorEntry]:
+        """The batch's errors plus one for ``error`` unless the worker already recorded it."""
+        entry = _error_entry(error, default_code)
+        if entry is None:
+            return batch.errors or [ErrorEntry(code=default_code, description="a workflow step failed")]
+        if any(e.code == entry.code and e.description == entry.description for e in batch.errors):
+            return batch.errors
+        return [*batch.errors, entry]
 
     # -- garbage collection ---------------------------------------------------------------
     def sweep(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +305,12 @@ class Workflow:
             except IllegalTransition:
                 continue
         unrouted = self._sweep_inbox(now - INBOX_GRACE_MS)
-        return {"abandoned": abandoned, "deleted": deleted, "expiredSnapshots": expired, "inboxRecorded": unrouted}
+        return {
+            "abandoned": abandoned,
+            "deleted": deleted,
+            "expiredSnapshots": expired,
+            "inboxRecorded": unrouted,
+        }
 
     def _sweep_inbox(self, older_than_ms: int) -> int:
         """S3 filters cannot say "any other suffix", so a drop no validator took is found here and
@@ -282,7 +320,9 @@ class Workflow:
         s3 = client("s3")
         ingestor = Ingestor(self.settings, self.store)
         recorded = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix="inbox/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.settings.bucket, Prefix="inbox/"
+        ):
             for obj in page.get("Contents", []):
                 if obj["LastModified"].timestamp() * 1000 > older_than_ms:
                     continue
@@ -320,19 +360,20 @@ class Workflow:
             logger.warning("notification not sent", extra={"batch_id": batch.id, "error": str(exc)})
 
 
-def _error_entry(error: Any, default_code: str) -> ErrorEntry:
-    """Step Functions' ``{"Error", "Cause"}`` as a batch error with an actionable message."""
-    if not isinstance(error, dict):
-        return ErrorEntry(code=default_code, description="the workflow failed without a cause")
-    cause = str(error.get("Cause", ""))
+def _error_entry(error: Any, default_code: str) -> ErrorEntry | None:
+    """Step Functions' ``{"Error", "Cause"}`` as a batch error; None when it carries no cause."""
+    if not isinstance(error, dict) or not error.get("Cause"):
+        return None
+    cause = str(error["Cause"])
     try:
         parsed = json.loads(cause)
-        if isinstance(parsed, dict):
-            cause = str(parsed.get("message") or parsed.get("errorMessage") or cause)
-            code = str(parsed.get("code") or default_code)
-            return ErrorEntry(code=code, description=cause[:1000])
     except ValueError:
-        pass
+        parsed = None
+    if isinstance(parsed, dict):
+        return ErrorEntry(
+            code=str(parsed.get("code") or default_code),
+            description=str(parsed.get("message") or parsed.get("errorMessage") or cause)[:1000],
+        )
     return ErrorEntry(code=default_code, description=f"{error.get('Error', 'Error')}: {cause}"[:1000])
 
 
