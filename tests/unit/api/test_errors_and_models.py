@@ -81,3 +81,10 @@ def test_request_models() -> None:
         FileActionBody.model_validate({"size": 10, "partSize": 1024})  # below S3's 5 MiB part minimum
     with pytest.raises(ValidationError):
         FileActionBody.model_validate({"size": 0})
+
+
+def test_undecodable_body_is_400() -> None:
+    try:
+        b"\x80".decode()
+    except UnicodeDecodeError as exc:
+        assert classify(exc)[:2] == (400, "BG-400-INVALID")

@@ -60,6 +60,9 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
     if isinstance(exc, ValidationError):
         errs = [dict(e) for e in exc.errors(include_url=False, include_input=False)]
         return 400, "BG-400-INVALID", f"invalid request: {_validation_messages(errs)}"
+    if isinstance(exc, UnicodeDecodeError):
+        # The resolver decodes JSON bodies as UTF-8 before any route runs.
+        return 400, "BG-400-INVALID", "the request body is not valid UTF-8 JSON"
     if isinstance(exc, SchemaError):
         return 400, "BG-400-SCHEMA", str(exc)
     if isinstance(exc, NotFoundError):
