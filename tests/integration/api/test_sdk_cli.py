@@ -218,3 +218,18 @@ def test_cli_without_credentials_says_how(
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SystemExit, match="keys create"):
         main(["batches", "list", "--api-key", ""])
+
+
+def test_sdk_download_follows_the_redirect_without_credentials(client: Client, aws: Aws) -> None:
+    from conftest import SINGLE_PUT_MAX
+
+    ds = client.create_dataset("people", SCHEMA)
+    b = client.create_batch(ds)["id"]
+    client.put_file(b, ds, "big.json", b"{}")
+    (f,) = client.list_files(b)
+    big = os.urandom(SINGLE_PUT_MAX + 100)
+    key = f"uploads/json/acme/prod/{ds}/{b}/big.json"
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=big)  # grown past the inline limit
+    assert client.download(f["dataSetFileId"]) == big
+    assert client.download(f["dataSetFileId"], "bytes=10-19") == big[10:20]
+    assert "Authorization" not in client.s3_session.headers
