@@ -1,0 +1,278 @@
+"""Validation benchmark: ``validate_file`` against plain Arrow parsing and per-row validators.
+
+For each format (CSV, JSON Lines, Parquet) on the same ~1 M profile rows (``--rows``):
+  validator   ``validate_file`` on the local disk (parse, convert, check, write staged Parquet
+              and failed records)
+  plain       Arrow parsing of the same file with the same schema, nothing else: the floor
+  fastjsonschema / jsonschema   per-row validation of the rows as Python dicts (JSON parsed with
+              ``json``; CSV with ``csv`` + typed conversion; Parquet with ``to_pylist``).
+              jsonschema runs on a sample (``--jsonschema-sample``) and is extrapolated.
+  pandas      pandas read + the same checks vectorised in pandas
+Every case runs in its own subprocess; peak RSS is that process's ``ru_maxrss``.
+``--big-csv-gb N`` also streams an N GB CSV through ``validate_file`` and reports its peak RSS.
+Nothing here asserts a time. Results: ``benchmarks/results/validation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "validation.json"
+FORMATS = ("csv", "json", "parquet")
+METHODS = ("validator", "plain", "fastjsonschema", "jsonschema", "pandas")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("validation")
+    group.add_argument("--rows", type=int, default=1_000_000, help="rows per format (default 1,000,000)")
+    group.add_argument("--jsonschema-sample", type=int, default=20_000, help="rows jsonschema validates")
+    group.add_argument("--big-csv-gb", type=float, default=0.0, help="also stream a CSV of this many GB")
+    group.add_argument("--block-size", type=int, default=8 << 20)
+
+
+# -- cases, each run in a fresh process -------------------------------------------------------
+def _json_schema() -> dict[str, Any]:
+    from benchmarks.datagen import FIELDS
+
+    def node(f: dict[str, Any]) -> dict[str, Any]:
+        t = f["type"]
+        out: dict[str, Any]
+        if t == "object":
+            out = {"type": "object", "properties": {c["name"]: node(c) for c in f["fields"]},
+                   "required": [c["name"] for c in f["fields"] if c.get("required")]}
+        elif t == "array":
+            out = {"type": "array", "items": {"type": f["items"]["type"]}}
+        elif t in ("timestamp", "date"):
+            out = {"type": "string", "format": "date-time" if t == "timestamp" else "date"}
+        else:
+            out = {"type": t}
+        for k in ("enum", "pattern", "minimum", "maximum", "maxLength"):
+            if k in f:
+                out[k] = f[k]
+        if not f.get("required") and t != "object":
+            out = {"anyOf": [out, {"type": "null"}]}
+        return out
+
+    return {"type": "object", "properties": {f["name"]: node(f) for f in FIELDS},
+            "required": [f["name"] for f in FIELDS if f.get("required")]}
+
+
+def _rows(fmt: str, path: Path, limit: int | None) -> Any:
+    """Rows as JSON-like dicts, the way a per-row validator would receive them."""
+    n = 0
+    if fmt == "json":
+        with open(path, "rb") as f:
+            for line in f:
+                yield json.loads(line)
+                n += 1
+                if limit and n >= limit:
+                    return
+    elif fmt == "csv":
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                yield {"id": r["id"], "email": r["email"], "name": r["name"], "age": int(r["age"]),
+                       "tier": r["tier"], "seen": r["seen"], "signup": r["signup"], "score": float(r["score"]),
+                       "active": r["active"] == "true", "address": {"city": r["address.city"], "zip": r["address.zip"]},
+                       "tags": json.loads(r["tags"]), "country": r["country"]}
+                n += 1
+                if limit and n >= limit:
+                    return
+    else:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(65536):
+            for r in batch.to_pylist():
+                r["seen"] = r["seen"].isoformat()
+                r["signup"] = r["signup"].isoformat()
+                yield r
+                n += 1
+                if limit and n >= limit:
+                    return
+
+
+def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    extra: dict[str, Any] = {}
+    measured_rows = rows
+    if method == "validator":
+        import pyarrow.fs as pafs
+
+        from batchgate.models import InputFormat
+        from batchgate.validation import validate_file
+        from benchmarks.datagen import dataset
+
+        with tempfile.TemporaryDirectory() as tmp:
+            r = validate_file(fs=pafs.LocalFileSystem(), source_path=str(path), dataset=dataset(),
+                              input_format=InputFormat(format=fmt), batch_id="b", file_name=path.name,
+                              staged_dir=f"{tmp}/s", failed_dir=f"{tmp}/f", block_size=block_size)
+        extra = {"output": r.output_record_count, "failed": r.failed_record_count}
+        measured_rows = r.input_record_count
+    elif method == "plain":
+        measured_rows = _plain(fmt, path, block_size)
+    elif method in ("fastjsonschema", "jsonschema"):
+        schema = _json_schema()
+        if method == "fastjsonschema":
+            import fastjsonschema
+
+            check = fastjsonschema.compile(schema)
+            limit = None
+        else:
+            import jsonschema
+
+            validator = jsonschema.Draft202012Validator(schema)
+            check = validator.validate
+            limit = sample
+        n = bad = 0
+        for rec in _rows(fmt, path, limit):
+            n += 1
+            try:
+                check(rec)
+            except Exception:
+                bad += 1
+        measured_rows = n
+        extra = {"failed": bad, "sampled_rows": n, "extrapolated": limit is not None and n < rows}
+    elif method == "pandas":
+        measured_rows, bad = _pandas(fmt, path)
+        extra = {"failed": bad}
+    seconds = time.perf_counter() - t0
+    if method == "jsonschema" and measured_rows < rows:
+        seconds = seconds * rows / measured_rows
+    return {"seconds": seconds, "rows": rows, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}
+
+
+def _plain(fmt: str, path: Path, block_size: int) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.json as pajson
+    import pyarrow.parquet as pq
+
+    from batchgate.schema import arrow_schema
+    from benchmarks.datagen import CSV_HEADER, dataset
+
+    target = arrow_schema(dataset().schema_, lineage=False)
+    n = 0
+    if fmt == "csv":
+        types = {f.name: f.type for f in target if not pa.types.is_nested(f.type)}
+        types.update({"address.city": pa.string(), "address.zip": pa.string(), "tags": pa.string()})
+        reader = pacsv.open_csv(
+            str(path), read_options=pacsv.ReadOptions(block_size=block_size),
+            convert_options=pacsv.ConvertOptions(column_types={c: types[c] for c in CSV_HEADER}),
+        )
+        for batch in reader:
+            n += batch.num_rows
+    elif fmt == "json":
+        schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_date(f.type) else f.type) for f in target])
+        table = pajson.read_json(str(path), read_options=pajson.ReadOptions(block_size=block_size),
+                                 parse_options=pajson.ParseOptions(explicit_schema=schema))
+        n = table.num_rows
+    else:
+        for batch in pq.ParquetFile(str(path)).iter_batches(65536):
+            n += batch.num_rows
+    return n
+
+
+def _pandas(fmt: str, path: Path) -> tuple[int, int]:
+    import pandas as pd
+
+    if fmt == "csv":
+        df = pd.read_csv(path)
+    elif fmt == "json":
+        df = pd.read_json(path, lines=True)
+    else:
+        df = pd.read_parquet(path)
+    bad = df["id"].isna() | df["email"].isna()
+    bad |= ~df["email"].astype(str).str.contains(r"^[^@]+@[^@]+\.[a-z]+$", regex=True)
+    bad |= df["email"].astype(str).str.len() > 254
+    bad |= df["name"].astype(str).str.len() > 40
+    age = pd.to_numeric(df["age"], errors="coerce")
+    bad |= ~age.between(0, 150) & age.notna()
+    bad |= ~df["tier"].isin(["gold", "silver", "bronze"]) & df["tier"].notna()
+    bad |= ~df["country"].isin(["FR", "DE", "US", "JP", "BR"]) & df["country"].notna()
+    bad |= pd.to_datetime(df["seen"], errors="coerce", utc=True).isna() & df["seen"].notna()
+    bad |= pd.to_numeric(df["score"], errors="coerce") < 0
+    return len(df), int(bad.sum())
+
+
+def _subprocess(args: list[str]) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'layers' / 'common'}")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.validation", *args], check=True,
+                         capture_output=True, text=True, env=env, cwd=ROOT)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# -- orchestration ----------------------------------------------------------------------------
+def run(results: dict[str, Any], args: argparse.Namespace) -> None:
+    from benchmarks.datagen import big_csv, generate
+
+    paths = generate(args.rows)
+    out: dict[str, Any] = {"rows": args.rows, "block_size": args.block_size, "cpus": os.cpu_count(),
+                           "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "formats": {}}
+    for fmt in FORMATS:
+        size = paths[fmt].stat().st_size
+        per: dict[str, Any] = {"file_mb": round(size / 2**20, 1)}
+        for method in METHODS:
+            r = _subprocess(["--case", fmt, method, str(paths[fmt]), "--rows", str(args.rows),
+                             "--jsonschema-sample", str(args.jsonschema_sample), "--block-size", str(args.block_size)])
+            r["rows_per_s"] = round(args.rows / r["seconds"])
+            r["mb_per_s"] = round(size / 2**20 / r["seconds"], 1)
+            per[method] = r
+            print(f"  {fmt:8} {method:15} {r['seconds']:8.2f} s  {r['rows_per_s']:>10,} rows/s  "
+                  f"{r['mb_per_s']:7.1f} MB/s  rss {r['rss_mb']:7.0f} MB", flush=True)
+        per["validator_vs_plain"] = round(per["plain"]["seconds"] / per["validator"]["seconds"], 2)
+        per["validator_vs_jsonschema"] = round(per["jsonschema"]["seconds"] / per["validator"]["seconds"], 1)
+        per["validator_vs_fastjsonschema"] = round(per["fastjsonschema"]["seconds"] / per["validator"]["seconds"], 1)
+        per["validator_vs_pandas"] = round(per["pandas"]["seconds"] / per["validator"]["seconds"], 1)
+        out["formats"][fmt] = per
+    if args.big_csv_gb:
+        path = big_csv(args.big_csv_gb)
+        size = path.stat().st_size
+        r = _subprocess(["--case", "csv", "validator", str(path), "--rows", "0", "--block-size", str(args.block_size)])
+        r["mb_per_s"] = round(size / 2**20 / r["seconds"], 1)
+        r["rows_per_s"] = round((r["output"] + r["failed"]) / r["seconds"])
+        r["file_mb"] = round(size / 2**20)
+        out["big_csv"] = r
+        print(f"  big csv  {r['file_mb']} MB  {r['seconds']:.1f} s  {r['mb_per_s']} MB/s  peak rss {r['rss_mb']:.0f} MB")
+    results["validation"] = out
+    _table(out)
+
+
+def _table(out: dict[str, Any]) -> None:
+    print(f"\nvalidation, {out['rows']:,} rows (ratios: >1 means the validator is faster)")
+    print(f"{'format':8} {'validator rows/s':>17} {'MB/s':>7} {'plain rows/s':>13} {'val/plain':>9} "
+          f"{'x jsonschema':>12} {'x fastjs':>9} {'x pandas':>9} {'val RSS MB':>10}")
+    for fmt, per in out["formats"].items():
+        v = per["validator"]
+        print(f"{fmt:8} {v['rows_per_s']:>17,} {v['mb_per_s']:>7} {per['plain']['rows_per_s']:>13,} "
+              f"{per['validator_vs_plain']:>9} {per['validator_vs_jsonschema']:>12} "
+              f"{per['validator_vs_fastjsonschema']:>9} {per['validator_vs_pandas']:>9} {v['rss_mb']:>10.0f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--case", nargs=3, metavar=("FORMAT", "METHOD", "PATH"))
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.case:
+        fmt, method, path = args.case
+        print(json.dumps(case(fmt, method, Path(path), args.rows, args.jsonschema_sample, args.block_size)))
+        return
+    results: dict[str, Any] = {}
+    run(results, args)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results["validation"], indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
