@@ -23,7 +23,7 @@ from batchgate.dal.aws import client
 from batchgate.dal.fs import s3_filesystem
 from batchgate.dal.store import Store
 from batchgate.errors import Conflict, IllegalTransition, NotFound
-from batchgate.models import Batch, BatchFile, Dataset, ErrorEntry, InputFormat
+from batchgate.models import Batch, BatchFile, Dataset, ErrorEntry, Format, InputFormat
 from batchgate.observability import logger
 from batchgate.settings import Settings
 from batchgate.validation import validate_file
@@ -121,24 +121,24 @@ class Ingestor:
         )
         bucket_prefix = f"{ev.bucket}/"
         f = BatchFile(
-            batchId=batch.id,
+            batch_id=batch.id,
             name=name,
             key=ev.key,
             status="failed" if result.file_error is not None else "validated",
             size=ev.size,
             etag=ev.etag,
-            versionId=ev.version_id,
+            version_id=ev.version_id,
             sequencer=ev.sequencer,
-            inputRecordCount=result.input_record_count,
-            outputRecordCount=result.output_record_count,
-            failedRecordCount=result.failed_record_count,
-            stagedKeys=[p.removeprefix(bucket_prefix) for p in result.staged_paths],
-            failedKey=result.failed_path.removeprefix(bucket_prefix) if result.failed_path else None,
+            input_record_count=result.input_record_count,
+            output_record_count=result.output_record_count,
+            failed_record_count=result.failed_record_count,
+            staged_keys=[p.removeprefix(bucket_prefix) for p in result.staged_paths],
+            failed_key=result.failed_path.removeprefix(bucket_prefix) if result.failed_path else None,
             errors=result.errors,
-            fileError=result.file_error,
-            presentColumns=getattr(result, "present_columns", None),
-            validatedAt=int(time.time() * 1000),
-            durationMs=int((time.monotonic() - started) * 1000),
+            file_error=result.file_error,
+            present_columns=result.present_columns,
+            validated_at=int(time.time() * 1000),
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
         written = self.store.put_file_if(
             batch.org,
@@ -167,17 +167,17 @@ class Ingestor:
     def _inbox(self, ev: ObjectEvent, ref: layout.ObjectRef) -> str:
         now = int(time.time() * 1000)
         batch_id = inbox_batch_id(ev.key, ev.etag)
-        fmt = ref.fmt or "json"
+        fmt: Format = ref.fmt or "json"
         batch = Batch(
             id=batch_id,
             org=ref.org,
             sandbox=ref.sandbox,
-            datasetId=ref.dataset_id,
-            inputFormat=InputFormat(format=fmt),  # type: ignore[arg-type]
+            dataset_id=ref.dataset_id,
+            input_format=InputFormat(format=fmt),
             created=now,
             updated=now,
-            createdUser="s3-inbox",
-            updatedUser="s3-inbox",
+            created_user="s3-inbox",
+            updated_user="s3-inbox",
             source="inbox",
         )
         try:

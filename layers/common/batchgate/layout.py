@@ -22,12 +22,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import cast
 
 from batchgate.errors import InvalidRequest
+from batchgate.models import Format
 
 MAX_FILE_NAME = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-SUFFIX_FORMATS = {
+SUFFIX_FORMATS: dict[str, Format] = {
     ".json": "json",
     ".jsonl": "json",
     ".ndjson": "json",
@@ -58,7 +60,7 @@ def check_file_name(name: str) -> str:
     return name
 
 
-def format_for_name(name: str) -> tuple[str | None, str | None]:
+def format_for_name(name: str) -> tuple[Format | None, str | None]:
     """(format, compression) from a file name's suffix: ``x.csv.gz`` → (csv, gzip)."""
     lower = name.lower()
     compression = None
@@ -88,7 +90,7 @@ class ObjectRef:
     """What an object key under uploads/ or inbox/ says about its tenant, dataset and batch."""
 
     kind: str  # "uploads" | "inbox"
-    fmt: str | None  # from the key for uploads/, from the suffix for inbox/ (None: unknown)
+    fmt: Format | None  # from the key for uploads/, from the suffix for inbox/ (None: unknown)
     org: str
     sandbox: str
     dataset_id: str
@@ -99,7 +101,8 @@ class ObjectRef:
 def parse_object_key(key: str) -> ObjectRef:
     parts = key.split("/")
     if parts[0] == "uploads" and len(parts) >= 7 and parts[1] in ("json", "csv", "parquet"):
-        return ObjectRef("uploads", parts[1], parts[2], parts[3], parts[4], parts[5], "/".join(parts[6:]))
+        fmt = cast(Format, parts[1])
+        return ObjectRef("uploads", fmt, parts[2], parts[3], parts[4], parts[5], "/".join(parts[6:]))
     if parts[0] == "inbox" and len(parts) >= 5:
         name = "/".join(parts[4:])
         return ObjectRef("inbox", format_for_name(name)[0], parts[1], parts[2], parts[3], None, name)

@@ -31,7 +31,7 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 
@@ -173,7 +173,9 @@ class Resolver:
         return {k: v for k, v in self.t["Resources"].items() if v["Type"] in types}
 
     def function_environment(self, logical: str) -> dict[str, str]:
-        glob = ((self.t.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables", {})
+        glob = (
+            ((self.t.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables", {})
+        )
         own = self.resource(logical)["Properties"].get("Environment", {}).get("Variables", {})
         return {k: str(self.resolve(v)) for k, v in {**glob, **own}.items()}
 

@@ -25,12 +25,18 @@ from batchgate.dal.aws import client, reset_clients
 from batchgate.dal.fs import reset_filesystem
 from batchgate.local.functions import LocalFunctions, apply_environment
 from batchgate.local.pollers import Poller, sqs_event_sources
+from batchgate.models import BatchStatus
 from batchgate.observability import logger
 from batchgate.template import LocalNames, Resolver, load_template
 
 LOCAL_ORG, LOCAL_SANDBOX = "local", "prod"
 # Short intervals so a batch completes in seconds while someone watches.
-LOCAL_PARAMETERS = {"PollSeconds": "1", "RetryWaitSeconds": "2", "MaxPolls": "600", "SweepSchedule": "rate(1 minute)"}
+LOCAL_PARAMETERS = {
+    "PollSeconds": "1",
+    "RetryWaitSeconds": "2",
+    "MaxPolls": "600",
+    "SweepSchedule": "rate(1 minute)",
+}
 DUMMY_ROLE = "arn:aws:iam::123456789012:role/batchgate-local"
 
 
@@ -330,8 +336,9 @@ class LocalStack:
         store = Store(settings().table_name)
         arn = self.state_machines["CompleteStateMachine"]
         resumed = 0
-        for status in ("loaded", "staging", "retrying"):
-            for batch in store.batches_in_status(status):  # type: ignore[arg-type]
+        resumable: tuple[BatchStatus, ...] = ("loaded", "staging", "retrying")
+        for status in resumable:
+            for batch in store.batches_in_status(status):
                 self._resend_pending_files(store, batch)
                 start_completion(arn, batch, suffix=f"-r{int(time.time())}")
                 resumed += 1

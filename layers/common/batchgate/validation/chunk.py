@@ -36,6 +36,7 @@ class Chunk:
     corrupt: list[Corrupt] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     values: dict[int, Any] = field(default_factory=dict)
+    declared: bool = True
 
     @staticmethod
     def only_corrupt(corrupt: list[Corrupt]) -> Chunk:

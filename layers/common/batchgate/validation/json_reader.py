@@ -80,12 +80,14 @@ class JsonBlockParser:
         if table is not None:
             n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             if table.num_rows == n_lines:
-                yield Chunk(table, pa.array(range(first_line, first_line + n_lines), pa.int64()))
+                yield Chunk(
+                    table, pa.array(range(first_line, first_line + n_lines), pa.int64()), declared=False
+                )
                 return
             lines = data.split(b"\n")
             filled = [i for i, text in enumerate(lines) if text.strip()]
             if len(filled) == table.num_rows and all(lines[i].lstrip()[:1] == b"{" for i in filled):
-                yield Chunk(table, pa.array([first_line + i for i in filled], pa.int64()))
+                yield Chunk(table, pa.array([first_line + i for i in filled], pa.int64()), declared=False)
                 return
         # Refused (or rows do not map one-to-one on lines): bisect, then line by line.
         if data.count(b"\n") < _SMALL_PIECE:
@@ -151,7 +153,12 @@ class JsonBlockParser:
             return Chunk.only_corrupt(corrupt)
         table = pa.Table.from_pylist(records, schema=self.read_schema)
         return Chunk(
-            table, pa.array(rows, pa.int64()), corrupt, _violations(problems, len(records)), originals
+            table,
+            pa.array(rows, pa.int64()),
+            corrupt,
+            _violations(problems, len(records)),
+            originals,
+            declared=False,
         )
 
 

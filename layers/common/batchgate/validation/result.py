@@ -29,6 +29,9 @@ class FileResult:
     duration_ms: int = 0
     failed_paths: list[str] = field(default_factory=list)
     line_count: int = 0  # physical lines (CSV/JSON) or rows (Parquet) this part covered
+    # Dataset columns the file carries (an upsert's patch touches only these): a CSV header's or
+    # Parquet schema's columns; for JSON, the columns at least one record gives a value.
+    present_columns: list[str] = field(default_factory=list)
 
     def check(self) -> FileResult:
         if self.input_record_count != self.output_record_count + self.failed_record_count:
@@ -58,6 +61,7 @@ def merge_results(parts: list[FileResult], *, max_errors_kept: int = 20) -> File
         merged.errors.extend(part.errors)
         merged.duration_ms += part.duration_ms
         merged.line_count += part.line_count
+        merged.present_columns = sorted(set(merged.present_columns) | set(part.present_columns))
         if merged.file_error is None and part.file_error is not None:
             merged.file_error = part.file_error
     merged.errors.sort(key=lambda e: e.row if e.row is not None else -1)

@@ -105,6 +105,7 @@ def validate_file(
         for c in closers:
             c.close()
     result.line_count = run.max_row
+    result.present_columns = sorted(run.present)
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result.check()
 
@@ -200,10 +201,14 @@ class _Run:
         self.result = result
         self.max_errors_kept = max_errors_kept
         self.max_row = 0
+        self.present: set[str] = set()
 
     def take(self, chunk: Chunk) -> None:
         """Check one chunk, write its outputs, then count it (counts move only when all is written)."""
         n = len(chunk.rows)
+        for name in chunk.table.column_names:
+            if chunk.declared or chunk.table.column(name).null_count < n:
+                self.present.add(name)
         violations: list[Violation] = list(chunk.violations)
         failed_rows: list[tuple[int, Corrupt | int]] = [(c.row, c) for c in chunk.corrupt]
         n_good = 0
