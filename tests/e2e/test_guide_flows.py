@@ -32,7 +32,10 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 
 def people(n: int, start: int = 0, tier: str = "gold") -> list[dict[str, Any]]:
-    return [{"id": f"p{i}", "email": f"p{i}@example.com", "age": 20 + i % 60, "tier": tier} for i in range(start, start + n)]
+    return [
+        {"id": f"p{i}", "email": f"p{i}@example.com", "age": 20 + i % 60, "tier": tier}
+        for i in range(start, start + n)
+    ]
 
 
 def parquet(rows: list[dict[str, Any]], schema: pa.Schema | None = None) -> bytes:
@@ -67,7 +70,9 @@ class Flow:
     def action(self, bid: str, action: str) -> Any:
         return self.s.post(f"{IMPORT}/{bid}?action={action}")
 
-    def ingest(self, ds: str, data: bytes, name: str = "f.json", fmt: str = "json", **extra: Any) -> dict[str, Any]:
+    def ingest(
+        self, ds: str, data: bytes, name: str = "f.json", fmt: str = "json", **extra: Any
+    ) -> dict[str, Any]:
         bid = self.batch(ds, fmt, **extra)
         self.upload(bid, ds, name, data)
         assert self.action(bid, "COMPLETE").status_code == 200
@@ -77,7 +82,10 @@ class Flow:
         out: list[dict[str, Any]] = []
         start: Any = 0
         while True:
-            r = self.s.get(f"/data/foundation/export/datasets/{ds}/rows", params={"limit": 1000, "start": start, **params})
+            r = self.s.get(
+                f"/data/foundation/export/datasets/{ds}/rows",
+                params={"limit": 1000, "start": start, **params},
+            )
             assert r.status_code == 200, r.text
             body = r.json()
             out += body["data"]
@@ -151,7 +159,12 @@ def test_csv_flow_with_row_errors_and_partial_ingestion(flow: Flow) -> None:
     csv += b"bad,not-an-email,abc,platinum\n"
     strict = flow.ingest(ds, csv, "f.csv", "csv")
     assert strict["status"] == "failed"
-    assert strict["metrics"] == {**strict["metrics"], "inputRecordCount": 100, "outputRecordCount": 99, "failedRecordCount": 1}
+    assert strict["metrics"] == {
+        **strict["metrics"],
+        "inputRecordCount": 100,
+        "outputRecordCount": 99,
+        "failedRecordCount": 1,
+    }
     assert any(e["code"] == "BG-BATCH-ROW-ERRORS" for e in strict["errors"])
     failed = flow.s.get(f"/data/foundation/export/batches/{strict['id']}/failed")
     assert failed.status_code == 200, failed.text
@@ -215,7 +228,14 @@ def test_replay_replaces_predecessors_in_one_commit(flow: Flow) -> None:
     a = flow.ingest(ds, jsonl(people(5)))
     b = flow.ingest(ds, jsonl(people(5, start=5)))
     other = flow.ingest(ds, jsonl(people(3, start=50)))
-    r = flow.s.post(IMPORT, json={"datasetId": ds, "inputFormat": {"format": "json"}, "replay": {"predecessors": [a["id"], b["id"]], "reason": "replace"}})
+    r = flow.s.post(
+        IMPORT,
+        json={
+            "datasetId": ds,
+            "inputFormat": {"format": "json"},
+            "replay": {"predecessors": [a["id"], b["id"]], "reason": "replace"},
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["replay"] == {"predecessors": [a["id"], b["id"]], "reason": "replace"}
     rid = r.json()["id"]
@@ -228,8 +248,13 @@ def test_replay_replaces_predecessors_in_one_commit(flow: Flow) -> None:
     assert {r["_batch_id"] for r in rows} == {rid, other["id"]}
     assert len(rows) == 8 + 3
     before = flow.rows(ds, asOfBatch=b["id"])
-    assert {r["_batch_id"] for r in before} == {a["id"], b["id"]}, "the snapshot before holds the old rows only"
-    bad = flow.s.post(IMPORT, json={"datasetId": ds, "inputFormat": {"format": "json"}, "replay": {"predecessors": ["nope"]}})
+    assert {r["_batch_id"] for r in before} == {a["id"], b["id"]}, (
+        "the snapshot before holds the old rows only"
+    )
+    bad = flow.s.post(
+        IMPORT,
+        json={"datasetId": ds, "inputFormat": {"format": "json"}, "replay": {"predecessors": ["nope"]}},
+    )
     assert bad.status_code == 400
 
 
@@ -237,16 +262,22 @@ def test_upsert_patches_and_its_revert_restores(flow: Flow) -> None:
     ds = flow.dataset("upsert_flow", tags={"isUpsert": True, "identity": ["id"]})
     base = flow.ingest(ds, jsonl(people(4)))
     assert base["status"] == "success", base
-    patch = [{"id": "p1", "email": "new1@example.com"}, {"id": "p2", "email": "new2@example.com", "tier": None}, {"id": "p9", "email": "p9@example.com", "age": 9, "tier": "bronze"}]
-    up = flow.ingest(ds, jsonl(patch))
+    # JSON: no record carries age or tier, so those keep their values (AEP's patch semantics)
+    up = flow.ingest(ds, jsonl([{"id": "p1", "email": "new1@example.com"}, {"id": "p9", "email": "p9@example.com"}]))
     assert up["status"] == "success", up
     rows = {r["id"]: r for r in flow.rows(ds)}
-    assert len(rows) == 5
-    assert rows["p1"]["email"] == "new1@example.com" and rows["p1"]["age"] == 21 and rows["p1"]["tier"] == "gold"
-    assert rows["p2"]["tier"] is None, "an explicit null sets null"
-    assert rows["p9"]["age"] == 9
-    assert flow.action(up["id"], "REVERT").status_code == 200
-    flow.s.wait_batch(up["id"], {"inactive"})
+    assert set(rows) == {"p0", "p1", "p2", "p3", "p9"}
+    assert rows["p1"]["email"] == "new1@example.com"
+    assert (rows["p1"]["age"], rows["p1"]["tier"]) == (21, "gold"), "absent columns keep their values"
+    assert rows["p9"]["age"] is None
+    # CSV: the header carries tier, and an empty cell is null: the null is applied
+    csv = flow.ingest(ds, b"id,email,tier\np2,p2@example.com,\n", "patch.csv", "csv")
+    assert csv["status"] == "success", csv
+    rows = {r["id"]: r for r in flow.rows(ds)}
+    assert rows["p2"]["tier"] is None and rows["p2"]["age"] == 22, "a null present in the file sets null"
+    for batch in (csv, up):  # newest first: each revert restores what that batch changed
+        assert flow.action(batch["id"], "REVERT").status_code == 200
+        flow.s.wait_batch(batch["id"], {"inactive"})
     restored = {r["id"]: r for r in flow.rows(ds)}
     assert set(restored) == {"p0", "p1", "p2", "p3"}
     assert restored["p1"]["email"] == "p1@example.com" and restored["p2"]["tier"] == "gold"
