@@ -50,8 +50,11 @@ def _json_schema() -> dict[str, Any]:
         t = f["type"]
         out: dict[str, Any]
         if t == "object":
-            out = {"type": "object", "properties": {c["name"]: node(c) for c in f["fields"]},
-                   "required": [c["name"] for c in f["fields"] if c.get("required")]}
+            out = {
+                "type": "object",
+                "properties": {c["name"]: node(c) for c in f["fields"]},
+                "required": [c["name"] for c in f["fields"] if c.get("required")],
+            }
         elif t == "array":
             out = {"type": "array", "items": {"type": f["items"]["type"]}}
         elif t in ("timestamp", "date"):
@@ -65,8 +68,11 @@ def _json_schema() -> dict[str, Any]:
             out = {"anyOf": [out, {"type": "null"}]}
         return out
 
-    return {"type": "object", "properties": {f["name"]: node(f) for f in FIELDS},
-            "required": [f["name"] for f in FIELDS if f.get("required")]}
+    return {
+        "type": "object",
+        "properties": {f["name"]: node(f) for f in FIELDS},
+        "required": [f["name"] for f in FIELDS if f.get("required")],
+    }
 
 
 def _rows(fmt: str, path: Path, limit: int | None) -> Any:
@@ -82,10 +88,20 @@ def _rows(fmt: str, path: Path, limit: int | None) -> Any:
     elif fmt == "csv":
         with open(path, newline="") as f:
             for r in csv.DictReader(f):
-                yield {"id": r["id"], "email": r["email"], "name": r["name"], "age": int(r["age"]),
-                       "tier": r["tier"], "seen": r["seen"], "signup": r["signup"], "score": float(r["score"]),
-                       "active": r["active"] == "true", "address": {"city": r["address.city"], "zip": r["address.zip"]},
-                       "tags": json.loads(r["tags"]), "country": r["country"]}
+                yield {
+                    "id": r["id"],
+                    "email": r["email"],
+                    "name": r["name"],
+                    "age": int(r["age"]),
+                    "tier": r["tier"],
+                    "seen": r["seen"],
+                    "signup": r["signup"],
+                    "score": float(r["score"]),
+                    "active": r["active"] == "true",
+                    "address": {"city": r["address.city"], "zip": r["address.zip"]},
+                    "tags": json.loads(r["tags"]),
+                    "country": r["country"],
+                }
                 n += 1
                 if limit and n >= limit:
                     return
@@ -102,21 +118,55 @@ def _rows(fmt: str, path: Path, limit: int | None) -> Any:
                     return
 
 
+_IMPORTS = {
+    "validator": ["batchgate.validation", "benchmarks.datagen"],
+    "plain": ["pyarrow.csv", "pyarrow.json", "pyarrow.parquet", "batchgate.schema", "benchmarks.datagen"],
+    "fastjsonschema": ["fastjsonschema", "pyarrow.parquet"],
+    "jsonschema": ["jsonschema", "pyarrow.parquet"],
+    "pandas": ["pandas", "pyarrow.parquet"],
+}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. ``VmHWM`` restarts at exec, unlike ``ru_maxrss`` which a child
+    inherits from the process that forked it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: int) -> dict[str, Any]:
+    # Imports first (only this method's, so RSS is its own): the clock measures work, not loading.
+    import importlib
+
+    for name in _IMPORTS[method]:
+        importlib.import_module(name)
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     measured_rows = rows
     if method == "validator":
         import pyarrow.fs as pafs
-
         from batchgate.models import InputFormat
         from batchgate.validation import validate_file
+
         from benchmarks.datagen import dataset
 
         with tempfile.TemporaryDirectory() as tmp:
-            r = validate_file(fs=pafs.LocalFileSystem(), source_path=str(path), dataset=dataset(),
-                              input_format=InputFormat(format=fmt), batch_id="b", file_name=path.name,
-                              staged_dir=f"{tmp}/s", failed_dir=f"{tmp}/f", block_size=block_size)
+            r = validate_file(
+                fs=pafs.LocalFileSystem(),
+                source_path=str(path),
+                dataset=dataset(),
+                input_format=InputFormat(format=fmt),
+                batch_id="b",
+                file_name=path.name,
+                staged_dir=f"{tmp}/s",
+                failed_dir=f"{tmp}/f",
+                block_size=block_size,
+            )
         extra = {"output": r.output_record_count, "failed": r.failed_record_count}
         measured_rows = r.input_record_count
     elif method == "plain":
@@ -149,7 +199,7 @@ def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: 
     seconds = time.perf_counter() - t0
     if method == "jsonschema" and measured_rows < rows:
         seconds = seconds * rows / measured_rows
-    return {"seconds": seconds, "rows": rows, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}
+    return {"seconds": seconds, "rows": rows, "rss_mb": _peak_rss_mb(), **extra}
 
 
 def _plain(fmt: str, path: Path, block_size: int) -> int:
@@ -157,8 +207,8 @@ def _plain(fmt: str, path: Path, block_size: int) -> int:
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
     import pyarrow.parquet as pq
-
     from batchgate.schema import arrow_schema
+
     from benchmarks.datagen import CSV_HEADER, dataset
 
     target = arrow_schema(dataset().schema_, lineage=False)
@@ -167,15 +217,21 @@ def _plain(fmt: str, path: Path, block_size: int) -> int:
         types = {f.name: f.type for f in target if not pa.types.is_nested(f.type)}
         types.update({"address.city": pa.string(), "address.zip": pa.string(), "tags": pa.string()})
         reader = pacsv.open_csv(
-            str(path), read_options=pacsv.ReadOptions(block_size=block_size),
+            str(path),
+            read_options=pacsv.ReadOptions(block_size=block_size),
             convert_options=pacsv.ConvertOptions(column_types={c: types[c] for c in CSV_HEADER}),
         )
         for batch in reader:
             n += batch.num_rows
     elif fmt == "json":
-        schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_date(f.type) else f.type) for f in target])
-        table = pajson.read_json(str(path), read_options=pajson.ReadOptions(block_size=block_size),
-                                 parse_options=pajson.ParseOptions(explicit_schema=schema))
+        schema = pa.schema(
+            [pa.field(f.name, pa.string() if pa.types.is_date(f.type) else f.type) for f in target]
+        )
+        table = pajson.read_json(
+            str(path),
+            read_options=pajson.ReadOptions(block_size=block_size),
+            parse_options=pajson.ParseOptions(explicit_schema=schema),
+        )
         n = table.num_rows
     else:
         for batch in pq.ParquetFile(str(path)).iter_batches(65536):
@@ -207,8 +263,14 @@ def _pandas(fmt: str, path: Path) -> tuple[int, int]:
 
 def _subprocess(args: list[str]) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'layers' / 'common'}")
-    out = subprocess.run([sys.executable, "-m", "benchmarks.validation", *args], check=True,
-                         capture_output=True, text=True, env=env, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.validation", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -217,46 +279,76 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
     from benchmarks.datagen import big_csv, generate
 
     paths = generate(args.rows)
-    out: dict[str, Any] = {"rows": args.rows, "block_size": args.block_size, "cpus": os.cpu_count(),
-                           "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "formats": {}}
+    out: dict[str, Any] = {
+        "rows": args.rows,
+        "block_size": args.block_size,
+        "cpus": os.cpu_count(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "formats": {},
+    }
     for fmt in FORMATS:
         size = paths[fmt].stat().st_size
         per: dict[str, Any] = {"file_mb": round(size / 2**20, 1)}
         for method in METHODS:
-            r = _subprocess(["--case", fmt, method, str(paths[fmt]), "--rows", str(args.rows),
-                             "--jsonschema-sample", str(args.jsonschema_sample), "--block-size", str(args.block_size)])
+            r = _subprocess(
+                [
+                    "--case",
+                    fmt,
+                    method,
+                    str(paths[fmt]),
+                    "--rows",
+                    str(args.rows),
+                    "--jsonschema-sample",
+                    str(args.jsonschema_sample),
+                    "--block-size",
+                    str(args.block_size),
+                ]
+            )
             r["rows_per_s"] = round(args.rows / r["seconds"])
             r["mb_per_s"] = round(size / 2**20 / r["seconds"], 1)
             per[method] = r
-            print(f"  {fmt:8} {method:15} {r['seconds']:8.2f} s  {r['rows_per_s']:>10,} rows/s  "
-                  f"{r['mb_per_s']:7.1f} MB/s  rss {r['rss_mb']:7.0f} MB", flush=True)
+            print(
+                f"  {fmt:8} {method:15} {r['seconds']:8.2f} s  {r['rows_per_s']:>10,} rows/s  "
+                f"{r['mb_per_s']:7.1f} MB/s  rss {r['rss_mb']:7.0f} MB",
+                flush=True,
+            )
         per["validator_vs_plain"] = round(per["plain"]["seconds"] / per["validator"]["seconds"], 2)
         per["validator_vs_jsonschema"] = round(per["jsonschema"]["seconds"] / per["validator"]["seconds"], 1)
-        per["validator_vs_fastjsonschema"] = round(per["fastjsonschema"]["seconds"] / per["validator"]["seconds"], 1)
+        per["validator_vs_fastjsonschema"] = round(
+            per["fastjsonschema"]["seconds"] / per["validator"]["seconds"], 1
+        )
         per["validator_vs_pandas"] = round(per["pandas"]["seconds"] / per["validator"]["seconds"], 1)
         out["formats"][fmt] = per
     if args.big_csv_gb:
         path = big_csv(args.big_csv_gb)
         size = path.stat().st_size
-        r = _subprocess(["--case", "csv", "validator", str(path), "--rows", "0", "--block-size", str(args.block_size)])
+        r = _subprocess(
+            ["--case", "csv", "validator", str(path), "--rows", "0", "--block-size", str(args.block_size)]
+        )
         r["mb_per_s"] = round(size / 2**20 / r["seconds"], 1)
         r["rows_per_s"] = round((r["output"] + r["failed"]) / r["seconds"])
         r["file_mb"] = round(size / 2**20)
         out["big_csv"] = r
-        print(f"  big csv  {r['file_mb']} MB  {r['seconds']:.1f} s  {r['mb_per_s']} MB/s  peak rss {r['rss_mb']:.0f} MB")
+        print(
+            f"  big csv  {r['file_mb']} MB  {r['seconds']:.1f} s  {r['mb_per_s']} MB/s  peak rss {r['rss_mb']:.0f} MB"
+        )
     results["validation"] = out
     _table(out)
 
 
 def _table(out: dict[str, Any]) -> None:
     print(f"\nvalidation, {out['rows']:,} rows (ratios: >1 means the validator is faster)")
-    print(f"{'format':8} {'validator rows/s':>17} {'MB/s':>7} {'plain rows/s':>13} {'val/plain':>9} "
-          f"{'x jsonschema':>12} {'x fastjs':>9} {'x pandas':>9} {'val RSS MB':>10}")
+    print(
+        f"{'format':8} {'validator rows/s':>17} {'MB/s':>7} {'plain rows/s':>13} {'val/plain':>9} "
+        f"{'x jsonschema':>12} {'x fastjs':>9} {'x pandas':>9} {'val RSS MB':>10}"
+    )
     for fmt, per in out["formats"].items():
         v = per["validator"]
-        print(f"{fmt:8} {v['rows_per_s']:>17,} {v['mb_per_s']:>7} {per['plain']['rows_per_s']:>13,} "
-              f"{per['validator_vs_plain']:>9} {per['validator_vs_jsonschema']:>12} "
-              f"{per['validator_vs_fastjsonschema']:>9} {per['validator_vs_pandas']:>9} {v['rss_mb']:>10.0f}")
+        print(
+            f"{fmt:8} {v['rows_per_s']:>17,} {v['mb_per_s']:>7} {per['plain']['rows_per_s']:>13,} "
+            f"{per['validator_vs_plain']:>9} {per['validator_vs_jsonschema']:>12} "
+            f"{per['validator_vs_fastjsonschema']:>9} {per['validator_vs_pandas']:>9} {v['rss_mb']:>10.0f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

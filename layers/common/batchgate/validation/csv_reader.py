@@ -195,38 +195,16 @@ def _oversize(block: Oversize) -> Corrupt:
 def _parse_block(
     block: Block, fmt: InputFormat, layout: CsvLayout, quote: bytes, escape: bytes | None
 ) -> Iterator[Chunk]:
-    invalid: list[_Invalid] = []
-
-    def handler(row: pacsv.InvalidRow) -> str:
-        invalid.append(
-            _Invalid(
-                row.number,
-                row.text,
-                f"expected {row.expected_columns} columns, found {row.actual_columns}",
-            )
-        )
-        return "skip"
-
-    try:
-        table = pacsv.read_csv(
-            pa.py_buffer(block.data),
-            read_options=pacsv.ReadOptions(
-                column_names=layout.names, use_threads=False, block_size=len(block.data) + 1
-            ),
-            parse_options=_parse_options(fmt, handler),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.binary() for name in layout.known},
-                include_columns=layout.known,
-                null_values=[fmt.null_marker],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=fmt.null_marker == "",
-            ),
-        )
-    except (pa.ArrowInvalid, ValueError):
+    parsed = _read_block(block.data, fmt, layout, threads=True)
+    if parsed is not None and parsed[1]:
+        # Arrow numbers invalid rows reliably only when it parses serially: redo this block so.
+        parsed = _read_block(block.data, fmt, layout, threads=False)
+    if parsed is None:
         # Something Arrow refuses in this block as a whole (an unterminated quote at the end of
         # the file...): isolate record by record so the good ones still count.
         yield from _parse_records(block, fmt, layout, quote, escape)
         return
+    table, invalid = parsed
     starts = _record_starts(block, table, invalid, quote, escape)
     n_records = table.num_rows + len(invalid)
     if len(starts) != n_records or any(inv.number < 1 or inv.number > n_records for inv in invalid):
@@ -241,6 +219,40 @@ def _parse_block(
     else:
         rows = pa.array(starts, pa.int64())
     yield Chunk(layout.build(table), rows, corrupt)
+
+
+def _read_block(
+    data: bytes, fmt: InputFormat, layout: CsvLayout, *, threads: bool
+) -> tuple[pa.Table, list[_Invalid]] | None:
+    """Arrow's parse of one block (cells as bytes) and its invalid rows; None if refused."""
+    invalid: list[_Invalid] = []
+
+    def handler(row: pacsv.InvalidRow) -> str:
+        message = f"expected {row.expected_columns} columns, found {row.actual_columns}"
+        invalid.append(_Invalid(row.number, row.text, message))
+        return "skip"
+
+    inner = max(1 << 20, len(data) // 4 + 1) if threads else len(data) + 1
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=layout.names, use_threads=threads, block_size=inner),
+            parse_options=_parse_options(fmt, handler),
+            convert_options=_convert_options(fmt, layout),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    return table, invalid
+
+
+def _convert_options(fmt: InputFormat, layout: CsvLayout) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(
+        column_types={name: pa.binary() for name in layout.known},
+        include_columns=layout.known,
+        null_values=[fmt.null_marker],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=fmt.null_marker == "",
+    )
 
 
 def _record_starts(

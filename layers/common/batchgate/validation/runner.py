@@ -12,6 +12,8 @@ raise (``FileNotFoundError`` / ``OSError``) so the caller retries.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -75,17 +77,19 @@ def validate_file(
         try:
             if size == 0:
                 raise FileError(codes.FILE_EMPTY, "the file has zero bytes")
-            for chunk in _chunks(
-                fs,
-                source_path,
-                input_format,
-                dataset,
-                compression,
-                byte_range,
-                row_groups,
-                block_size,
-                first_line,
-                closers,
+            for chunk in _prefetch(
+                _chunks(
+                    fs,
+                    source_path,
+                    input_format,
+                    dataset,
+                    compression,
+                    byte_range,
+                    row_groups,
+                    block_size,
+                    first_line,
+                    closers,
+                )
             ):
                 run.take(chunk)
         except FileError as exc:
@@ -151,6 +155,46 @@ def _chunks(
         yield from read_json_lines(src, schema, block_size=block_size, first_line=line)
 
 
+_DONE = object()
+
+
+def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """Run the reader one step ahead in a thread: Arrow parses the next block (without the GIL)
+    while this thread checks and writes the current one. At most ``depth`` chunks wait, so
+    memory stays bounded; an exception in the reader is raised here, in order."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed over to the consumer, raised there
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="batchgate-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def count_newlines(fs: pafs.FileSystem, path: str, end: int) -> int:
     """Newlines in the first ``end`` bytes (raw bytes: callers split ASCII-compatible charsets)."""
     n = 0
@@ -201,6 +245,7 @@ class _Run:
         self.result = result
         self.max_errors_kept = max_errors_kept
         self.max_row = 0
+        self._shown_rows: dict[int, Any] = {}
         self.present: set[str] = set()
 
     def take(self, chunk: Chunk) -> None:
@@ -261,6 +306,9 @@ class _Run:
             for k, i in enumerate(idx):
                 per_row.setdefault(i, []).append((v, shown[k] if shown is not None else None))
         failed_rows.sort(key=lambda item: item[0])
+        self._shown_rows = self._rows_as_values(
+            chunk, [w for _, w in failed_rows if not isinstance(w, Corrupt)]
+        )
         for row, what in failed_rows:
             if isinstance(what, Corrupt):
                 errors = [{"code": what.code, "message": what.message, "field": None}]
@@ -277,15 +325,21 @@ class _Run:
     def _values(self, chunk: Chunk, index: int) -> Any:
         if index in chunk.values:
             return chunk.values[index]
-        if chunk.table.num_columns == 0:
+        return self._shown_rows.get(index, {})
+
+    @staticmethod
+    def _rows_as_values(chunk: Chunk, indices: list[int]) -> dict[int, Any]:
+        """Failed rows of the chunk's table as Python values, in one conversion."""
+        wanted = [i for i in indices if i not in chunk.values]
+        if not wanted or chunk.table.num_columns == 0:
             return {}
-        row = chunk.table.slice(index, 1)
+        rows = chunk.table.take(pa.array(wanted, pa.int64()))
         try:
-            return row.to_pylist()[0]
+            values = rows.to_pylist()
         except UnicodeDecodeError:  # bytes that are not UTF-8: shown through errors="replace"
-            return row.cast(
-                pa.schema([pa.field(f.name, as_bytes_type(f.type)) for f in row.schema])
-            ).to_pylist()[0]
+            schema = pa.schema([pa.field(f.name, as_bytes_type(f.type)) for f in rows.schema])
+            values = rows.cast(schema).to_pylist()
+        return dict(zip(wanted, values, strict=True))
 
     def _keep(self, row: int, field: str | None, code: str, message: str) -> None:
         if len(self.result.errors) < self.max_errors_kept:
