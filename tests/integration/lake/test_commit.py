@@ -131,3 +131,25 @@ def test_two_concurrent_promotes_both_land(lake: Lake, monkeypatch: pytest.Monke
     assert len(got) == 6 and {r["_batch_id"] for r in got} == {"B1", "B2"}
     table = lake.catalog.load_table(ds.table)
     assert len(table.metadata.snapshots) == 2
+
+
+def test_racing_ensure_table_calls_agree_on_one_table(anylake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchgate.lake.tables import ensure_table
+
+    ds = anylake.dataset()  # creates it; now drop it and race two creators
+    anylake.catalog.drop_table(ds.table)
+    gate = threading.Barrier(2, timeout=20)
+    real = anylake.catalog.create_table_transaction
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        gate.wait()  # both checked "no table" before either creates it
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(anylake.catalog, "create_table_transaction", racing)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        tables = [
+            f.result(timeout=60) for f in [pool.submit(ensure_table, anylake.catalog, ds) for _ in range(2)]
+        ]
+
+    assert tables[0].metadata.table_uuid == tables[1].metadata.table_uuid
+    assert [f.name for f in tables[0].spec().fields] == ["_batch_id"]

@@ -21,7 +21,12 @@ import re
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.table import Table
 
 from batchgate.errors import NotFound
@@ -116,8 +121,13 @@ def ensure_table(catalog: Catalog, dataset: Dataset) -> Table:
             tx.set_properties(
                 {"schema.name-mapping.default": tx.table_metadata.schema().name_mapping.model_dump_json()}
             )
-    except TableAlreadyExistsError:
-        pass
+    except (TableAlreadyExistsError, CommitFailedException) as exc:
+        # A racing creator won: catalogs report it either way (sql: "Table already exists" as a
+        # failed AssertCreate). Use its table; if there is none, the failure was something else.
+        try:
+            return catalog.load_table(identifier)
+        except NoSuchTableError:
+            raise exc from None
     return catalog.load_table(identifier)
 
 
