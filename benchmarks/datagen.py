@@ -20,7 +20,13 @@ DATA = Path(__file__).parent / "data"
 
 FIELDS: list[dict[str, Any]] = [
     {"name": "id", "type": "string", "required": True},
-    {"name": "email", "type": "string", "required": True, "pattern": "^[^@]+@[^@]+\\.[a-z]+$", "maxLength": 254},
+    {
+        "name": "email",
+        "type": "string",
+        "required": True,
+        "pattern": "^[^@]+@[^@]+\\.[a-z]+$",
+        "maxLength": 254,
+    },
     {"name": "name", "type": "string", "maxLength": 40},
     {"name": "age", "type": "integer", "minimum": 0, "maximum": 150},
     {"name": "tier", "type": "string", "enum": ["gold", "silver", "bronze"]},
@@ -28,19 +34,45 @@ FIELDS: list[dict[str, Any]] = [
     {"name": "signup", "type": "date"},
     {"name": "score", "type": "number", "minimum": 0},
     {"name": "active", "type": "boolean"},
-    {"name": "address", "type": "object", "fields": [{"name": "city", "type": "string"}, {"name": "zip", "type": "string"}]},
+    {
+        "name": "address",
+        "type": "object",
+        "fields": [{"name": "city", "type": "string"}, {"name": "zip", "type": "string"}],
+    },
     {"name": "tags", "type": "array", "items": {"type": "string"}},
     {"name": "country", "type": "string", "enum": ["FR", "DE", "US", "JP", "BR"]},
 ]
-CSV_HEADER = ["id", "email", "name", "age", "tier", "seen", "signup", "score", "active", "address.city", "address.zip", "tags", "country"]
+CSV_HEADER = [
+    "id",
+    "email",
+    "name",
+    "age",
+    "tier",
+    "seen",
+    "signup",
+    "score",
+    "active",
+    "address.city",
+    "address.zip",
+    "tags",
+    "country",
+]
 
 
 def dataset() -> Any:
     from batchgate.models import Dataset
 
     return Dataset.model_validate(
-        {"id": "bench", "name": "profiles", "org": "o", "sandbox": "s", "created": 0, "updated": 0,
-         "table": "bench.profiles", "schema": {"fields": FIELDS}}
+        {
+            "id": "bench",
+            "name": "profiles",
+            "org": "o",
+            "sandbox": "s",
+            "created": 0,
+            "updated": 0,
+            "table": "bench.profiles",
+            "schema": {"fields": FIELDS},
+        }
     )
 
 
@@ -101,19 +133,35 @@ def _table(c: dict[str, list[Any]]) -> pa.Table:
     from batchgate.schema import arrow_schema
 
     schema = arrow_schema(dataset().schema_, lineage=False)
-    seen = pa.array(np.array([s[:-1] for s in c["seen"]], dtype="datetime64[us]")).cast(pa.timestamp("us", tz="UTC"))
+    seen = pa.array(np.array([s[:-1] for s in c["seen"]], dtype="datetime64[us]")).cast(
+        pa.timestamp("us", tz="UTC")
+    )
     signup = pa.array(np.array(c["signup"], dtype="datetime64[D]")).cast(pa.date32())
     address = pa.StructArray.from_arrays([pa.array(c["city"]), pa.array(c["zip"])], names=["city", "zip"])
-    arrays = [pa.array(c["id"]), pa.array(c["email"]), pa.array(c["name"]), pa.array(c["age"], pa.int64()),
-              pa.array(c["tier"]), seen, signup, pa.array(c["score"], pa.float64()), pa.array(c["active"]),
-              address, pa.array(c["tags"], pa.list_(pa.string())), pa.array(c["country"])]
+    arrays = [
+        pa.array(c["id"]),
+        pa.array(c["email"]),
+        pa.array(c["name"]),
+        pa.array(c["age"], pa.int64()),
+        pa.array(c["tier"]),
+        seen,
+        signup,
+        pa.array(c["score"], pa.float64()),
+        pa.array(c["active"]),
+        address,
+        pa.array(c["tags"], pa.list_(pa.string())),
+        pa.array(c["country"]),
+    ]
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def generate(rows: int, chunk: int = 100_000) -> dict[str, Path]:
     """CSV, JSONL and Parquet files of ``rows`` rows (reused when already there)."""
     DATA.mkdir(parents=True, exist_ok=True)
-    paths = {fmt: DATA / f"profiles-{rows}.{ext}" for fmt, ext in (("csv", "csv"), ("json", "jsonl"), ("parquet", "parquet"))}
+    paths = {
+        fmt: DATA / f"profiles-{rows}.{ext}"
+        for fmt, ext in (("csv", "csv"), ("json", "jsonl"), ("parquet", "parquet"))
+    }
     if all(p.exists() for p in paths.values()):
         return paths
     tmp = {k: p.with_suffix(p.suffix + ".tmp") for k, p in paths.items()}

@@ -145,6 +145,11 @@ def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: 
 
     for name in _IMPORTS[method]:
         importlib.import_module(name)
+    import pyarrow as pa
+
+    # pyarrow imports pandas lazily the first time pa.array() sees a Python object, when pandas
+    # is installed (it is here, for the pandas baseline; the Lambda layer has none): pay it now.
+    pa.array([0])
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
     measured_rows = rows

@@ -42,6 +42,14 @@ class Violation:
     values: pa.Array | None = None
 
 
+def arange(start: int, n: int) -> pa.Array:
+    """``start, start+1, ... start+n-1`` as int64, built by Arrow (no Python loop)."""
+    if n <= 0:
+        return pa.array([], pa.int64())
+    ones = pa.nulls(n, pa.int64()).fill_null(1)
+    return pc.add(pc.cumulative_sum(ones), start - 1)
+
+
 def _false(n: int) -> pa.BooleanArray:
     return pa.nulls(n, pa.bool_()).fill_null(False)
 
@@ -107,6 +115,11 @@ def _from_string(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Boole
         return arr, _false(len(arr))
     if pa.types.is_struct(target) or pa.types.is_list(target):
         return parse_json_cells(arr, target)
+    # Fast path, the common case: the whole column casts as it is.
+    try:
+        return pc.cast(arr, target), _false(len(arr))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     trimmed = pc.utf8_trim_whitespace(arr)
     trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
     if pa.types.is_integer(target):
@@ -278,7 +291,7 @@ def _conform_list(arr: pa.Array, target: pa.ListType, path: str) -> tuple[pa.Arr
     if not elem_violations:
         return out, []
     parents = pc.list_parent_indices(arr)
-    row_ids = pa.array(range(len(arr)), pa.int64())
+    row_ids = arange(0, len(arr))
     violations = [
         Violation(v.field, v.code, pc.is_in(row_ids, parents.filter(v.mask)), v.message)
         for v in elem_violations

@@ -170,7 +170,7 @@ def read_csv(
             continue
         data, line = block.data, block.first_line
         if layout is None:
-            if not data.strip():
+            if not data or data.isspace():
                 continue  # blank lines before the header
             end = first_record_end(data, quote, escape)
             head = data if end < 0 else data[:end]
@@ -178,7 +178,7 @@ def read_csv(
             seen_data = True
             line += head.count(b"\n")
             data = b"" if end < 0 else data[end:]
-        if not data.strip():
+        if not data or data.isspace():
             continue
         seen_data = True
         yield from _parse_block(Block(data, line), fmt, layout, quote, escape)

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from batchgate.models import DatasetSchema, ItemSchema, SchemaField
 from batchgate.schema import arrow_type
 from batchgate.validation import codes
-from batchgate.validation.convert import Violation
+from batchgate.validation.convert import Violation, arange
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class Checker:
             self._check_field(child, f"{path}[].{child.name}", flat[i], values.is_valid(), inner)
         if inner:
             parents = pc.list_parent_indices(arr)
-            row_ids = pa.array(range(len(arr)), pa.int64())
+            row_ids = arange(0, len(arr))
             for v in inner:
                 out.append(Violation(v.field, v.code, pc.is_in(row_ids, parents.filter(v.mask)), v.message))
 

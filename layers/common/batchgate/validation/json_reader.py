@@ -33,7 +33,7 @@ from batchgate.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, truncate
 from batchgate.validation.codes import FileError
-from batchgate.validation.convert import Violation
+from batchgate.validation.convert import Violation, arange
 from batchgate.validation.source import RAW_KEEP, ByteSource, Oversize, iter_blocks
 
 _SMALL_PIECE = 16  # lines: below this a refused piece goes line by line in Python
@@ -85,9 +85,7 @@ class JsonBlockParser:
         if table is not None:
             n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             if table.num_rows == n_lines:
-                yield Chunk(
-                    table, pa.array(range(first_line, first_line + n_lines), pa.int64()), declared=False
-                )
+                yield Chunk(table, arange(first_line, n_lines), declared=False)
                 return
             lines = data.split(b"\n")
             filled = [i for i, text in enumerate(lines) if text.strip()]
@@ -271,7 +269,7 @@ def read_json_lines(
                 ]
             )
             continue
-        if not block.data.strip():
+        if not block.data or block.data.isspace():
             continue
         seen = True
         yield from parser.parse(block.data, block.first_line)

@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -94,6 +95,8 @@ class StagedWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._row_group_rows = row_group_rows
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchgate-staged")
+        self._inflight: Future[None] | None = None
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
@@ -108,14 +111,29 @@ class StagedWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
+        table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending, self._pending_rows = [], 0
+        # Encoding Parquet runs in a background thread (Arrow releases the GIL) while the caller
+        # checks the next chunk; one write in flight at a time keeps memory bounded.
+        self._wait()
+        self._inflight = self._pool.submit(self._write, table)
+
+    def _write(self, table: pa.Table) -> None:
         if self._writer is None:
             self._writer = pq.ParquetWriter(self._file.open(), self.schema, compression="snappy")
-        table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
         self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        self._pending, self._pending_rows = [], 0
+
+    def _wait(self) -> None:
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            inflight.result()
 
     def commit(self) -> list[str]:
-        self._flush()
+        try:
+            self._flush()
+            self._wait()
+        finally:
+            self._pool.shutdown(wait=True)
         if self._writer is None:
             self._file.remove_stale()
             return []
@@ -124,6 +142,9 @@ class StagedWriter:
         return [self._file.commit()]
 
     def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self._wait()
+        self._pool.shutdown(wait=True)
         if self._writer is not None:
             with contextlib.suppress(OSError, pa.ArrowException):
                 self._writer.close()

@@ -23,6 +23,7 @@ from batchgate.models import DatasetSchema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk
 from batchgate.validation.codes import FileError
+from batchgate.validation.convert import arange
 
 _ERRORS = (pa.ArrowException, OSError, ValueError, EOFError)
 
@@ -61,7 +62,7 @@ def read_parquet(
             ):
                 table = pa.Table.from_batches([batch]) if columns else pa.table({})
                 n = batch.num_rows
-                yield Chunk(table, pa.array(range(start, start + n), pa.int64()), [])
+                yield Chunk(table, arange(start, n), [])
                 start += n
         except _ERRORS as exc:
             raise FileError(codes.FILE_UNREADABLE, f"row group {rg} cannot be decoded: {exc}") from exc
