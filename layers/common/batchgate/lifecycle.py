@@ -313,7 +313,7 @@ class Lifecycle:
     def _is_repeat(self, b: Batch, action: BatchAction) -> bool:
         if action == "REVERT" and b.status == "success" and b.execution_arn:
             # REVERT leaves the status to its state machine; the recorded execution marks a repeat.
-            return b.execution_arn.endswith(f":revert-{b.id}")
+            return f":revert-{b.id}" in b.execution_arn
         try:
             return next_status(b.status, action) is None
         except IllegalTransition:
@@ -325,7 +325,7 @@ class Lifecycle:
         target = next_status(b.status, action)
         if action != "REVERT" and target is not None:
             update["status"] = target
-        update["execution_arn"] = execution_arn(arn, f"{action.lower()}-{b.id}") if arn else None
+        update["execution_arn"] = execution_arn(arn, _execution_name(b, action)) if arn else None
         return b.model_copy(update=update)
 
     def _ensure_started(self, b: Batch, action: BatchAction) -> Batch:
@@ -342,9 +342,8 @@ class Lifecycle:
             return b
         payload = {"org": b.org, "sandbox": b.sandbox, "batchId": b.id, "datasetId": b.dataset_id}
         try:
-            self.sfn.start_execution(
-                stateMachineArn=arn, name=f"{action.lower()}-{b.id}", input=json.dumps(payload)
-            )
+            name = b.execution_arn.rsplit(":", 1)[1] if b.execution_arn else _execution_name(b, action)
+            self.sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code != "ExecutionAlreadyExists":
@@ -496,3 +495,12 @@ class Lifecycle:
 def _disposition(name: str) -> str:
     base = name.rsplit("/", 1)[-1]
     return re.sub(r"[^A-Za-z0-9._-]", "_", base)
+
+
+def _execution_name(b: Batch, action: BatchAction) -> str:
+    """``complete-{id}`` / ``abort-{id}``: a repeat can never start a second run. A REVERT that
+    failed may be asked again (the workflow clears its execution), and execution names stay
+    taken for 90 days, so each REVERT attempt is named after the batch version it started from."""
+    if action == "REVERT":
+        return f"revert-{b.id}-v{b.version}"
+    return f"{action.lower()}-{b.id}"

@@ -136,8 +136,8 @@ class Workflow:
                 metrics=outcome.metrics,
                 # transient errors from earlier attempts stay visible: "succeeded after a retry"
                 errors=[*batch.errors, *outcome.errors],
-                snapshotId=commit.snapshot_id,
-                previousSnapshotId=commit.previous_snapshot_id,
+                snapshot_id=commit.snapshot_id,
+                previous_snapshot_id=commit.previous_snapshot_id,
             )
         except IllegalTransition:
             # ABORT won while the commit ran: undo exactly what this batch committed.
@@ -201,11 +201,30 @@ class Workflow:
 
     # -- abort ----------------------------------------------------------------------------
     def abort_cleanup(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Remove what an aborted batch left: staged rows, failed-records files, AEP chunks and
+        unfinished presigned multipart uploads. Uploaded files stay (they are the user's input)."""
+        from batchgate.uploads import chunk_prefix
+
         batch, _ = self._load(state)
         if batch.status != "aborted":
             raise IllegalTransition(f"batch {batch.id} is '{batch.status}', not aborted; nothing cleaned")
-        prefix = layout.staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
-        return {"deleted": self._delete_prefix(prefix)}
+        deleted = self._delete_prefix(
+            layout.staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
+        )
+        deleted += self._delete_prefix(
+            layout.failed_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
+        )
+        aborted_uploads = 0
+        s3 = client("s3")
+        for f in self.store.list_files(batch.org, batch.sandbox, batch.id):
+            deleted += self._delete_prefix(chunk_prefix(batch.org, batch.sandbox, batch.id, f.name))
+            if f.upload_id and f.status == "uploading":
+                try:
+                    s3.abort_multipart_upload(Bucket=self.settings.bucket, Key=f.key, UploadId=f.upload_id)
+                    aborted_uploads += 1
+                except s3.exceptions.NoSuchUpload:
+                    pass
+        return {"deleted": deleted, "abortedUploads": aborted_uploads}
 
     def _keys(self, prefix: str) -> list[str]:
         pages = (
@@ -239,7 +258,9 @@ class Workflow:
     def revert_failed(self, state: dict[str, Any]) -> dict[str, Any]:
         batch, _ = self._load(state)
         if batch.status == "success":
-            self._move(batch, "success", errors=self._with_cause(batch, state.get("error"), "BG-500-REVERT"))
+            # Clearing the execution lets a new REVERT start a fresh run (see lifecycle).
+            errors = self._with_cause(batch, state.get("error"), "BG-500-REVERT")
+            self._move(batch, "success", errors=errors, execution_arn=None)
         return {"status": batch.status}
 
     def note_failure(self, state: dict[str, Any], exc: BaseException) -> None:

@@ -72,7 +72,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _attach(aws_port: int) -> dict[str, Any]:
     """Point this process at a running stack: its endpoint and the functions' environment."""
-    from batchgate.local.stack import state_file
+    from batchgate.local.state import state_file
 
     path = state_file(aws_port)
     if not path.exists():
@@ -100,7 +100,14 @@ def _invoke(args: argparse.Namespace) -> int:
             f"unknown function {args.function!r}; template.yaml has: {', '.join(functions.names())}"
         )
     event = json.loads(args.event.read_text())
-    result = functions.invoke(args.function, event)
+    # As `sam local invoke`: the function's logs go to stderr, its result alone to stdout.
+    # Loggers bind sys.stdout when created, so the swap must cover loading the handler too.
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        result = functions.invoke(args.function, event)
+    finally:
+        sys.stdout = real_stdout
     print(json.dumps(result, indent=2, default=str))
     return 0
 

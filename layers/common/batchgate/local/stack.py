@@ -25,6 +25,7 @@ from batchgate.dal.aws import client, reset_clients
 from batchgate.dal.fs import reset_filesystem
 from batchgate.local.functions import LocalFunctions, apply_environment
 from batchgate.local.pollers import Poller, sqs_event_sources
+from batchgate.local.state import state_file
 from batchgate.models import BatchStatus
 from batchgate.observability import logger
 from batchgate.template import LocalNames, Resolver, load_template
@@ -429,11 +430,6 @@ class LocalStack:
                 "Ctrl-C stops it; the data stays in the data directory.",
             ]
         )
-
-
-def state_file(aws_port: int) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "batchgate" / f"stack-{aws_port}.json"
 
 
 def _logical_of_queue(resolver: Resolver, physical: str) -> str:
