@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponse,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from batchgate.api.auth import authorize, authorizer_context
 from batchgate.dal.store import Store
 from batchgate.errors import Forbidden, Unauthorized

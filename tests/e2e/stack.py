@@ -57,7 +57,9 @@ class RunningStack:
         return requests.get(self.api + path, headers=self.headers(), timeout=60, **kw)
 
     def post(self, path: str, **kw: Any) -> requests.Response:
-        return requests.post(self.api + path, headers=self.headers(**kw.pop("extra_headers", {})), timeout=60, **kw)
+        return requests.post(
+            self.api + path, headers=self.headers(**kw.pop("extra_headers", {})), timeout=60, **kw
+        )
 
     def put(self, path: str, data: bytes, **kw: Any) -> requests.Response:
         h = self.headers(**{"Content-Type": "application/octet-stream"})
@@ -77,7 +79,9 @@ class RunningStack:
                 if body["status"] in statuses:
                     return body
             time.sleep(0.3)
-        raise AssertionError(f"batch {batch_id} did not reach {statuses}; last seen {body}; log:\n{self.tail()}")
+        raise AssertionError(
+            f"batch {batch_id} did not reach {statuses}; last seen {body}; log:\n{self.tail()}"
+        )
 
     def tail(self, n: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batchgate.ingest import inbox_batch_id
 
+from batchgate.ingest import inbox_batch_id
 from tests.e2e.stack import ROOT, RunningStack
 
 EVENTS = ROOT / "events"

@@ -65,7 +65,9 @@ def test_inbox_drop_for_unknown_dataset_is_a_failed_batch_not_silence(stack: Run
 
 def test_api_upload_complete_and_read_back(stack: RunningStack) -> None:
     ds = create_dataset(stack, "api-flow")
-    r = stack.post("/data/foundation/import/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}})
+    r = stack.post(
+        "/data/foundation/import/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}}
+    )
     assert r.status_code == 201, r.text
     bid = r.json()["id"]
     r = stack.put(f"/data/foundation/import/batches/{bid}/datasets/{ds}/files/people.json", ROWS)
@@ -85,22 +87,35 @@ def test_kill_and_restart_over_the_same_data_dir_loses_no_batch(tmp_path: Path) 
     first = start_stack(tmp_path / "data")
     try:
         ds = create_dataset(first, "durable")
-        r = first.post("/data/foundation/import/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}})
+        r = first.post(
+            "/data/foundation/import/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}}
+        )
         done_id = r.json()["id"]
         first.put(f"/data/foundation/import/batches/{done_id}/datasets/{ds}/files/a.json", ROWS)
         first.post(f"/data/foundation/import/batches/{done_id}?action=COMPLETE")
         first.wait_batch(done_id, {"success"})
         # a second batch left open mid-run, with a file uploaded
-        r = first.post("/data/foundation/import/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}})
+        r = first.post(
+            "/data/foundation/import/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}}
+        )
         open_id = r.json()["id"]
-        assert first.put(f"/data/foundation/import/batches/{open_id}/datasets/{ds}/files/b.json", ROWS).status_code == 200
+        assert (
+            first.put(
+                f"/data/foundation/import/batches/{open_id}/datasets/{ds}/files/b.json", ROWS
+            ).status_code
+            == 200
+        )
     finally:
         first.stop(signal.SIGKILL)
     second = start_stack(tmp_path / "data")
     try:
         assert second.info["keyId"] == first.info["keyId"], "the development key survives a restart"
-        assert second.get(f"/data/foundation/catalog/batches/{done_id}").json()[done_id]["status"] == "success"
-        assert second.get(f"/data/foundation/catalog/batches/{open_id}").json()[open_id]["status"] == "loading"
+        assert (
+            second.get(f"/data/foundation/catalog/batches/{done_id}").json()[done_id]["status"] == "success"
+        )
+        assert (
+            second.get(f"/data/foundation/catalog/batches/{open_id}").json()[open_id]["status"] == "loading"
+        )
         r = second.post(f"/data/foundation/import/batches/{open_id}?action=COMPLETE")
         assert r.status_code == 200, r.text
         assert second.wait_batch(open_id, {"success", "failed"})["status"] == "success"

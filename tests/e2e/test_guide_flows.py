@@ -193,7 +193,9 @@ def test_racing_complete_and_abort_exactly_one_wins(flow: Flow) -> None:
         codes: dict[str, int] = {}
         barrier = threading.Barrier(2)
 
-        def go(action: str, b: str = bid) -> None:
+        def go(
+            action: str, b: str = bid, barrier: threading.Barrier = barrier, codes: dict[str, int] = codes
+        ) -> None:
             barrier.wait()
             codes[action] = flow.action(b, action).status_code
 
@@ -263,7 +265,9 @@ def test_upsert_patches_and_its_revert_restores(flow: Flow) -> None:
     base = flow.ingest(ds, jsonl(people(4)))
     assert base["status"] == "success", base
     # JSON: no record carries age or tier, so those keep their values (AEP's patch semantics)
-    up = flow.ingest(ds, jsonl([{"id": "p1", "email": "new1@example.com"}, {"id": "p9", "email": "p9@example.com"}]))
+    up = flow.ingest(
+        ds, jsonl([{"id": "p1", "email": "new1@example.com"}, {"id": "p9", "email": "p9@example.com"}])
+    )
     assert up["status"] == "success", up
     rows = {r["id"]: r for r in flow.rows(ds)}
     assert set(rows) == {"p0", "p1", "p2", "p3", "p9"}

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from batchgate import build_layers
 from batchgate.build_layers import LAMBDA_UNZIPPED_LIMIT, PIP_TARGET_ARGS, ROOT, RUNTIME_SDK_FLOOR
 from batchgate.template import load_template

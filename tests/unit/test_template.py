@@ -62,11 +62,19 @@ def test_every_task_the_asl_sends_exists_in_the_workflow() -> None:
 
     wf = Workflow(
         Settings(
-            table_name="t", bucket="b", region="us-east-1", endpoint_url=None,
-            complete_state_machine_arn=None, revert_state_machine_arn=None, abort_state_machine_arn=None,
-            gc_state_machine_arn=None, event_bus_name=None, loading_ttl_seconds=1, single_put_max_bytes=1,
+            table_name="t",
+            bucket="b",
+            region="us-east-1",
+            endpoint_url=None,
+            complete_state_machine_arn=None,
+            revert_state_machine_arn=None,
+            abort_state_machine_arn=None,
+            gc_state_machine_arn=None,
+            event_bus_name=None,
+            loading_ttl_seconds=1,
+            single_put_max_bytes=1,
             split_bytes=1,
-        ),  # fmt: skip
+        ),
         store=object(),  # type: ignore[arg-type]
     )
     assert sent <= set(wf.tasks), f"ASL sends tasks the worker does not know: {sent - set(wf.tasks)}"

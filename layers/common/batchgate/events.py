@@ -31,8 +31,10 @@ def validate_records(event: dict[str, Any], context: Any, fmt: str) -> dict[str,
             metrics.add_metric(name=f"Validation_{outcome.split(':')[0]}", unit="Count", value=1)
             logger.info("object handled", extra={"outcome": outcome})
 
-    return process_partial_response(
-        event=event, record_handler=on_record, processor=BatchProcessor(EventType.SQS), context=context
+    return dict(
+        process_partial_response(
+            event=event, record_handler=on_record, processor=BatchProcessor(EventType.SQS), context=context
+        )
     )
 
 
@@ -55,8 +57,10 @@ def run_tasks(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return
         _answer(sfn, lambda: sfn.send_task_success(taskToken=token, output=json.dumps(output)))
 
-    return process_partial_response(
-        event=event, record_handler=on_record, processor=BatchProcessor(EventType.SQS), context=context
+    return dict(
+        process_partial_response(
+            event=event, record_handler=on_record, processor=BatchProcessor(EventType.SQS), context=context
+        )
     )
 
 

@@ -11,6 +11,7 @@ Exactly-once comes from three guards:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ class Ingestor:
         existing = self.store.get_file(batch.org, batch.sandbox, batch.id, name)
         if existing is not None and existing.sequencer is not None and existing.sequencer >= ev.sequencer:
             return "duplicate"
-        fmt, compression = layout.format_for_name(name)
+        _, compression = layout.format_for_name(name)
         started = time.monotonic()
         result = validate_file(
             fs=s3_filesystem(),
@@ -211,10 +212,8 @@ class Ingestor:
         failed = batch.model_copy(
             update={"status": "failed", "errors": [error], "updated": int(time.time() * 1000)}
         )
-        try:
+        with contextlib.suppress(IllegalTransition):  # a duplicate event got there first
             self.store.save_batch(failed, expected_status="loading", expected_version=batch.version)
-        except IllegalTransition:
-            pass  # a duplicate event got there first
         logger.warning("inbox drop rejected", extra={"batch_id": batch.id, "code": error.code})
         return f"inbox-failed:{batch.id}"
 

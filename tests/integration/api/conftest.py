@@ -22,12 +22,13 @@ from urllib.parse import quote
 import boto3
 import pytest
 import requests
+from moto.server import ThreadedMotoServer
+
 from batchgate.api import deps
 from batchgate.api.auth import NewKey, new_key
 from batchgate.dal.aws import reset_clients
 from batchgate.dal.store import Store
 from batchgate.settings import settings
-from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events" / "api"

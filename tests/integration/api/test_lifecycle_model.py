@@ -7,6 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from conftest import TABLE, Api, Aws
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
 from batchgate.api.auth import Principal
 from batchgate.api.errors import classify
 from batchgate.api.models import BatchAction
@@ -16,10 +21,6 @@ from batchgate.errors import IllegalTransition
 from batchgate.lifecycle import Lifecycle
 from batchgate.models import Batch, BatchStatus
 from batchgate.settings import settings as bg_settings
-from conftest import TABLE, Api, Aws
-from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 ACME = Principal("acme", "prod", "k", "tester")
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import API_URL, BUCKET, Api, Aws, Creds, sdk_session
+
 from batchgate.cli import main
 from batchgate.client import Client, ClientError, Progress
-from conftest import API_URL, BUCKET, Api, Aws, Creds, sdk_session
 
 MIB = 1024 * 1024
 

@@ -21,11 +21,12 @@ from typing import Any
 
 import boto3
 import pytest
-from batchgate.local.moto_server import EmbeddedAws
-from batchgate.local.persistence import Mirror
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from batchgate.local.moto_server import EmbeddedAws
+from batchgate.local.persistence import Mirror
 
 REGION = "us-east-1"
 TABLE = "batches"

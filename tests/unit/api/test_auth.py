@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from batchgate.api.auth import (
     Principal,
     authorizer_context,

@@ -5,11 +5,12 @@ import json
 import pytest
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
 from batchgate.api.errors import classify, error_response
 from batchgate.api.models import BatchCreate, DatasetCreate, FileActionBody
 from batchgate.errors import Conflict, IllegalTransition, NotImplementedYet, PayloadTooLarge, Unauthorized
 from batchgate.lifecycle import NotConfigured, RangeNotSatisfiable
-from pydantic import ValidationError
 
 
 @pytest.mark.parametrize(

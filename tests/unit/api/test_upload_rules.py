@@ -3,6 +3,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from batchgate.errors import InvalidRequest
 from batchgate.lifecycle import (
     RangeNotSatisfiable,
@@ -12,8 +15,6 @@ from batchgate.lifecycle import (
     parse_range,
 )
 from batchgate.uploads import Chunk, Uploads, check_coverage, parse_content_range, plan_parts
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def chunks(*ranges: tuple[int, int], total: int | None = None) -> list[Chunk]:

@@ -13,7 +13,7 @@ def register(sub: Any) -> None:
         "query",
         help="run SQL over the local stack's datasets (each dataset is a table named after it)",
         description="Datasets are bound by name (and as ds_<id>); e.g. "
-        "batchgate query \"SELECT tier, count(*) FROM profiles GROUP BY tier\"",
+        'batchgate query "SELECT tier, count(*) FROM profiles GROUP BY tier"',
     )
     q.add_argument("sql")
     q.add_argument("--org", default="local")
@@ -45,7 +45,9 @@ def _query(args: argparse.Namespace) -> int:
         for row in result.to_pylist():
             print(json.dumps({k: json_safe(v) for k, v in row.items()}))
     else:
-        print(_table(result.column_names, [[json_safe(v) for v in row.values()] for row in result.to_pylist()]))
+        print(
+            _table(result.column_names, [[json_safe(v) for v in row.values()] for row in result.to_pylist()])
+        )
     return 0
 
 
