@@ -40,6 +40,7 @@ import boto3  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+
 from batchgate.models import Dataset, DatasetSchema, SchemaField  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "lake"

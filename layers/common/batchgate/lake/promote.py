@@ -12,6 +12,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.update.snapshot import _FastAppendFiles
 
+from batchgate.errors import InvalidRequest
 from batchgate.lake.commit import (
     BYTES_REWRITTEN_KEY,
     DEFAULT_POLICY,
@@ -137,7 +138,7 @@ def replay(
     Idempotent like ``promote``.
     """
     if batch_id in predecessors:
-        raise ValueError("a batch cannot replay itself")
+        raise InvalidRequest(f"batch {batch_id} cannot replay itself")
     cache = _StagedCache(batch_id, list(staged_paths))
     olds = set(predecessors)
 

@@ -28,7 +28,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.table import DataScan, Table, Transaction
 from pyiceberg.table.snapshots import ancestors_of
 
-from batchgate.errors import Conflict
+from batchgate.errors import Conflict, InvalidRequest
 from batchgate.lake import identity as ident
 from batchgate.lake.commit import (
     BATCH_KEY,
@@ -125,7 +125,9 @@ def revert(
                 written=removal.written_paths,
             )
         if not identity:
-            raise ValueError(f"dataset {dataset.id} has no identity columns: cannot revert upsert {batch_id}")
+            raise InvalidRequest(
+                f"dataset {dataset.id} has no identity columns: cannot revert upsert {batch_id}"
+            )
         if metadata.snapshot_by_id(prior) is None:
             raise SnapshotExpired(
                 f"snapshot {prior} before upsert batch {batch_id} was expired; its prior rows are gone"
