@@ -22,9 +22,10 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from batchgate.models import Dataset, DatasetSchema, SchemaField
 from pyarrow import fs as pafs
 from pyiceberg.catalog import Catalog
+
+from batchgate.models import Dataset, DatasetSchema, SchemaField
 
 BUCKET = "bg-lake-test"
 REGION = "us-east-1"

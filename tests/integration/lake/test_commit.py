@@ -7,11 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from pyiceberg.exceptions import CommitFailedException
+
 from batchgate.errors import CommitConflict
 from batchgate.lake.commit import CommitPolicy
 from batchgate.lake.promote import promote
 from batchgate.lake.revert import revert
-from pyiceberg.exceptions import CommitFailedException
 
 from .conftest import Lake, people, rows_of
 
@@ -153,3 +154,28 @@ def test_racing_ensure_table_calls_agree_on_one_table(anylake: Lake, monkeypatch
 
     assert tables[0].metadata.table_uuid == tables[1].metadata.table_uuid
     assert [f.name for f in tables[0].spec().fields] == ["_batch_id"]
+
+
+def test_many_writers_on_one_table_all_land_exactly_once(s3lake: Lake) -> None:
+    ds = s3lake.dataset(upsert=True)
+    from batchgate.lake.upsert import upsert
+
+    upsert(s3lake.catalog, ds, "U0", [s3lake.stage(ds, "U0", people("u", 3))], ["id"], None)
+    jobs = {f"B{i}": [s3lake.stage(ds, f"B{i}", people(f"b{i}-", 2))] for i in range(4)}
+    patch = [s3lake.stage(ds, "U1", [{"id": "u1", "age": 99}])]
+    policy = CommitPolicy(attempts=12, base_delay=0.01, max_delay=0.2)
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        futures = [pool.submit(promote, s3lake.catalog, ds, b, p, policy=policy) for b, p in jobs.items()]
+        futures.append(
+            pool.submit(upsert, s3lake.catalog, ds, "U1", patch, ["id"], ["id", "age"], policy=policy)
+        )
+        futures.append(pool.submit(promote, s3lake.catalog, ds, "B0", jobs["B0"], policy=policy))  # duplicate
+        results = [f.result(timeout=120) for f in futures]
+
+    got = rows_of(s3lake, ds)
+    assert len(got) == 3 + 8 and len({r["id"] for r in got}) == 11  # nothing lost, nothing twice
+    assert next(r for r in got if r["id"] == "u1")["age"] == 99
+    table = s3lake.catalog.load_table(ds.table)
+    assert len(table.metadata.snapshots) == 1 + 5  # the duplicate promote committed nothing
+    assert sum(r.noop for r in results) == 1

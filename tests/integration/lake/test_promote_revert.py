@@ -6,6 +6,7 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
+
 from batchgate.lake.commit import BATCH_KEY, OPERATION_KEY
 from batchgate.lake.files import StagedFileError
 from batchgate.lake.promote import promote

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from batchgate.errors import InvalidRequest, NotFound
 from batchgate.lake.promote import promote
 from batchgate.lake.query import query

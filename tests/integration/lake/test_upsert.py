@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow.compute as pc
+
 from batchgate.lake.promote import promote, replay
 from batchgate.lake.revert import revert
 from batchgate.lake.upsert import upsert
