@@ -37,6 +37,7 @@ class Chunk:
     violations: list[Violation] = field(default_factory=list)
     values: dict[int, Any] = field(default_factory=dict)
     declared: bool = True
+    strings_valid: bool = False  # the reader already checked every string is UTF-8
 
     @staticmethod
     def only_corrupt(corrupt: list[Corrupt]) -> Chunk:

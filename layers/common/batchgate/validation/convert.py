@@ -226,13 +226,17 @@ def decode_utf8(arr: pa.Array, path: str) -> tuple[pa.Array, list[Violation]]:
     return out, [Violation(path, codes.ROW_ENCODING, bad, "value is not valid UTF-8")]
 
 
-def conform(arr: pa.Array, target: pa.DataType, path: str) -> tuple[pa.Array, list[Violation]]:
-    """Convert ``arr`` to ``target``; failed cells become null and are reported as violations."""
+def conform(
+    arr: pa.Array, target: pa.DataType, path: str, *, strings_valid: bool = False
+) -> tuple[pa.Array, list[Violation]]:
+    """Convert ``arr`` to ``target``; failed cells become null and are reported as violations.
+
+    ``strings_valid``: the reader already checked strings are UTF-8 (skip checking again)."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     src = arr.type
     if src == target:
-        return _check_utf8(arr, path)
+        return (arr, []) if strings_valid else _check_utf8(arr, path)
     if pa.types.is_null(src):
         return pa.nulls(len(arr), target), []
     if pa.types.is_dictionary(src):
@@ -248,10 +252,11 @@ def conform(arr: pa.Array, target: pa.DataType, path: str) -> tuple[pa.Array, li
     if pa.types.is_list(target) and (pa.types.is_list(src) or pa.types.is_large_list(src)):
         return _conform_list(arr, target, path)
     if pa.types.is_string(src):
-        arr, encoding = _check_utf8(arr, path)
-        if encoding:
-            out, more = conform(arr, target, path)
-            return out, encoding + more
+        if not strings_valid:
+            arr, encoding = _check_utf8(arr, path)
+            if encoding:
+                out, more = conform(arr, target, path, strings_valid=True)
+                return out, encoding + more
         out, bad = _from_string(arr, target)
     elif pa.types.is_timestamp(target) and pa.types.is_timestamp(src):
         # Units and zones are representation, not meaning: a ns or naive (= UTC) timestamp is fine.

@@ -27,9 +27,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from batchgate.models import DatasetSchema, InputFormat, SchemaField
+from batchgate.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, truncate
 from batchgate.validation.codes import FileError
+from batchgate.validation.convert import arange
 from batchgate.validation.source import Block, ByteSource, Oversize, first_record_end, iter_blocks
 
 
@@ -54,6 +56,7 @@ class CsvLayout:
         available = set(names)
         for f in schema.fields:
             self.known.extend(_columns_for(f, f.name, available))
+        self.typed = _typed_columns(schema, self.known)
         if not self.known:
             raise FileError(
                 codes.FILE_HEADER,
@@ -71,6 +74,19 @@ class CsvLayout:
             if arr is not None:
                 out[f.name] = arr
         return pa.table(out)  # may have no columns: the row count travels in Chunk.rows
+
+
+def _typed_columns(schema: DatasetSchema, known: list[str]) -> dict[str, pa.DataType]:
+    """Arrow types for the CSV's known columns: scalars as their type, JSON-text cells as strings."""
+    types: dict[str, pa.DataType] = {}
+    targets = {f.name: f.type for f in arrow_schema(schema, lineage=False)}
+    for name in known:
+        head, *rest = name.split(".")
+        t = targets[head]
+        for part in rest:
+            t = t.field(part).type
+        types[name] = pa.string() if pa.types.is_nested(t) else t
+    return types
 
 
 def _columns_for(f: SchemaField, path: str, available: set[str]) -> list[str]:
@@ -195,17 +211,29 @@ def _oversize(block: Oversize) -> Corrupt:
 def _parse_block(
     block: Block, fmt: InputFormat, layout: CsvLayout, quote: bytes, escape: bytes | None
 ) -> Iterator[Chunk]:
-    parsed = _read_block(block.data, fmt, layout, threads=True)
+    # Fast path: Arrow converts cells straight to the dataset types (and checks UTF-8) as it
+    # parses. A block with any cell it cannot convert is parsed again with cells as bytes, so
+    # that the engine finds the bad cells and reports them one by one.
+    typed = True
+    parsed = _read_block(block.data, fmt, layout, threads=True, typed=True)
+    if parsed is None:
+        typed = False
+        parsed = _read_block(block.data, fmt, layout, threads=True, typed=False)
     if parsed is not None and parsed[1]:
         # Arrow numbers invalid rows reliably only when it parses serially: redo this block so.
-        parsed = _read_block(block.data, fmt, layout, threads=False)
+        parsed = _read_block(block.data, fmt, layout, threads=False, typed=typed)
     if parsed is None:
         # Something Arrow refuses in this block as a whole (an unterminated quote at the end of
         # the file...): isolate record by record so the good ones still count.
         yield from _parse_records(block, fmt, layout, quote, escape)
         return
     table, invalid = parsed
-    starts = _record_starts(block, table, invalid, quote, escape)
+    n_lines = block.line_count
+    if not invalid and n_lines == table.num_rows:
+        # One line per record (no blank lines, no quoted newlines): the common case.
+        yield Chunk(layout.build(table), arange(block.first_line, n_lines), strings_valid=typed)
+        return
+    starts = _record_starts(block, n_lines, table, invalid, quote, escape)
     n_records = table.num_rows + len(invalid)
     if len(starts) != n_records or any(inv.number < 1 or inv.number > n_records for inv in invalid):
         yield from _parse_records(block, fmt, layout, quote, escape)
@@ -218,13 +246,14 @@ def _parse_block(
         rows = pa.array([s for i, s in enumerate(starts) if i not in bad], pa.int64())
     else:
         rows = pa.array(starts, pa.int64())
-    yield Chunk(layout.build(table), rows, corrupt)
+    yield Chunk(layout.build(table), rows, corrupt, strings_valid=typed)
 
 
 def _read_block(
-    data: bytes, fmt: InputFormat, layout: CsvLayout, *, threads: bool
+    data: bytes, fmt: InputFormat, layout: CsvLayout, *, threads: bool, typed: bool
 ) -> tuple[pa.Table, list[_Invalid]] | None:
-    """Arrow's parse of one block (cells as bytes) and its invalid rows; None if refused."""
+    """Arrow's parse of one block and its invalid rows; None if refused. ``typed``: cells as
+    the dataset's types (UTF-8 checked), else as bytes."""
     invalid: list[_Invalid] = []
 
     def handler(row: pacsv.InvalidRow) -> str:
@@ -238,16 +267,16 @@ def _read_block(
             pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=layout.names, use_threads=threads, block_size=inner),
             parse_options=_parse_options(fmt, handler),
-            convert_options=_convert_options(fmt, layout),
+            convert_options=_convert_options(fmt, layout, typed),
         )
     except (pa.ArrowInvalid, ValueError):
         return None
     return table, invalid
 
 
-def _convert_options(fmt: InputFormat, layout: CsvLayout) -> pacsv.ConvertOptions:
+def _convert_options(fmt: InputFormat, layout: CsvLayout, typed: bool = False) -> pacsv.ConvertOptions:
     return pacsv.ConvertOptions(
-        column_types={name: pa.binary() for name in layout.known},
+        column_types=layout.typed if typed else {name: pa.binary() for name in layout.known},
         include_columns=layout.known,
         null_values=[fmt.null_marker],
         strings_can_be_null=True,
@@ -256,10 +285,9 @@ def _convert_options(fmt: InputFormat, layout: CsvLayout) -> pacsv.ConvertOption
 
 
 def _record_starts(
-    block: Block, table: pa.Table, invalid: list[_Invalid], quote: bytes, escape: bytes | None
+    block: Block, n_lines: int, table: pa.Table, invalid: list[_Invalid], quote: bytes, escape: bytes | None
 ) -> list[int]:
     """First physical line of every non-blank record of the block, in order."""
-    n_lines = block.line_count
     n_records = table.num_rows + len(invalid)
     # Every record spans at least one line, so as many lines as records means one line each
     # (no blank lines, no quoted newlines): the common case, no Python loop.

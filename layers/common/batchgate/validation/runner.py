@@ -261,7 +261,12 @@ class _Run:
             arrays = []
             for field in self.target:
                 if field.name in chunk.table.column_names:
-                    arr, vs = conform(chunk.table.column(field.name), field.type, field.name)
+                    arr, vs = conform(
+                        chunk.table.column(field.name),
+                        field.type,
+                        field.name,
+                        strings_valid=chunk.strings_valid,
+                    )
                     violations.extend(vs)
                 else:
                     arr = pa.nulls(n, field.type)
