@@ -97,7 +97,13 @@ class RunningStack:
         return int(self.proc.returncode)
 
 
-def start_stack(data_dir: Path, *, env: dict[str, str] | None = None, timeout: float = 90) -> RunningStack:
+def start_stack(
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    timeout: float = 90,
+) -> RunningStack:
     data_dir.mkdir(parents=True, exist_ok=True)
     ready = data_dir / "ready.json"
     ready.unlink(missing_ok=True)
@@ -107,6 +113,8 @@ def start_stack(data_dir: Path, *, env: dict[str, str] | None = None, timeout: f
         "--port", "0", "--aws-port", "0",
         "--data-dir", str(data_dir), "--ready-file", str(ready),
     ]  # fmt: skip
+    for name, value in (params or {}).items():
+        cmd += ["--param", f"{name}={value}"]
     full_env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}", **(env or {})}
     for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         full_env.pop(k, None)

@@ -27,7 +27,7 @@ from batchgate.errors import Conflict, IllegalTransition, NotFound
 from batchgate.models import Batch, BatchFile, Dataset, ErrorEntry, Format, InputFormat
 from batchgate.observability import logger
 from batchgate.settings import Settings
-from batchgate.validation import validate_file
+from batchgate.validation import FileResult, validate_file
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,14 @@ def s3_records(body: dict[str, Any]) -> list[dict[str, Any]]:
     if body.get("Event") == "s3:TestEvent":
         return []
     return [r for r in body.get("Records", []) if str(r.get("eventName", "")).startswith("ObjectCreated")]
+
+
+def staged_dir(bucket: str, batch: Batch) -> str:
+    return f"{bucket}/{layout.staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)}"
+
+
+def failed_dir(bucket: str, batch: Batch) -> str:
+    return f"{bucket}/{layout.failed_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)}"
 
 
 def inbox_batch_id(key: str, etag: str) -> str:
@@ -107,8 +115,9 @@ class Ingestor:
         existing = self.store.get_file(batch.org, batch.sandbox, batch.id, name)
         if existing is not None and existing.sequencer is not None and existing.sequencer >= ev.sequencer:
             return "duplicate"
+        if ev.size > self.settings.split_bytes and self.settings.validate_large_state_machine_arn:
+            return self._validate_in_parts(ev, batch, name)
         _, compression = layout.format_for_name(name)
-        started = time.monotonic()
         result = validate_file(
             fs=s3_filesystem(),
             source_path=f"{ev.bucket}/{ev.key}",
@@ -116,11 +125,16 @@ class Ingestor:
             input_format=batch.input_format,
             batch_id=batch.id,
             file_name=name,
-            staged_dir=f"{ev.bucket}/{layout.staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)}",
-            failed_dir=f"{ev.bucket}/{layout.failed_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)}",
+            staged_dir=staged_dir(ev.bucket, batch),
+            failed_dir=failed_dir(ev.bucket, batch),
             compression=compression,
         )
+        return self.record(ev, batch, name, result)
+
+    def record(self, ev: ObjectEvent, batch: Batch, name: str, result: FileResult) -> str:
+        """Write a file's validation result, unless a newer version of the object got there first."""
         bucket_prefix = f"{ev.bucket}/"
+        failed_paths = result.failed_paths or ([result.failed_path] if result.failed_path else [])
         f = BatchFile(
             batch_id=batch.id,
             name=name,
@@ -134,12 +148,13 @@ class Ingestor:
             output_record_count=result.output_record_count,
             failed_record_count=result.failed_record_count,
             staged_keys=[p.removeprefix(bucket_prefix) for p in result.staged_paths],
-            failed_key=result.failed_path.removeprefix(bucket_prefix) if result.failed_path else None,
+            failed_key=failed_paths[0].removeprefix(bucket_prefix) if failed_paths else None,
+            failed_keys=[p.removeprefix(bucket_prefix) for p in failed_paths],
             errors=result.errors,
             file_error=result.file_error,
             present_columns=result.present_columns,
             validated_at=int(time.time() * 1000),
-            duration_ms=int((time.monotonic() - started) * 1000),
+            duration_ms=result.duration_ms,
         )
         written = self.store.put_file_if(
             batch.org,
@@ -163,6 +178,37 @@ class Ingestor:
             },
         )
         return f.status
+
+    def _validate_in_parts(self, ev: ObjectEvent, batch: Batch, name: str) -> str:
+        """Hand a large file to the validate-large state machine (split, parallel parts, merge).
+        The file item says ``validating`` meanwhile, so a completing batch waits for it."""
+        import json
+
+        arn = self.settings.validate_large_state_machine_arn
+        assert arn is not None
+        pending = BatchFile(
+            batch_id=batch.id, name=name, key=ev.key, status="validating", size=ev.size, etag=ev.etag
+        )
+        self.store.put_file_if(
+            batch.org,
+            batch.sandbox,
+            pending,
+            condition="attribute_not_exists(#seq) OR #seq < :seq",
+            names={"#seq": "seq"},
+            values={":seq": {"S": ev.sequencer}},
+        )
+        digest = hashlib.sha256(f"{batch.id}\0{name}\0{ev.sequencer}".encode()).hexdigest()[:40]
+        file = {
+            "org": batch.org, "sandbox": batch.sandbox, "batchId": batch.id, "name": name,
+            "bucket": ev.bucket, "key": ev.key, "size": ev.size, "etag": ev.etag,
+            "versionId": ev.version_id, "sequencer": ev.sequencer,
+        }  # fmt: skip
+        sfn = client("stepfunctions")
+        try:
+            sfn.start_execution(stateMachineArn=arn, name=f"split-{digest}", input=json.dumps({"file": file}))
+        except sfn.exceptions.ExecutionAlreadyExists:
+            return "duplicate"
+        return "validating-in-parts"
 
     # -- bucket drop ----------------------------------------------------------------------
     def _inbox(self, ev: ObjectEvent, ref: layout.ObjectRef) -> str:

@@ -328,6 +328,7 @@ class BatchFile(BaseModel):
     failed_record_count: int = Field(default=0, alias="failedRecordCount")
     staged_keys: list[str] = Field(default_factory=list, alias="stagedKeys")
     failed_key: str | None = Field(default=None, alias="failedKey")
+    failed_keys: list[str] = Field(default_factory=list, alias="failedKeys")  # one per part
     errors: list[ErrorEntry] = Field(default_factory=list)
     file_error: ErrorEntry | None = Field(default=None, alias="fileError")
     validated_at: int | None = Field(default=None, alias="validatedAt")

@@ -33,6 +33,7 @@ class Settings:
     revert_state_machine_arn: str | None
     abort_state_machine_arn: str | None
     gc_state_machine_arn: str | None
+    validate_large_state_machine_arn: str | None
     event_bus_name: str | None
     loading_ttl_seconds: int
     single_put_max_bytes: int
@@ -50,6 +51,7 @@ class Settings:
             revert_state_machine_arn=os.environ.get("BATCHGATE_REVERT_SM") or None,
             abort_state_machine_arn=os.environ.get("BATCHGATE_ABORT_SM") or None,
             gc_state_machine_arn=os.environ.get("BATCHGATE_GC_SM") or None,
+            validate_large_state_machine_arn=os.environ.get("BATCHGATE_VALIDATE_LARGE_SM") or None,
             event_bus_name=os.environ.get("BATCHGATE_EVENT_BUS") or None,
             loading_ttl_seconds=int(os.environ.get("BATCHGATE_LOADING_TTL_SECONDS", str(7 * 24 * 3600))),
             single_put_max_bytes=int(os.environ.get("BATCHGATE_SINGLE_PUT_MAX", str(SINGLE_PUT_MAX_BYTES))),

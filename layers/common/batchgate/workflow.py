@@ -50,7 +50,16 @@ class Workflow:
             "revert": self.revert,
             "revert_failed": self.revert_failed,
             "sweep": self.sweep,
+            "plan_parts": self._large().plan,
+            "validate_part": self._large().validate_part,
+            "merge_parts": self._large().merge,
+            "split_failed": self._large().failed,
         }
+
+    def _large(self) -> Any:
+        from batchgate.largefiles import LargeFiles
+
+        return LargeFiles(self.settings, self.store)
 
     def run(self, task: str, state: dict[str, Any]) -> dict[str, Any]:
         if task not in self.tasks:
