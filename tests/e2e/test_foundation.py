@@ -123,4 +123,20 @@ def test_kill_and_restart_over_the_same_data_dir_loses_no_batch(tmp_path: Path) 
         assert sorted({r["_batch_id"] for r in rows}) == sorted({done_id, open_id})
         assert len(rows) == 400
     finally:
-        second.stop()
+        assert second.stop() == 0, "Ctrl-C (SIGINT) stops the stack cleanly"
+    assert "stopping" in second.log.read_text()
+
+
+def test_request_size_limits_match_aws(stack: RunningStack) -> None:
+    ds = create_dataset(stack, "limits")
+    r = stack.post(
+        "/data/foundation/import/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}}
+    )
+    bid = r.json()["id"]
+    path = f"/data/foundation/import/batches/{bid}/datasets/{ds}/files/big.json"
+    over_lambda = stack.put(path, b"x" * (5 * 1024 * 1024))
+    assert over_lambda.status_code == 413, over_lambda.text
+    assert "PRESIGN" in over_lambda.json()["error"]["message"]
+    over_gateway = stack.put(path, b"x" * (11 * 1024 * 1024))
+    assert over_gateway.status_code == 413
+    assert "API Gateway" in over_gateway.json()["error"]["message"]

@@ -21,6 +21,7 @@ from batchgate.settings import API_GATEWAY_MAX_BODY
 
 # Served without credentials: the API description (public in AWS too, see template.yaml).
 PUBLIC_PATHS = ("/openapi.json", "/swagger", "/health")
+DRAIN_LIMIT = 64 * 1024 * 1024
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/problem+json")
 
 
@@ -104,6 +105,7 @@ def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
                     "use the presigned upload (?action=PRESIGN) for large files",
                     str(uuid.uuid4()),
                 )
+                self._drain(length)
                 self.close_connection = True
             else:
                 data = self.rfile.read(length) if length else b""
@@ -122,6 +124,16 @@ def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
+
+        def _drain(self, length: int) -> None:
+            """Read (and drop) a refused body so the client can read the 413 instead of seeing a
+            reset connection; past DRAIN_LIMIT the connection is simply closed."""
+            remaining = min(length, DRAIN_LIMIT)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _run
 
