@@ -1,0 +1,217 @@
+"""S3 events are at-least-once and unordered; validation must be exactly-once per object version.
+
+Runs the validators' business logic (``batchgate.ingest.Ingestor``) against moto's server with
+the table and bucket template.yaml declares, delivering events by hand so their order is ours.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from batchgate.dal.aws import client, reset_clients
+from batchgate.dal.fs import reset_filesystem
+from batchgate.dal.store import Store
+from batchgate.ingest import Ingestor, ObjectEvent, inbox_batch_id
+from batchgate.layout import staged_prefix, upload_key
+from batchgate.local.moto_server import EmbeddedAws
+from batchgate.local.stack import LocalStack, StackConfig
+from batchgate.models import Batch, Dataset, InputFormat
+from batchgate.settings import Settings
+from batchgate.template import LocalNames, Resolver, load_template
+from batchgate.validation import FileResult, runner
+
+SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}, {"name": "n", "type": "integer"}]}
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[EmbeddedAws]:
+    mp = pytest.MonkeyPatch()
+    server = EmbeddedAws(port=0)
+    server.start()
+    for k, v in {
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        mp.setenv(k, v)
+    reset_clients()
+    reset_filesystem()
+    # The table and bucket exactly as template.yaml declares them (no notifications: events by hand).
+    stack = LocalStack(StackConfig())
+    stack.resolver = Resolver(load_template(), LocalNames(endpoint=server.endpoint))
+    stack._create_tables()
+    stack._create_buckets(notifications=False)
+    yield server
+    server.stop()
+    mp.undo()
+    reset_clients()
+    reset_filesystem()
+
+
+@pytest.fixture
+def ingest(aws: EmbeddedAws) -> tuple[Ingestor, Store]:
+    settings = Settings(
+        table_name="batchgate-state", bucket="batchgate-uploads", region="us-east-1", endpoint_url=aws.endpoint,
+        complete_state_machine_arn=None, revert_state_machine_arn=None, abort_state_machine_arn=None,
+        gc_state_machine_arn=None, validate_large_state_machine_arn=None, event_bus_name=None,
+        loading_ttl_seconds=3600, single_put_max_bytes=1 << 20, split_bytes=1 << 30,
+    )  # fmt: skip
+    store = Store(settings.table_name)
+    return Ingestor(settings, store), store
+
+
+def setup_batch(store: Store, batch_id: str) -> tuple[Batch, Dataset]:
+    now = int(time.time() * 1000)
+    ds = Dataset.model_validate(
+        {"id": f"ds-{batch_id}", "name": "t", "org": "o", "sandbox": "s", "schema": SCHEMA,
+         "created": now, "updated": now, "table": "x.y"}
+    )  # fmt: skip
+    store.put_dataset(ds)
+    b = Batch(
+        id=batch_id, org="o", sandbox="s", dataset_id=ds.id, input_format=InputFormat(format="json"),
+        created=now, updated=now,
+    )  # fmt: skip
+    store.create_batch(b)
+    return b, ds
+
+
+def put(key: str, body: bytes) -> dict[str, Any]:
+    resp: dict[str, Any] = client("s3").put_object(Bucket="batchgate-uploads", Key=key, Body=body)
+    return resp
+
+
+def event(key: str, etag: str, sequencer: str, size: int = 10) -> ObjectEvent:
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": "batchgate-uploads"},
+            "object": {"key": key.replace(" ", "+"), "eTag": etag, "size": size, "sequencer": sequencer},
+        },
+    }
+    return ObjectEvent.from_record(record)
+
+
+def lines(n: int, bad: int = 0) -> bytes:
+    rows = [json.dumps({"id": f"r{i}", "n": i}) for i in range(n)] + ['{"id": "x", "n": "nope"}'] * bad
+    return ("\n".join(rows) + "\n").encode()
+
+
+def staged_keys(b: Batch) -> list[str]:
+    resp = client("s3").list_objects_v2(
+        Bucket="batchgate-uploads", Prefix=staged_prefix(b.org, b.sandbox, b.dataset_id, b.id)
+    )
+    return sorted(o["Key"] for o in resp.get("Contents", []))
+
+
+def test_duplicate_event_changes_nothing(ingest: tuple[Ingestor, Store]) -> None:
+    ingestor, store = ingest
+    b, ds = setup_batch(store, "dup")
+    key = upload_key("json", "o", "s", ds.id, b.id, "a file.json")
+    etag = put(key, lines(5))["ETag"].strip('"')
+    ev = event(key, etag, "0A")
+    assert ingestor.handle(ev, "json") == "validated"
+    first = store.get_file("o", "s", b.id, "a file.json")
+    assert first is not None and first.output_record_count == 5
+    assert ingestor.handle(ev, "json") == "duplicate"
+    assert store.get_file("o", "s", b.id, "a file.json") == first, "the repeat wrote nothing"
+
+
+def test_out_of_order_events_keep_the_newest_version(ingest: tuple[Ingestor, Store]) -> None:
+    ingestor, store = ingest
+    b, ds = setup_batch(store, "ooo")
+    key = upload_key("json", "o", "s", ds.id, b.id, "f.json")
+    old_etag = put(key, lines(3))["ETag"].strip('"')
+    new_etag = put(key, lines(7, bad=1))["ETag"].strip('"')
+    # the newer version's event arrives first, then the older one's
+    assert ingestor.handle(event(key, new_etag, "0000B2"), "json") == "validated"
+    assert ingestor.handle(event(key, old_etag, "0000B1"), "json") == "stale"
+    f = store.get_file("o", "s", b.id, "f.json")
+    assert f is not None
+    assert (f.input_record_count, f.output_record_count, f.failed_record_count) == (8, 7, 1)
+    assert f.etag == new_etag
+
+
+def test_an_older_result_never_overwrites_a_newer_one(ingest: tuple[Ingestor, Store]) -> None:
+    """Two validations racing on two versions: the older finishing last is refused by sequencer."""
+    ingestor, store = ingest
+    b, ds = setup_batch(store, "race")
+    key = upload_key("json", "o", "s", ds.id, b.id, "f.json")
+    etag = put(key, lines(4))["ETag"].strip('"')
+    assert ingestor.handle(event(key, etag, "00000C9"), "json") == "validated"
+    result = FileResult(input_record_count=1, output_record_count=1)
+    assert ingestor.record(event(key, etag, "00000C1"), b, "f.json", result) == "duplicate"
+    f = store.get_file("o", "s", b.id, "f.json")
+    assert f is not None and f.input_record_count == 4
+
+
+def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
+    ingest: tuple[Ingestor, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingestor, store = ingest
+    b, ds = setup_batch(store, "crash")
+    key = upload_key("json", "o", "s", ds.id, b.id, "big.json")
+    etag = put(key, lines(30_000))["ETag"].strip('"')
+    real_take = runner._Run.take
+    calls = {"n": 0}
+
+    def crashing_take(self: Any, chunk: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated crash in the middle of the file")
+        real_take(self, chunk)
+
+    monkeypatch.setattr(runner._Run, "take", crashing_take)
+    real_validate = runner.validate_file
+    monkeypatch.setattr(
+        "batchgate.ingest.validate_file", lambda **kw: real_validate(**{**kw, "block_size": 64 << 10})
+    )
+    ev = event(key, etag, "0D")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingestor.handle(ev, "json")  # the exception makes SQS deliver the event again
+    assert [k for k in staged_keys(b) if "/_tmp/" not in k] == [], "no half-written output where readers look"
+    f = store.get_file("o", "s", b.id, "big.json")
+    assert f is None or f.status not in ("validated", "failed")
+    monkeypatch.setattr(runner._Run, "take", real_take)
+    assert ingestor.handle(ev, "json") == "validated"
+    f = store.get_file("o", "s", b.id, "big.json")
+    assert f is not None and f.output_record_count == 30_000
+    visible = [k for k in staged_keys(b) if "/_tmp/" not in k]
+    assert visible == sorted(f.staged_keys), "exactly the retry's outputs are visible"
+
+
+def test_inbox_drop_of_unknown_dataset_is_a_failed_batch(ingest: tuple[Ingestor, Store]) -> None:
+    ingestor, store = ingest
+    key = "inbox/o/s/missing-dataset/people.json"
+    etag = put(key, lines(2))["ETag"].strip('"')
+    assert ingestor.handle(event(key, etag, "0E"), "json").startswith("inbox-failed:")
+    b = store.get_batch("o", "s", inbox_batch_id(key, etag))
+    assert b.status == "failed" and b.errors[0].code == "BG-INBOX-DATASET"
+    assert ingestor.handle(event(key, etag, "0E"), "json") == f"inbox:{b.id}", "a duplicate changes nothing"
+
+
+def test_inbox_drop_with_unknown_suffix_is_a_failed_batch(ingest: tuple[Ingestor, Store]) -> None:
+    ingestor, store = ingest
+    _, ds = setup_batch(store, "suffix")
+    key = f"inbox/o/s/{ds.id}/notes.txt"
+    etag = put(key, b"hello")["ETag"].strip('"')
+    ingestor.handle(event(key, etag, "0F"), "sweep")
+    b = store.get_batch("o", "s", inbox_batch_id(key, etag))
+    assert b.status == "failed" and b.errors[0].code == "BG-INBOX-SUFFIX"
+
+
+def test_file_of_a_closed_batch_is_not_validated(ingest: tuple[Ingestor, Store]) -> None:
+    ingestor, store = ingest
+    b, ds = setup_batch(store, "closed")
+    store.save_batch(
+        b.model_copy(update={"status": "aborted"}), expected_status="loading", expected_version=1
+    )
+    key = upload_key("json", "o", "s", ds.id, b.id, "late.json")
+    etag = put(key, lines(1))["ETag"].strip('"')
+    assert ingestor.handle(event(key, etag, "10"), "json") == "batch-closed"
+    assert store.get_file("o", "s", b.id, "late.json") is None
