@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
 from batchgate.models import Dataset, InputFormat
 from batchgate.validation import FileResult, validate_file
 

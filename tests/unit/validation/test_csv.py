@@ -2,7 +2,6 @@ import gzip
 from pathlib import Path
 
 from batchgate.validation import codes
-
 from tests.unit.validation.helpers import PROFILE_FIELDS, make_dataset, run
 
 CSV = {"format": "csv"}

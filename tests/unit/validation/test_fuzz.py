@@ -4,6 +4,7 @@ import gzip
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ SEEDS = {
     "csv": csv_bytes([row(i) for i in range(6)]),
     "parquet": parquet_bytes(good_table(6)),
 }
-FORMATS = {
+FORMATS: dict[str, dict[str, Any]] = {
     "json": {"format": "json"},
     "mjson": {"format": "json", "isMultiLineJson": True},
     "csv": {"format": "csv"},

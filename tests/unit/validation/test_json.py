@@ -1,15 +1,15 @@
 import gzip
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from batchgate.validation import codes
-
 from tests.unit.validation.helpers import good_record, make_dataset, run
 
 JSONL = {"format": "json"}
 
 
-def jsonl(records: list[object]) -> bytes:
+def jsonl(records: Sequence[object]) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 
 

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
 from batchgate.models import InputFormat
 from batchgate.schema import arrow_schema
 from batchgate.validation import merge_results, plan_parts, validate_file
-
 from tests.unit.validation.helpers import good_record, make_dataset, read_outputs, run
 from tests.unit.validation.test_csv import csv_bytes, row
 from tests.unit.validation.test_parquet import good_table, parquet_bytes
@@ -114,7 +114,7 @@ def test_unsplittable_inputs_are_one_part(tmp_path: Path) -> None:
     src = tmp_path / "x.json"
     src.write_bytes(b"[" + b"{}," * 1000 + b"{}]")
     fs = pafs.LocalFileSystem()
-    assert plan_parts(fs, str(src), InputFormat(format="json", isMultiLineJson=True), 4000, 100) == [
-        {"part": 0}
-    ]
+    assert plan_parts(
+        fs, str(src), InputFormat.model_validate({"format": "json", "isMultiLineJson": True}), 4000, 100
+    ) == [{"part": 0}]
     assert plan_parts(fs, str(src), InputFormat(format="csv"), 4000, 100, compression="gzip") == [{"part": 0}]

@@ -7,10 +7,10 @@ import boto3
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from batchgate.models import InputFormat
-from batchgate.validation import validate_file
 from moto.server import ThreadedMotoServer
 
+from batchgate.models import InputFormat
+from batchgate.validation import validate_file
 from tests.unit.validation.helpers import good_record, make_dataset
 
 

@@ -12,6 +12,7 @@ raise (``FileNotFoundError`` / ``OSError``) so the caller retries.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -77,21 +78,22 @@ def validate_file(
         try:
             if size == 0:
                 raise FileError(codes.FILE_EMPTY, "the file has zero bytes")
-            for chunk in _prefetch(
-                _chunks(
-                    fs,
-                    source_path,
-                    input_format,
-                    dataset,
-                    compression,
-                    byte_range,
-                    row_groups,
-                    block_size,
-                    first_line,
-                    closers,
-                )
-            ):
-                run.take(chunk)
+            reader = _chunks(
+                fs,
+                source_path,
+                input_format,
+                dataset,
+                compression,
+                byte_range,
+                row_groups,
+                block_size,
+                first_line,
+                closers,
+            )
+            # closing(): if checking a chunk raises, the reader thread is stopped right away.
+            with contextlib.closing(_prefetch(reader)) as chunks:
+                for chunk in chunks:
+                    run.take(chunk)
         except FileError as exc:
             result.file_error = ErrorEntry(code=exc.code, description=exc.message, file=file_name)
         except _DATA_ERRORS as exc:
