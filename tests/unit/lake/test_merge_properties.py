@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from batchgate.lake.identity import last_per_key
-from batchgate.lake.upsert import FILE_INDEX, merge
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from batchgate.lake.identity import last_per_key
+from batchgate.lake.upsert import FILE_INDEX, merge
 
 SCHEMA = pa.schema(
     [
