@@ -31,7 +31,7 @@ SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}, {"name"
 @pytest.fixture(scope="module")
 def aws() -> Iterator[EmbeddedAws]:
     mp = pytest.MonkeyPatch()
-    server = EmbeddedAws(port=0)
+    server = EmbeddedAws(port=0, execute_state_machines=False)
     server.start()
     for k, v in {
         "AWS_ENDPOINT_URL": server.endpoint,

@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 
 from batchgate import layout
 from batchgate.batches import next_status
+from batchgate.dal import objects
 from batchgate.dal.aws import client
 from batchgate.dal.fs import s3_filesystem
 from batchgate.dal.store import Store
@@ -85,7 +86,7 @@ class Ingestor:
         except Exception:
             logger.warning("object outside uploads/ and inbox/ ignored", extra={"key": ev.key})
             return "ignored"
-        current = self._current_etag(ev)
+        current = objects.current_etag(ev.bucket, ev.key)
         if current is None:
             return "gone"
         if current != ev.etag:
@@ -279,15 +280,6 @@ class Ingestor:
         except IllegalTransition:
             return
         start_completion(arn, loaded)
-
-    def _current_etag(self, ev: ObjectEvent) -> str | None:
-        try:
-            head = client("s3").head_object(Bucket=ev.bucket, Key=ev.key)
-        except client("s3").exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return str(head["ETag"]).strip('"')
 
 
 def start_completion(state_machine_arn: str, batch: Batch, *, suffix: str = "") -> str:

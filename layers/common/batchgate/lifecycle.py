@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from batchgate.api.auth import Principal
 from batchgate.api.models import BatchAction, BatchCreate, DatasetCreate
 from batchgate.batches import next_status
+from batchgate.dal import objects
 from batchgate.dal.aws import client
 from batchgate.dal.store import BatchQuery, Store
 from batchgate.errors import (
@@ -378,13 +379,7 @@ class Lifecycle:
             )
 
     def _exists(self, key: str) -> bool:
-        try:
-            self.s3.head_object(Bucket=self.cfg.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
+        return objects.exists(self.cfg.bucket, key)
 
     # -- dataset rows ---------------------------------------------------------------------
     def catalog(self) -> Any:

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from batchgate.api.auth import Principal
 from batchgate.api.models import FileActionBody
 from batchgate.batches import ACCEPTS_UPLOADS
+from batchgate.dal import objects
 from batchgate.dal.aws import client
 from batchgate.dal.store import Store
 from batchgate.errors import BatchgateError, Conflict, InvalidRequest, NotFound, PayloadTooLarge
@@ -190,13 +191,7 @@ class Uploads:
         return upload_key(b.input_format.format, b.org, b.sandbox, b.dataset_id, b.id, name)
 
     def _exists(self, key: str) -> bool:
-        try:
-            self.s3.head_object(Bucket=self.cfg.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
+        return objects.exists(self.cfg.bucket, key)
 
     def _file(self, p: Principal, b: Batch, name: str) -> BatchFile:
         f = self.store.get_file(p.org, p.sandbox, b.id, name)

@@ -206,7 +206,29 @@ def test_revert_only_from_success_and_starts_machine(api: Api, aws: Aws) -> None
     first, again = api.action(b, "REVERT"), api.action(b, "REVERT")
     assert (first.status, again.status) == (200, 200)
     assert first.json()["status"] == "success"  # the revert machine flips it after its commit
-    assert [e["name"] for e in aws.executions("REVERT")] == [f"revert-{b}"]
+    assert [e["name"] for e in aws.executions("REVERT")] == [
+        f"revert-{b}-v2"
+    ]  # named after the version it started from
+
+
+def test_revert_can_be_asked_again_after_a_failed_run(api: Api, aws: Aws) -> None:
+    ds_id = api.create_dataset()
+    b = api.create_batch(ds_id)["id"]
+    stored = aws.store.get_batch("acme", "prod", b)
+    aws.store.save_batch(
+        stored.model_copy(update={"status": "success"}), expected_status="loading", expected_version=1
+    )
+    assert api.action(b, "REVERT").status == 200
+    # what the revert machine's failure path does: record the error, clear the execution
+    failed = aws.store.get_batch("acme", "prod", b)
+    aws.store.save_batch(
+        failed.model_copy(update={"execution_arn": None}),
+        expected_status="success",
+        expected_version=failed.version,
+    )
+    assert api.action(b, "REVERT").status == 200
+    names = sorted(e["name"] for e in aws.executions("REVERT"))
+    assert len(names) == 2 and len(set(names)) == 2, names
 
 
 def test_unknown_action_is_400(api: Api) -> None:

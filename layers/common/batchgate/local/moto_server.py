@@ -176,6 +176,9 @@ class EmbeddedAws:
         server, thread = self._server, self._thread
         if server is None:
             return
+        if self._execute_state_machines:
+            # moto's config is process-wide: leave the process as we found it for later servers.
+            self._set_state_machine_execution(False)
         server.shutdown()
         if thread is not None:
             thread.join()
@@ -194,7 +197,10 @@ class EmbeddedAws:
             self._enable_state_machines()
 
     def _enable_state_machines(self) -> None:
-        body = json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode()
+        self._set_state_machine_execution(True)
+
+    def _set_state_machine_execution(self, on: bool) -> None:
+        body = json.dumps({"stepfunctions": {"execute_state_machine": on}}).encode()
         self._post("/moto-api/config", body)
 
     def _post(self, path: str, body: bytes) -> None:
