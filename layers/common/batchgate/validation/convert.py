@@ -158,7 +158,7 @@ def parse_json_cells(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.B
         buf = _join_lines(lines)
         table = pajson.read_json(
             pa.BufferReader(buf),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, buf.size + 1)),
+            read_options=pajson.ReadOptions(use_threads=True, block_size=max(1 << 20, buf.size // 4 + 1)),
             parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
         )
         if table.num_rows != len(cells):

@@ -214,14 +214,14 @@ def _parse_block(
     # Fast path: Arrow converts cells straight to the dataset types (and checks UTF-8) as it
     # parses. A block with any cell it cannot convert is parsed again with cells as bytes, so
     # that the engine finds the bad cells and reports them one by one.
+    # Serial parsing on purpose: the reader already runs in its own thread next to the checks,
+    # Arrow's parallel chunking of quoted-newline CSV costs more than it gains, and only a serial
+    # parse numbers invalid rows reliably.
     typed = True
-    parsed = _read_block(block.data, fmt, layout, threads=True, typed=True)
+    parsed = _read_block(block.data, fmt, layout, threads=False, typed=True)
     if parsed is None:
         typed = False
-        parsed = _read_block(block.data, fmt, layout, threads=True, typed=False)
-    if parsed is not None and parsed[1]:
-        # Arrow numbers invalid rows reliably only when it parses serially: redo this block so.
-        parsed = _read_block(block.data, fmt, layout, threads=False, typed=typed)
+        parsed = _read_block(block.data, fmt, layout, threads=False, typed=False)
     if parsed is None:
         # Something Arrow refuses in this block as a whole (an unterminated quote at the end of
         # the file...): isolate record by record so the good ones still count.

@@ -173,11 +173,15 @@ class Block:
 
     data: bytes
     first_line: int
+    newlines: int = -1  # counted once, when the block is cut
+
+    def __post_init__(self) -> None:
+        if self.newlines < 0:
+            self.newlines = self.data.count(b"\n")
 
     @property
     def line_count(self) -> int:
-        n = self.data.count(b"\n")
-        return n + (1 if self.data and not self.data.endswith(b"\n") else 0)
+        return self.newlines + (1 if self.data and not self.data.endswith(b"\n") else 0)
 
 
 @dataclass
@@ -278,7 +282,7 @@ def iter_blocks(
                         return
                 block = Block(buf[:cut], line)
                 buf = buf[cut:]
-                line += block.data.count(b"\n")
+                line += block.newlines
                 yield block
                 if not eof:
                     break
