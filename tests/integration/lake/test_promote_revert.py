@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -12,7 +13,7 @@ from batchgate.lake.files import StagedFileError
 from batchgate.lake.promote import promote
 from batchgate.lake.revert import revert
 
-from .conftest import Lake, people, rows_of
+from .conftest import Lake, _make_lake, people, rows_of
 
 
 def test_promote_registers_staged_files_in_place(lake: Lake) -> None:
@@ -170,7 +171,8 @@ def test_staged_file_with_a_null_lineage_value_is_refused(s3lake: Lake) -> None:
     assert s3lake.catalog.load_table(ds.table).current_snapshot() is None
 
 
-def test_manifests_are_merged_instead_of_piling_up(lake: Lake) -> None:
+def test_manifests_are_merged_instead_of_piling_up(tmp_path: Path) -> None:
+    lake = _make_lake("file", tmp_path, None)  # a catalog property is the subject, not storage
     ds = lake.dataset()
     table = lake.catalog.load_table(ds.table)
     with table.transaction() as tx:

@@ -51,7 +51,7 @@ plain_ops = st.lists(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plain_ops)
 def test_promote_replay_revert_gc_sequences(ops: list[tuple[str, int]]) -> None:
     lake = _fresh_lake()
@@ -99,7 +99,7 @@ upsert_ops = st.lists(
 )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(upsert_ops)
 def test_upsert_and_revert_sequences(
     ops: list[tuple[str, list[tuple[str, int]], tuple[str, ...], int]],
