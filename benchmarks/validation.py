@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import importlib.abc
 import json
 import os
 import resource
@@ -125,6 +126,14 @@ _IMPORTS = {
     "jsonschema": ["jsonschema", "pyarrow.parquet"],
     "pandas": ["pandas", "pyarrow.parquet"],
 }
+
+
+class _HidePandas(importlib.abc.MetaPathFinder):
+    """Makes ``import pandas`` fail as it would where pandas is not installed."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is hidden in this benchmark process")
 
 
 def _cpu_seconds() -> float:
@@ -378,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
         if method != "pandas":
             # The Lambda layer has no pandas; here pandas is installed for its own baseline, and
             # pyarrow would import it lazily (~40 MB) into every process. Hide it outside that case.
-            sys.modules["pandas"] = None  # type: ignore[assignment]
+            sys.meta_path.insert(0, _HidePandas())
         print(json.dumps(case(fmt, method, Path(path), args.rows, args.jsonschema_sample, args.block_size)))
         return
     results: dict[str, Any] = {}

@@ -148,6 +148,9 @@ def parse_json_cells(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.B
     """
     if len(arr) == 0:
         return pa.nulls(0, target), _false(0)
+    fast = _string_lists(arr, target)
+    if fast is not None:
+        return fast, _false(len(arr))
     schema = pa.schema([pa.field("v", target)])
     # A raw newline is never valid inside a JSON string, so flattening them keeps one cell per line.
     flat = pc.replace_substring(pc.replace_substring(arr, "\n", " "), "\r", " ")
@@ -169,6 +172,28 @@ def parse_json_cells(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.B
     out, bad = cast_locate(text, parse, target)
     bad = pc.and_(bad, arr.is_valid())
     return pc.if_else(arr.is_null(), pa.scalar(None, target), out) if arr.null_count else out, bad
+
+
+# A JSON array of strings without any backslash (so no escaped quote inside an item): items can be
+# cut at the quotes around each comma instead of running a JSON parser.
+_PLAIN_STRING_LIST = r'^\s*\[\s*("[^"\\]*"(\s*,\s*"[^"\\]*")*)?\s*\]\s*$'
+
+
+def _string_lists(arr: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """Fast path for ``list<string>`` cells like ``["a", "b"]``; None when any cell needs JSON."""
+    if not (pa.types.is_list(target) and pa.types.is_string(target.value_type)):
+        return None
+    if arr.null_count == len(arr):
+        return pa.nulls(len(arr), target)
+    plain = pc.match_substring_regex(arr, _PLAIN_STRING_LIST)
+    if not pc.all(pc.fill_null(plain, True)).as_py():
+        return None
+    inner = pc.replace_substring_regex(arr, r'^\s*\[\s*"?|"?\s*\]\s*$', "")
+    items = pc.split_pattern_regex(inner, r'"\s*,\s*"')
+    # "[]" and '[""]' both leave an empty inner text: only the one with a quote holds an item.
+    empty = pc.and_(pc.equal(inner, ""), pc.invert(pc.match_substring(arr, '"')))
+    out = pc.if_else(empty, pa.scalar([], pa.list_(pa.string())), items)
+    return pc.cast(out, target)
 
 
 def _join_lines(lines: pa.Array) -> pa.Buffer:

@@ -1,0 +1,52 @@
+import json
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from batchgate.validation import codes
+from batchgate.validation.convert import conform, parse_json_cells
+
+LIST_OF_STRINGS = pa.list_(pa.string())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.lists(st.text(max_size=6), max_size=4)), min_size=1, max_size=20),
+    st.booleans(),
+)
+def test_json_cells_match_json_loads(values: list[list[str] | None], spaced: bool) -> None:
+    """The regex fast path for string lists and the JSON parser agree with ``json.loads``."""
+    sep = (", ", ": ") if spaced else (",", ":")
+    cells = pa.array(
+        [None if v is None else json.dumps(v, separators=sep, ensure_ascii=False) for v in values]
+    )
+    out, bad = parse_json_cells(cells, LIST_OF_STRINGS)
+    assert out.to_pylist() == values
+    assert not any(bad.to_pylist())
+
+
+def test_conform_reports_bad_cells_and_keeps_good_ones() -> None:
+    arr = pa.array([b"1", b" 2 ", b"", None, b"x", b"99999999999999999999", b"\xff"])
+    out, violations = conform(arr, pa.int64(), "n")
+    assert out.to_pylist() == [1, 2, None, None, None, None, None]
+    found = {v.code: [i for i, b in enumerate(v.mask.to_pylist()) if b] for v in violations}
+    assert found == {codes.ROW_ENCODING: [6], codes.ROW_TYPE: [4, 5]}
+
+
+def test_conform_timestamps_and_booleans() -> None:
+    ts = pa.array(
+        ["2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01 10:00:00+02:00", "2024-01-01 10:00:00", "no"]
+    )
+    out, violations = conform(ts, pa.timestamp("us", tz="UTC"), "t")
+    assert [v.isoformat() if v else None for v in out.to_pylist()] == [
+        "2024-01-01T00:00:00+00:00",
+        "2024-01-01T10:00:00+00:00",
+        "2024-01-01T08:00:00+00:00",
+        "2024-01-01T10:00:00+00:00",
+        None,
+    ]
+    assert [v.mask.to_pylist() for v in violations] == [[False, False, False, False, True]]
+    out, violations = conform(pa.array(["True", "no", "maybe", None]), pa.bool_(), "b")
+    assert out.to_pylist() == [True, False, None, None]
+    assert violations[0].mask.to_pylist() == [False, False, True, False]
