@@ -174,26 +174,27 @@ def parse_json_cells(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.B
     return pc.if_else(arr.is_null(), pa.scalar(None, target), out) if arr.null_count else out, bad
 
 
-# A JSON array of strings without any backslash (so no escaped quote inside an item): items can be
-# cut at the quotes around each comma instead of running a JSON parser.
-_PLAIN_STRING_LIST = r'^\s*\[\s*("[^"\\]*"(\s*,\s*"[^"\\]*")*)?\s*\]\s*$'
+# A compact JSON array of strings with no backslash (so no escaped quote inside an item), as JSON
+# writers produce it: items can be cut at each '","' instead of running a JSON parser.
+_COMPACT_STRING_LIST = r'^\[("[^"\\]*"(,"[^"\\]*")*)?\]$'
 
 
 def _string_lists(arr: pa.Array, target: pa.DataType) -> pa.Array | None:
-    """Fast path for ``list<string>`` cells like ``["a", "b"]``; None when any cell needs JSON."""
+    """Fast path for ``list<string>`` cells like ``["a","b"]``; None when any cell needs JSON."""
     if not (pa.types.is_list(target) and pa.types.is_string(target.value_type)):
         return None
     if arr.null_count == len(arr):
         return pa.nulls(len(arr), target)
-    plain = pc.match_substring_regex(arr, _PLAIN_STRING_LIST)
-    if not pc.all(pc.fill_null(plain, True)).as_py():
+    compact = pc.match_substring_regex(arr, _COMPACT_STRING_LIST)
+    if not pc.all(pc.fill_null(compact, True)).as_py():
         return None
-    inner = pc.replace_substring_regex(arr, r'^\s*\[\s*"?|"?\s*\]\s*$', "")
-    items = pc.split_pattern_regex(inner, r'"\s*,\s*"')
-    # "[]" and '[""]' both leave an empty inner text: only the one with a quote holds an item.
-    empty = pc.and_(pc.equal(inner, ""), pc.invert(pc.match_substring(arr, '"')))
-    out = pc.if_else(empty, pa.scalar([], pa.list_(pa.string())), items)
-    return pc.cast(out, target)
+    items = pc.split_pattern(pc.utf8_slice_codeunits(arr, 2, -2), '","')
+    # "[]" and '[""]' both leave an empty inner text: only the longer one holds an item.
+    # "[]" and '[""]' both leave an empty inner text: only the longer one holds an item.
+    empty = pc.fill_null(pc.equal(arr, "[]"), False)
+    if pc.any(empty).as_py():
+        items = pc.if_else(empty, pa.scalar([], pa.list_(pa.string())), items)
+    return pc.cast(items, target)
 
 
 def _join_lines(lines: pa.Array) -> pa.Buffer:
