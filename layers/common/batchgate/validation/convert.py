@@ -174,9 +174,9 @@ def parse_json_cells(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.B
     return pc.if_else(arr.is_null(), pa.scalar(None, target), out) if arr.null_count else out, bad
 
 
-# A compact JSON array of strings with no backslash (so no escaped quote inside an item), as JSON
+# A JSON array of strings (',' or ', ' between items) with no backslash (so no escaped quote inside an item), as JSON
 # writers produce it: items can be cut at each '","' instead of running a JSON parser.
-_COMPACT_STRING_LIST = r'^\[("[^"\\]*"(,"[^"\\]*")*)?\]$'
+_COMPACT_STRING_LIST = r'^\[("[^"\\]*"(, ?"[^"\\]*")*)?\]$'
 
 
 def _string_lists(arr: pa.Array, target: pa.DataType) -> pa.Array | None:
@@ -188,7 +188,11 @@ def _string_lists(arr: pa.Array, target: pa.DataType) -> pa.Array | None:
     compact = pc.match_substring_regex(arr, _COMPACT_STRING_LIST)
     if not pc.all(pc.fill_null(compact, True)).as_py():
         return None
-    items = pc.split_pattern(pc.utf8_slice_codeunits(arr, 2, -2), '","')
+    inner = pc.utf8_slice_codeunits(arr, 2, -2)
+    # json.dumps writes '", "' between items: one literal replace makes every cell compact. An
+    # item cannot hold '", "' itself (its quote would need a backslash).
+    inner = pc.replace_substring(inner, '", "', '","')
+    items = pc.split_pattern(inner, '","')
     # "[]" and '[""]' both leave an empty inner text: only the longer one holds an item.
     # "[]" and '[""]' both leave an empty inner text: only the longer one holds an item.
     empty = pc.fill_null(pc.equal(arr, "[]"), False)
