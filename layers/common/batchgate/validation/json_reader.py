@@ -70,20 +70,23 @@ class JsonBlockParser:
             explicit_schema=self.read_schema, unexpected_field_behavior="ignore"
         )
 
-    def parse(self, data: bytes, first_line: int, numbers: list[int] | None = None) -> Iterator[Chunk]:
+    def parse(
+        self, data: bytes, first_line: int, numbers: list[int] | None = None, *, newlines: int = -1
+    ) -> Iterator[Chunk]:
         """Chunks for ``data`` (whole lines). Row numbers are ``first_line + line index``, or
         ``numbers[line index]`` when given (multi-line JSON, one object per normalised line)."""
-        for chunk in self._parse(data, 0 if numbers is not None else first_line):
+        for chunk in self._parse(data, 0 if numbers is not None else first_line, newlines):
             if numbers is not None:
                 chunk.rows = pa.array([numbers[i] for i in chunk.rows.to_pylist()], pa.int64())
                 for c in chunk.corrupt:
                     c.row = numbers[c.row]
             yield chunk
 
-    def _parse(self, data: bytes, first_line: int) -> Iterator[Chunk]:
+    def _parse(self, data: bytes, first_line: int, newlines: int = -1) -> Iterator[Chunk]:
         table = self._arrow(data)
         if table is not None:
-            n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            newlines = data.count(b"\n") if newlines < 0 else newlines
+            n_lines = newlines + (0 if data.endswith(b"\n") else 1)
             if table.num_rows == n_lines:
                 yield Chunk(table, arange(first_line, n_lines), declared=False)
                 return
@@ -272,7 +275,7 @@ def read_json_lines(
         if not block.data or block.data.isspace():
             continue
         seen = True
-        yield from parser.parse(block.data, block.first_line)
+        yield from parser.parse(block.data, block.first_line, newlines=block.newlines)
     if not seen and first_line == 1:
         raise FileError(codes.FILE_EMPTY, "the file holds no data")
 

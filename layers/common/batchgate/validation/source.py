@@ -212,6 +212,26 @@ def _cut(buf: bytes, quote: bytes | None, escape: bytes | None, end: int | None 
     return pos + 1
 
 
+def _cut_after(carry: bytes, chunk: bytes, quote: bytes | None, escape: bytes | None) -> int:
+    """Like :func:`_cut` on ``carry + chunk`` without joining them: an index in ``chunk``, or -1
+    (also when the carry is already longer than a record should be, or ends with an escape)."""
+    pos = chunk.rfind(b"\n")
+    if pos < 0:
+        return -1
+    if quote is None:
+        return pos + 1
+    if escape is not None and carry.endswith(escape):
+        return -1  # an escaped quote may straddle the two: let the joined path count it
+    odd = (_quotes(carry, 0, len(carry), quote, escape) + _quotes(chunk, 0, pos, quote, escape)) % 2
+    while odd:
+        prev = chunk.rfind(b"\n", 0, pos)
+        if prev < 0:
+            return -1
+        odd ^= _quotes(chunk, prev, pos, quote, escape) % 2
+        pos = prev
+    return pos + 1
+
+
 def first_record_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> int:
     """Index just past the first newline that ends a record, or -1."""
     pos = -1
@@ -265,6 +285,15 @@ def iter_blocks(
             line += 1
             buf = chunk[nl + 1 :]
         else:
+            # Common case: the records that started in the carry end in this chunk. Cut in the
+            # chunk itself so the block is built with one copy (carry + head of the chunk).
+            k = _cut_after(buf, chunk, quote, escape)
+            if k > 0:
+                block = Block(buf + chunk[:k] if buf else chunk[:k], line)
+                buf = chunk[k:]
+                line += block.newlines
+                yield block
+                continue
             buf = buf + chunk if buf else chunk
         while buf:
             cut = _cut(buf, quote, escape) if not eof else len(buf)
