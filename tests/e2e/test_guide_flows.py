@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,18 @@ def test_abort_then_nothing_lands_and_upload_is_refused(flow: Flow) -> None:
     assert r.status_code == 409
     assert flow.action(bid, "COMPLETE").status_code == 409
     assert flow.rows(ds) == []
+    # the abort machine removes what the batch staged
+    s3, prefix = flow.s.s3(), f"staged/local/prod/{ds}/{bid}/"
+
+    def staged() -> list[str]:
+        # zero-byte "dir/" keys are the directory markers pyarrow's S3 filesystem leaves
+        listing = s3.list_objects_v2(Bucket=flow.s.bucket, Prefix=prefix).get("Contents", [])
+        return [o["Key"] for o in listing if not o["Key"].endswith("/")]
+
+    deadline = time.monotonic() + 30
+    while staged() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert staged() == []
 
 
 def test_racing_complete_and_abort_exactly_one_wins(flow: Flow) -> None:

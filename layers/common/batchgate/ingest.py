@@ -167,6 +167,11 @@ class Ingestor:
         )
         if not written:
             return "duplicate"
+        if self.store.get_batch(batch.org, batch.sandbox, batch.id).status == "aborted":
+            # ABORT landed while this file was validated, maybe after the abort machine cleaned
+            # up: the status was written first, so whichever runs last sees and removes these.
+            self._discard(ev.bucket, [*result.staged_paths, *failed_paths])
+            return "batch-closed"
         logger.info(
             "file validated",
             extra={
@@ -179,6 +184,12 @@ class Ingestor:
             },
         )
         return f.status
+
+    @staticmethod
+    def _discard(bucket: str, paths: list[str]) -> None:
+        keys = [{"Key": p.removeprefix(f"{bucket}/")} for p in paths]
+        if keys:
+            client("s3").delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
 
     def _validate_in_parts(self, ev: ObjectEvent, batch: Batch, name: str) -> str:
         """Hand a large file to the validate-large state machine (split, parallel parts, merge).

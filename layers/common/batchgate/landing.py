@@ -79,4 +79,4 @@ def revert(dataset: Dataset, batch_id: str, *, prior_snapshot: int | None) -> Co
 
 def collect_garbage(dataset: Dataset, *, older_than_ms: int, candidates: list[str]) -> lake_gc.GcResult:
     """Expire old snapshots, then delete those ``candidates`` no live snapshot still needs."""
-    return lake_gc.gc(catalog(), dataset, older_than_ms=older_than_ms, candidates=candidates)
+    return lake_gc.gc(_table_catalog(dataset), dataset, older_than_ms=older_than_ms, candidates=candidates)

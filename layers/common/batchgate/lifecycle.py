@@ -175,7 +175,6 @@ class Lifecycle:
     def __init__(self, store: Store, cfg: Settings) -> None:
         self.store = store
         self.cfg = cfg
-        self._catalog: Any = None
 
     @property
     def sfn(self) -> Any:
@@ -383,12 +382,11 @@ class Lifecycle:
 
     # -- dataset rows ---------------------------------------------------------------------
     def catalog(self) -> Any:
-        """The Iceberg catalog, opened once per process (opening a SQL catalog builds an engine)."""
-        if self._catalog is None:
-            from batchgate.lake.catalog import LakeSettings, load_catalog
+        """The Iceberg catalog: one per process, shared with the workflow (``batchgate.landing``)
+        so two first uses cannot race to create a SQL catalog's tables."""
+        from batchgate import landing
 
-            self._catalog = load_catalog(LakeSettings.from_env())
-        return self._catalog
+        return landing.catalog()
 
     def read_rows(
         self,

@@ -217,9 +217,15 @@ class Workflow:
         batch, _ = self._load(state)
         if batch.status != "aborted":
             raise IllegalTransition(f"batch {batch.id} is '{batch.status}', not aborted; nothing cleaned")
-        deleted = self._delete_prefix(
-            layout.staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
-        )
+        staged = layout.staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
+        candidates = [f"s3://{self.settings.bucket}/{k}" for k in self._keys(staged)]
+        if candidates:
+            # Normally nothing of an aborted batch is in the table; if ABORT won during its commit
+            # (compensated by a revert), an older snapshot still reads these files: the lake
+            # deletes only what no snapshot needs.
+            dataset = self.store.get_dataset(batch.org, batch.sandbox, batch.dataset_id)
+            lake.collect_garbage(dataset, older_than_ms=0, candidates=candidates)
+        deleted = len(candidates) - len(self._keys(staged))
         deleted += self._delete_prefix(
             layout.failed_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
         )

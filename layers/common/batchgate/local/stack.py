@@ -110,6 +110,10 @@ class LocalStack:
         restored = mirror.restore(endpoint, region="us-east-1") if mirror is not None else None
         self._create_buckets(notifications=True)
         self._create_state_machines()
+        from batchgate import landing
+
+        landing.reset_catalog()
+        landing.catalog()  # create the SQL catalog's own tables once, before any handler races to
         self._seed_key()
         self._start_pollers()
         self._start_api()
