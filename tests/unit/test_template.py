@@ -70,6 +70,7 @@ def test_every_task_the_asl_sends_exists_in_the_workflow() -> None:
             revert_state_machine_arn=None,
             abort_state_machine_arn=None,
             gc_state_machine_arn=None,
+            validate_large_state_machine_arn=None,
             event_bus_name=None,
             loading_ttl_seconds=1,
             single_put_max_bytes=1,
