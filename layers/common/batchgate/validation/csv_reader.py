@@ -198,7 +198,7 @@ def read_csv(
             continue
         seen_data = True
         yield from _parse_block(Block(data, line), fmt, layout, quote, escape)
-    if not seen_data:
+    if not seen_data and header is None and first_line == 1:  # a later part may hold no record
         raise FileError(codes.FILE_EMPTY, "the file holds no data")
 
 

@@ -169,7 +169,7 @@ class FailedWriter:
             "_filename": self.file_name,
             "_row": row,
         }
-        line = json.dumps(record, default=_json_default, ensure_ascii=False).encode() + b"\n"
+        line = _ENCODER.encode(record).encode() + b"\n"
         self._buf.append(line)
         self._size += len(line)
         self.rows += 1
@@ -194,6 +194,7 @@ class FailedWriter:
 
 
 def _json_default(value: Any) -> Any:
+    """JSON for what ``json`` does not know: bytes (UTF-8, undecodable bytes replaced), dates..."""
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")
@@ -208,3 +209,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode()
     return str(value)
+
+
+# One encoder for every line: json.dumps() with options builds a new encoder on each call.
+_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False)

@@ -58,7 +58,7 @@ def read_parquet(
         start = offsets[rg]
         try:
             for batch in pf.iter_batches(
-                batch_size=batch_rows, row_groups=[rg], columns=columns, use_threads=False
+                batch_size=batch_rows, row_groups=[rg], columns=columns, use_threads=True
             ):
                 table = pa.Table.from_batches([batch]) if columns else pa.table({})
                 n = batch.num_rows
