@@ -1,4 +1,5 @@
 import pyarrow as pa
+
 from batchgate.models import DatasetSchema
 from batchgate.schema import LINEAGE_COLUMNS, arrow_schema
 
