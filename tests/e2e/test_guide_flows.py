@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from tests.e2e.stack import RunningStack, start_stack
+from tests.e2e.stack import ROOT, RunningStack, start_stack
 
 PROFILE = {
     "fields": [
@@ -329,3 +333,63 @@ def test_injected_commit_failure_retries_and_leaves_the_table_consistent(tmp_pat
         assert len(rows) == 6, "the failed attempt left nothing behind, the retry landed it once"
     finally:
         stack.stop()
+
+
+def test_revert_then_gc_deletes_the_batch_and_keeps_the_rest(flow: Flow, stack: RunningStack) -> None:
+    ds = flow.dataset("gc_flow")
+    keep = flow.ingest(ds, jsonl(people(4)))
+    gone = flow.ingest(ds, jsonl(people(3, start=10)))
+    assert flow.action(gone["id"], "REVERT").status_code == 200
+    flow.s.wait_batch(gone["id"], {"inactive"})
+    s3 = stack.s3()
+
+    def staged(bid: str) -> list[str]:
+        listing = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"staged/local/prod/{ds}/{bid}/").get(
+            "Contents", []
+        )
+        return [o["Key"] for o in listing if not o["Key"].endswith("/")]
+
+    assert staged(gone["id"]), "a reverted batch's files stay until GC (time travel needs them)"
+    run_gc(stack)
+    assert flow.s.wait_batch(gone["id"], {"deleted"})["status"] == "deleted"
+    assert staged(gone["id"]) == []
+    assert staged(keep["id"]), "GC never deletes files the current snapshot reads"
+    rows = iceberg_rows(stack, ds)
+    assert {r["_batch_id"] for r in rows} == {keep["id"]} and len(rows) == 4
+
+
+def run_gc(stack: RunningStack) -> None:
+    port = stack.info["endpoint"].rsplit(":", 1)[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "batchgate.cli", "gc", "--aws-port", port, "--retention-seconds", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["output"]["result"]["deleted"] >= 1
+
+
+def test_outcomes_are_eventbridge_events_users_can_route(flow: Flow, stack: RunningStack) -> None:
+    aws = {
+        "endpoint_url": stack.info["endpoint"], "region_name": "us-east-1",
+        "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
+    }  # fmt: skip
+    sqs, events = boto3.client("sqs", **aws), boto3.client("events", **aws)
+    queue = sqs.create_queue(QueueName="my-batch-outcomes")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="batchgate-outcomes", EventPattern=json.dumps({"source": ["batchgate"]}))
+    events.put_targets(Rule="batchgate-outcomes", Targets=[{"Id": "q", "Arn": arn}])
+    ds = flow.dataset("notified")
+    ok = flow.ingest(ds, jsonl(people(2)))
+    bad = flow.ingest(ds, b'{"id": "x", "email": "nope"}\n')
+    assert (ok["status"], bad["status"]) == ("success", "failed")
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + 30
+    while len(seen) < 2 and time.monotonic() < deadline:
+        for m in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            detail = json.loads(m["Body"])["detail"]
+            seen[detail["batch"]["id"]] = detail["outcome"]
+    assert seen.get(ok["id"]) == "success" and seen.get(bad["id"]) == "failed", seen

@@ -245,7 +245,8 @@ class Workflow:
         pages = (
             client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix)
         )
-        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+        # not the empty "dir/" markers pyarrow's S3 filesystem leaves behind
+        return [o["Key"] for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")]
 
     def _delete_prefix(self, prefix: str) -> int:
         s3 = client("s3")
@@ -333,6 +334,7 @@ class Workflow:
             expired += result.expired_snapshots
             if self._keys(staged):
                 continue  # a live snapshot still reads some of its files: a later sweep tries again
+            self._delete_prefix(staged)  # what is left are directory markers
             self._delete_prefix(layout.failed_prefix(b.org, b.sandbox, b.dataset_id, b.id))
             self._delete_prefix(f"uploads/{b.input_format.format}/{b.org}/{b.sandbox}/{b.dataset_id}/{b.id}/")
             try:
