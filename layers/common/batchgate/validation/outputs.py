@@ -7,8 +7,10 @@
   when complete, so a crash never leaves a half-written file where readers look. When a run has
   nothing to write (no valid rows / no failed rows), a final file left by an earlier attempt is
   deleted, so outputs always describe the latest run.
-* Staged files use exactly ``arrow_schema(dataset.schema_)`` (lineage columns included); row
-  groups are buffered up to ``row_group_rows`` so small chunks do not make tiny row groups.
+* Staged files use exactly ``arrow_schema(dataset.schema_)`` (lineage columns included); rows
+  are buffered into row groups of up to 128 Ki rows or 16 MiB of Arrow data (whichever comes
+  first: the bound keeps memory independent of row width), so small chunks do not make tiny
+  row groups. Parquet encoding runs in a background thread, one row group at a time.
 * A failed-records line has AEP's failed-batch shape: ``{"_corrupt_record": raw or null,
   "_values": values as read or null, "_errors": [{"code","message","field"}], "_filename",
   "_row"}``.
@@ -88,6 +90,7 @@ class StagedWriter:
         schema: pa.Schema,
         *,
         row_group_rows: int = 128 * 1024,
+        row_group_bytes: int = 16 << 20,
     ) -> None:
         self.schema = schema
         self._file = _Atomic(fs, staged_dir, output_stem(file_name, part) + ".parquet")
@@ -95,6 +98,8 @@ class StagedWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._row_group_rows = row_group_rows
+        self._row_group_bytes = row_group_bytes
+        self._pending_bytes = 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchgate-staged")
         self._inflight: Future[None] | None = None
         self.rows = 0
@@ -104,15 +109,16 @@ class StagedWriter:
             return
         self._pending.append(table)
         self._pending_rows += table.num_rows
+        self._pending_bytes += table.nbytes
         self.rows += table.num_rows
-        if self._pending_rows >= self._row_group_rows:
+        if self._pending_rows >= self._row_group_rows or self._pending_bytes >= self._row_group_bytes:
             self._flush()
 
     def _flush(self) -> None:
         if not self._pending:
             return
         table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending, self._pending_rows = [], 0
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         # Encoding Parquet runs in a background thread (Arrow releases the GIL) while the caller
         # checks the next chunk; one write in flight at a time keeps memory bounded.
         self._wait()
