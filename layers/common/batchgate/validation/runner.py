@@ -16,7 +16,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -160,7 +160,7 @@ def _chunks(
 _DONE = object()
 
 
-def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Generator[Chunk, None, None]:
     """Run the reader one step ahead in a thread: Arrow parses the next block (without the GIL)
     while this thread checks and writes the current one. At most ``depth`` chunks wait, so
     memory stays bounded; an exception in the reader is raised here, in order."""
