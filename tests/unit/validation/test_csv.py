@@ -172,3 +172,24 @@ def test_many_rows_across_blocks_keep_line_numbers(tmp_path: Path) -> None:
         )
         assert text.count("\n", 0, pos) + 1 == r["_source_row"]
     assert out.result.failed_record_count == len([i for i in range(4000) if i % 300 == 5 and i % 500 != 7])
+
+
+def test_zone_less_timestamps_booleans_and_object_as_json(tmp_path: Path) -> None:
+    data = (
+        b"id,email,seen,active,address\n"
+        b'u1,a@b,2024-05-01 10:00:00,yes,"{""city"": ""Paris"", ""zip"": ""75001""}"\n'
+        b'u2,a@b,2024-05-01T12:00:00+02:00,N,"{""zip"": ""1""}"\n'
+        b"u3,a@b,2024-05-01,TRUE,\n"
+    )
+    out = run(tmp_path, data, CSV)
+    assert [r["seen"].isoformat() for r in out.staged] == [
+        "2024-05-01T10:00:00+00:00",
+        "2024-05-01T00:00:00+00:00",
+    ]
+    assert [r["active"] for r in out.staged] == [True, True]
+    assert out.staged[0]["address"] == {"city": "Paris", "zip": "75001"} and out.staged[1]["address"] is None
+    # Row 3 converts fine ("+02:00" and "N") but its address lacks the required city.
+    assert out.failed_rows == [3]
+    assert [(e["field"], e["code"]) for e in out.failed[0]["_errors"]] == [
+        ("address.city", codes.ROW_REQUIRED)
+    ]

@@ -24,8 +24,8 @@ from batchgate.validation import codes
 
 _INT_RE = r"^[+-]?\d+$"
 _FLOAT_RE = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|Infinity|nan|NaN)$"
-_BOOL_TRUE = ("true", "1", "t", "yes", "y")
-_BOOL_FALSE = ("false", "0", "f", "no", "n")
+BOOL_TRUE = ("true", "1", "t", "yes", "y")
+BOOL_FALSE = ("false", "0", "f", "no", "n")
 _ZONE_RE = r"[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|z|[+-]\d\d(:?\d\d)?)$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _TS_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|z|[+-]\d\d(:?\d\d)?)?$"
@@ -128,8 +128,8 @@ def _from_string(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Boole
         return _prefiltered_cast(trimmed, _FLOAT_RE, lambda a: pc.cast(a, target), target)
     if pa.types.is_boolean(target):
         low = pc.utf8_lower(trimmed)
-        is_t = pc.is_in(low, pa.array(_BOOL_TRUE))
-        is_f = pc.is_in(low, pa.array(_BOOL_FALSE))
+        is_t = pc.is_in(low, pa.array(BOOL_TRUE))
+        is_f = pc.is_in(low, pa.array(BOOL_FALSE))
         out = pc.if_else(is_t, True, pc.if_else(is_f, False, pa.scalar(None, pa.bool_())))
         bad = pc.and_(low.is_valid(), pc.invert(pc.or_(is_t, is_f)))
         return out, bad

@@ -31,7 +31,7 @@ from batchgate.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, truncate
 from batchgate.validation.codes import FileError
-from batchgate.validation.convert import arange
+from batchgate.validation.convert import BOOL_FALSE, BOOL_TRUE, arange
 from batchgate.validation.source import Block, ByteSource, Oversize, first_record_end, iter_blocks
 
 
@@ -76,6 +76,12 @@ class CsvLayout:
         return pa.table(out)  # may have no columns: the row count travels in Chunk.rows
 
 
+# The boolean spellings the conversion step accepts (convert.py), so that the typed parse accepts
+# them too and a file writing "yes"/"no" does not fall back to the slow path.
+_TRUE = [v for w in BOOL_TRUE for v in (w, w.upper(), w.capitalize())]
+_FALSE = [v for w in BOOL_FALSE for v in (w, w.upper(), w.capitalize())]
+
+
 def _typed_columns(schema: DatasetSchema, known: list[str]) -> dict[str, pa.DataType]:
     """Arrow types for the CSV's known columns: scalars as their type, JSON-text cells as strings."""
     types: dict[str, pa.DataType] = {}
@@ -85,7 +91,9 @@ def _typed_columns(schema: DatasetSchema, known: list[str]) -> dict[str, pa.Data
         t = targets[head]
         for part in rest:
             t = t.field(part).type
-        types[name] = pa.string() if pa.types.is_nested(t) else t
+        # Timestamps stay text: Arrow's CSV parser refuses a zone-less one for a zoned column, and
+        # such files are common; the conversion step reads those as UTC (see convert.py).
+        types[name] = pa.string() if pa.types.is_nested(t) or pa.types.is_timestamp(t) else t
     return types
 
 
@@ -277,6 +285,8 @@ def _read_block(
 def _convert_options(fmt: InputFormat, layout: CsvLayout, typed: bool = False) -> pacsv.ConvertOptions:
     return pacsv.ConvertOptions(
         column_types=layout.typed if typed else {name: pa.binary() for name in layout.known},
+        true_values=_TRUE,
+        false_values=_FALSE,
         include_columns=layout.known,
         null_values=[fmt.null_marker],
         strings_can_be_null=True,
