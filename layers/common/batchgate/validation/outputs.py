@@ -3,10 +3,11 @@
 * Names are deterministic from ``(file_name, part)``, so a retry overwrites instead of adding
   a second copy: ``{stem}-{hash8}-p{part:05d}.parquet`` / ``...failed.jsonl`` where ``stem`` is
   the file name made key-safe and ``hash8`` tells apart names that sanitise alike.
-* Both are written under ``{dir}/_tmp/`` with a unique suffix and moved to their final name only
-  when complete, so a crash never leaves a half-written file where readers look. When a run has
-  nothing to write (no valid rows / no failed rows), a final file left by an earlier attempt is
-  deleted, so outputs always describe the latest run.
+* Both are written as ``{dir}/{final name}.{uuid}.tmp`` and moved to their final name only when
+  complete, so a crash never leaves a half-written file under a final name (``*.parquet`` /
+  ``*.failed.jsonl``); a leftover ``*.tmp`` is never listed in a result and goes with the batch's
+  prefix. (On S3 a move is copy + delete, and pyarrow then PUTs an empty ``{dir}/`` "directory"
+  marker: listings must skip keys ending in ``/``.)
 * Staged files use exactly ``arrow_schema(dataset.schema_)`` (lineage columns included); rows
   are buffered into row groups of up to 128 Ki rows or 16 MiB of Arrow data (whichever comes
   first: the bound keeps memory independent of row width), so small chunks do not make tiny
@@ -45,14 +46,14 @@ def _join(directory: str, name: str) -> str:
 
 
 class _Atomic:
-    """A file written under ``_tmp/`` and moved into place on :meth:`commit`."""
+    """A file written under a temporary name next to its final one, moved there by :meth:`commit`."""
 
     def __init__(self, fs: pafs.FileSystem, directory: str, name: str) -> None:
         self.fs = fs
         self.final = _join(directory, name)
-        self.tmp = _join(directory, f"_tmp/{name}.{uuid.uuid4().hex}")
+        self.tmp = _join(directory, f"{name}.{uuid.uuid4().hex}.tmp")
         if fs.type_name != "s3":  # S3 has no directories to create
-            fs.create_dir(_join(directory, "_tmp"), recursive=True)
+            fs.create_dir(directory, recursive=True)
         self.stream: pa.NativeFile | None = None
 
     def open(self) -> pa.NativeFile:
