@@ -175,7 +175,9 @@ def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
     ev = event(key, etag, "0D")
     with pytest.raises(RuntimeError, match="simulated crash"):
         ingestor.handle(ev, "json")  # the exception makes SQS deliver the event again
-    assert [k for k in staged_keys(b) if not k.endswith(".tmp")] == [], "no half-written output where readers look"
+    assert [k for k in staged_keys(b) if not k.endswith(".tmp")] == [], (
+        "no half-written output where readers look"
+    )
     f = store.get_file("o", "s", b.id, "big.json")
     assert f is None or f.status not in ("validated", "failed")
     monkeypatch.setattr(runner._Run, "take", real_take)
