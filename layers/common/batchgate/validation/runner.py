@@ -7,7 +7,9 @@ and in the counts); nothing after it is counted. A file that cannot be opened as
 + failed`` holds in every case and is asserted before returning.
 
 Errors of the environment (the object is missing, S3 is unreachable) are not file errors: they
-raise (``FileNotFoundError`` / ``OSError``) so the caller retries.
+raise (``FileNotFoundError`` / ``OSError``) so the caller retries. One exception: pyarrow reports a
+corrupt Parquet page and a failed read alike as ``OSError``, so inside a Parquet file both are
+``BG-FILE-UNREADABLE`` (a retry of the file clears a transient one).
 """
 
 from __future__ import annotations
