@@ -1,0 +1,141 @@
+"""The state machines' tasks on the status model's less travelled paths: abandoned, retrying →
+stalled, files that never arrive, polling that runs out. Against moto's server, tasks called
+directly (the e2e tests run the same tasks through Step Functions)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from batchgate.dal.aws import reset_clients
+from batchgate.dal.fs import reset_filesystem
+from batchgate.dal.store import Store
+from batchgate.errors import CommitConflict, InvalidRequest
+from batchgate.local.moto_server import EmbeddedAws
+from batchgate.local.stack import LocalStack, StackConfig
+from batchgate.models import Batch, BatchFile, Dataset, InputFormat
+from batchgate.settings import Settings
+from batchgate.template import LocalNames, Resolver, load_template
+from batchgate.workflow import MAX_PROMOTE_ATTEMPTS, Workflow, task_failure
+
+SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}]}
+
+
+@pytest.fixture(scope="module")
+def workflow() -> Iterator[Workflow]:
+    mp = pytest.MonkeyPatch()
+    server = EmbeddedAws(port=0, execute_state_machines=False)
+    server.start()
+    for k, v in {
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        mp.setenv(k, v)
+    reset_clients()
+    reset_filesystem()
+    stack = LocalStack(StackConfig())
+    stack.resolver = Resolver(load_template(), LocalNames(endpoint=server.endpoint))
+    stack._create_tables()
+    stack._create_buckets(notifications=False)
+    settings = Settings(
+        table_name="batchgate-state", bucket="batchgate-uploads", region="us-east-1", endpoint_url=server.endpoint,
+        complete_state_machine_arn=None, revert_state_machine_arn=None, abort_state_machine_arn=None,
+        gc_state_machine_arn=None, validate_large_state_machine_arn=None, event_bus_name=None,
+        loading_ttl_seconds=3600, single_put_max_bytes=1 << 20, split_bytes=1 << 30,
+    )  # fmt: skip
+    yield Workflow(settings, Store(settings.table_name))
+    server.stop()
+    mp.undo()
+    reset_clients()
+    reset_filesystem()
+
+
+def make_batch(wf: Workflow, bid: str, status: str = "loading", age_ms: int = 0) -> Batch:
+    now = int(time.time() * 1000)
+    ds = Dataset.model_validate(
+        {"id": f"ds-{bid}", "name": "t", "org": "o", "sandbox": "s", "schema": SCHEMA,
+         "created": now, "updated": now, "table": "x.y"}
+    )  # fmt: skip
+    wf.store.put_dataset(ds)
+    b = Batch(
+        id=bid, org="o", sandbox="s", dataset_id=ds.id, input_format=InputFormat(format="json"),
+        created=now - age_ms, updated=now - age_ms, status=status,  # type: ignore[arg-type]
+    )  # fmt: skip
+    wf.store.create_batch(b)
+    return b
+
+
+def state(b: Batch, **extra: object) -> dict[str, object]:
+    return {"org": b.org, "sandbox": b.sandbox, "batchId": b.id, "datasetId": b.dataset_id, **extra}
+
+
+def test_loading_past_its_ttl_is_abandoned_and_fresh_ones_are_not(workflow: Workflow) -> None:
+    stale = make_batch(workflow, "stale", age_ms=2 * 3600 * 1000)
+    fresh = make_batch(workflow, "fresh")
+    result = workflow.sweep({"retentionSeconds": 3600})
+    assert result["abandoned"] >= 1
+    assert workflow.store.get_batch("o", "s", stale.id).status == "abandoned"
+    assert workflow.store.get_batch("o", "s", fresh.id).status == "loading"
+
+
+def test_transient_failures_retry_then_stall(workflow: Workflow) -> None:
+    b = make_batch(workflow, "flaky", status="staging")
+    error = {"Error": "Transient", "Cause": '{"code": "BG-503-COMMIT-CONFLICT", "message": "lost the race"}'}
+    retry: dict[str, object] = {}
+    for attempt in range(1, MAX_PROMOTE_ATTEMPTS):
+        retry = workflow.mark_retrying(state(b, error=error, retry=retry))
+        assert retry == {"state": "retrying", "attempts": attempt}
+        current = workflow.store.get_batch("o", "s", b.id)
+        assert current.status == "retrying"
+        # the next promote attempt stages it again (retrying → staging), then fails again
+        workflow.store.save_batch(
+            current.model_copy(update={"status": "staging"}),
+            expected_status="retrying",
+            expected_version=current.version,
+        )
+    final = workflow.mark_retrying(state(b, error=error, retry=retry))
+    assert final["state"] == "stalled"
+    stalled = workflow.store.get_batch("o", "s", b.id)
+    assert stalled.status == "stalled"
+    assert [e.code for e in stalled.errors] == ["BG-503-COMMIT-CONFLICT"], "one error, not one per attempt"
+
+
+def test_files_that_never_arrive_fail_the_batch_with_their_names(workflow: Workflow) -> None:
+    b = make_batch(workflow, "stuck", status="loaded")
+    workflow.store.put_file(
+        "o", "s", BatchFile(batch_id=b.id, name="never.json", key="uploads/json/x", status="uploading")
+    )
+    assert workflow.promote(state(b)) == {"status": "failed"}
+    failed = workflow.store.get_batch("o", "s", b.id)
+    assert failed.status == "failed"
+    assert failed.errors[0].code == "BG-FILE-INCOMPLETE" and "never.json" in failed.errors[0].description
+
+
+def test_polling_for_files_is_bounded(workflow: Workflow) -> None:
+    b = make_batch(workflow, "slow", status="loaded")
+    workflow.store.put_file(
+        "o", "s", BatchFile(batch_id=b.id, name="late.json", key="uploads/json/y", status="validating")
+    )
+    assert workflow.check_files(state(b, cfg={"polls": 3, "maxPolls": 10}))["state"] == "waiting"
+    timed_out = workflow.check_files(state(b, cfg={"polls": 10, "maxPolls": 10}))
+    assert timed_out["state"] == "timeout" and timed_out["pending"] == ["late.json"]
+    workflow.mark_stalled(state(b, files=timed_out))
+    stalled = workflow.store.get_batch("o", "s", b.id)
+    assert stalled.status == "stalled" and "late.json" in stalled.errors[-1].description
+
+
+def test_an_empty_batch_fails_with_a_clear_error(workflow: Workflow) -> None:
+    b = make_batch(workflow, "empty", status="loaded")
+    assert workflow.check_files(state(b, cfg={"polls": 0, "maxPolls": 5}))["state"] == "ready"
+    assert workflow.promote(state(b)) == {"status": "failed"}
+    assert workflow.store.get_batch("o", "s", b.id).errors[0].code == "BG-BATCH-EMPTY"
+
+
+def test_error_names_route_the_asl() -> None:
+    assert task_failure(CommitConflict("x"))[0] == "Transient", "every transient error is retried by name"
+    assert task_failure(InvalidRequest("bad"))[0] == "InvalidRequest"
+    assert task_failure(ValueError("boom"))[0] == "ValueError"
