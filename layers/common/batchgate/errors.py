@@ -65,13 +65,6 @@ class PayloadTooLarge(Terminal):
     status = 413
 
 
-class NotImplementedYet(BatchgateError):
-    """A documented capability this build does not have; says so instead of pretending."""
-
-    code = "BG-501-NOT-BUILT"
-    status = 501
-
-
 class BatchNotReady(Transient):
     """Some files of the batch are still being validated."""
 

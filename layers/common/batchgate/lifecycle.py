@@ -32,7 +32,6 @@ from batchgate.errors import (
     IllegalTransition,
     InvalidRequest,
     NotFound,
-    NotImplementedYet,
     Transient,
 )
 from batchgate.models import Batch, BatchFile, Dataset
@@ -399,14 +398,9 @@ class Lifecycle:
         batch_id: str | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page of the dataset's current rows (or as of a batch's snapshot, or one batch's)."""
-        try:
-            from batchgate.lake.read import read_rows, snapshot_for
-            from batchgate.lake.tables import load_table
-        except ImportError as exc:
-            raise NotImplementedYet(
-                f"reading dataset rows needs the batchgate.lake package, which this build lacks ({exc})",
-                code="BG-501-ROWS-NOT-BUILT",
-            ) from exc
+        # imported here, not at the top: the other routes' cold start stays free of pyarrow
+        from batchgate.lake.read import read_rows, snapshot_for
+        from batchgate.lake.tables import load_table
 
         ds = self.store.get_dataset(p.org, p.sandbox, dataset_id)
         for ref in (as_of_batch, batch_id):

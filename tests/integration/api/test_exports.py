@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import requests
 from conftest import BUCKET, SINGLE_PUT_MAX, Api, Aws
 
@@ -79,12 +78,3 @@ def test_openapi_and_swagger_served_offline(api: Api) -> None:
     assert "BatchCreate" in doc["components"]["schemas"]
     ui = api.call("GET", "/swagger")
     assert ui.status == 200 and b"SwaggerUIBundle" in ui.body and b"cdn" not in ui.body.lower()
-
-
-def test_rows_route_says_501_when_the_lake_is_not_built(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "batchgate.lake.read", None)  # import now raises ImportError
-    ds = api.create_dataset()
-    r = api.call("GET", f"{EXPORT}/datasets/{ds}/rows")
-    assert r.status == 501 and r.error_code == "BG-501-ROWS-NOT-BUILT"

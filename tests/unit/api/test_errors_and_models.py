@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from batchgate.api.errors import classify, error_response
 from batchgate.api.models import BatchCreate, DatasetCreate, FileActionBody
-from batchgate.errors import Conflict, IllegalTransition, NotImplementedYet, PayloadTooLarge, Unauthorized
+from batchgate.errors import Conflict, IllegalTransition, PayloadTooLarge, Unauthorized
 from batchgate.lifecycle import NotConfigured, RangeNotSatisfiable
 
 
@@ -21,7 +21,6 @@ from batchgate.lifecycle import NotConfigured, RangeNotSatisfiable
         (IllegalTransition("x"), 409, "BG-409-ILLEGAL-TRANSITION"),
         (PayloadTooLarge("x"), 413, "BG-413-TOO-LARGE"),
         (NotConfigured("x"), 503, "BG-503-NOT-CONFIGURED"),
-        (NotImplementedYet("x"), 501, "BG-501-NOT-BUILT"),
         (RangeNotSatisfiable("x", 10), 416, "BG-416-RANGE"),
         (NotFoundError(), 404, "BG-404-ROUTE"),
         (KeyError("boom"), 500, "BG-500-INTERNAL"),
