@@ -393,3 +393,17 @@ def test_outcomes_are_eventbridge_events_users_can_route(flow: Flow, stack: Runn
             detail = json.loads(m["Body"])["detail"]
             seen[detail["batch"]["id"]] = detail["outcome"]
     assert seen.get(ok["id"]) == "success" and seen.get(bad["id"]) == "failed", seen
+
+
+def test_upsert_patch_columns_are_per_file(flow: Flow) -> None:
+    ds = flow.dataset("upsert_files", tags={"isUpsert": True, "identity": ["id"]})
+    assert flow.ingest(ds, jsonl(people(3)))["status"] == "success"
+    bid = flow.batch(ds)
+    flow.upload(bid, ds, "emails.json", jsonl([{"id": "p0", "email": "zero@example.com"}]))
+    flow.upload(bid, ds, "tiers.json", jsonl([{"id": "p1", "email": "p1@example.com", "tier": "bronze"}]))
+    assert flow.action(bid, "COMPLETE").status_code == 200
+    assert flow.s.wait_batch(bid, {"success", "failed"})["status"] == "success"
+    rows = {r["id"]: r for r in flow.rows(ds)}
+    assert rows["p0"]["email"] == "zero@example.com"
+    assert rows["p0"]["tier"] == "gold", "tier is carried by the other file only: p0 keeps its value"
+    assert rows["p1"]["tier"] == "bronze"

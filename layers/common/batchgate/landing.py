@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from batchgate.errors import Transient
@@ -66,7 +67,11 @@ def replay(dataset: Dataset, batch_id: str, staged: list[str], predecessors: lis
 
 
 def upsert(
-    dataset: Dataset, batch_id: str, staged: list[str], identity: list[str], present: list[str] | None
+    dataset: Dataset,
+    batch_id: str,
+    staged: list[str],
+    identity: list[str],
+    present: Mapping[str, list[str] | None],
 ) -> CommitResult:
     _fault("commit")
     return lake_upsert.upsert(_table_catalog(dataset), dataset, batch_id, staged, identity, present)

@@ -134,7 +134,13 @@ class Workflow:
             assert batch.replay is not None
             commit = lake.replay(dataset, batch.id, staged, batch.replay.predecessors)
         elif mode == "upsert":
-            present = sorted({c for f in files for c in (f.present_columns or [])}) or None
+            # patch semantics are per file: each staged file carries its source file's columns
+            present: dict[str, list[str] | None] = {
+                f"s3://{self.settings.bucket}/{k}": f.present_columns
+                for f in files
+                if f.status == "validated"
+                for k in f.staged_keys
+            }
             commit = lake.upsert(dataset, batch.id, staged, dataset.tags.identity, present)
         else:
             commit = lake.promote(dataset, batch.id, staged)
