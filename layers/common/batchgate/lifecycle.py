@@ -98,20 +98,27 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
 FILE_KINDS = ("upload", "failed")
 
 
-def encode_file_id(batch_id: str, kind: str, name: str) -> str:
-    raw = json.dumps([batch_id, kind, name], separators=(",", ":")).encode()
+def encode_file_id(batch_id: str, kind: str, name: str, part: int = 0) -> str:
+    """An opaque download id. ``part`` tells apart the failed-records files of a file that was
+    validated in parts (one report per part); it is left out when 0."""
+    fields: list[Any] = [batch_id, kind, name] + ([part] if part else [])
+    raw = json.dumps(fields, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_file_id(file_id: str) -> tuple[str, str, str]:
+def decode_file_id(file_id: str) -> tuple[str, str, str, int]:
     try:
         raw = base64.urlsafe_b64decode(file_id + "=" * (-len(file_id) % 4))
-        batch_id, kind, name = json.loads(raw)
-        if kind not in FILE_KINDS or not isinstance(batch_id, str) or not isinstance(name, str):
+        fields = json.loads(raw)
+        batch_id, kind, name = fields[:3]
+        part = fields[3] if len(fields) == 4 else 0
+        if len(fields) not in (3, 4) or kind not in FILE_KINDS or not isinstance(part, int) or part < 0:
             raise ValueError(kind)
-    except (ValueError, TypeError, binascii.Error) as exc:
+        if not isinstance(batch_id, str) or not isinstance(name, str):
+            raise ValueError(kind)
+    except (ValueError, TypeError, IndexError, binascii.Error) as exc:
         raise NotFound(f"file {file_id!r} not found", code="BG-404-FILE") from exc
-    return batch_id, kind, name
+    return batch_id, kind, name, part
 
 
 @dataclass(frozen=True)
@@ -427,20 +434,22 @@ class Lifecycle:
         b = self.store.get_batch(p.org, p.sandbox, batch_id)
         out = []
         for f in sorted(self.store.list_files(p.org, p.sandbox, b.id), key=lambda f: f.name):
-            if failed and not f.failed_key:
+            if not failed:
+                out.append(self._export_file(b, f, "upload"))
                 continue
-            out.append(self._export_file(b, f, "failed" if failed else "upload"))
+            for part, _ in enumerate(_failed_keys(f)):
+                out.append(self._export_file(b, f, "failed", part))
         return out
 
     @staticmethod
-    def _export_file(b: Batch, f: BatchFile, kind: str) -> ExportFile:
+    def _export_file(b: Batch, f: BatchFile, kind: str, part: int = 0) -> ExportFile:
         valid = f.file_error is None and f.status != "failed" and kind == "upload"
         return ExportFile(
-            file_id=encode_file_id(b.id, kind, f.name),
+            file_id=encode_file_id(b.id, kind, f.name, part),
             batch_id=b.id,
             dataset_id=b.dataset_id,
             name=f.name,
-            key=f.key if kind == "upload" else (f.failed_key or ""),
+            key=f.key if kind == "upload" else _failed_keys(f)[part],
             size=f.size if kind == "upload" else None,
             is_valid=valid,
             created=b.created,
@@ -448,10 +457,14 @@ class Lifecycle:
         )
 
     def download(self, p: Principal, file_id: str, range_header: str | None, *, inline_max: int) -> Download:
-        batch_id, kind, name = decode_file_id(file_id)
+        batch_id, kind, name, part = decode_file_id(file_id)
         b = self.store.get_batch(p.org, p.sandbox, batch_id)
         f = self.store.get_file(p.org, p.sandbox, b.id, name)
-        key = None if f is None else (f.key if kind == "upload" else f.failed_key)
+        key = None
+        if f is not None and kind == "upload":
+            key = f.key
+        elif f is not None and part < len(_failed_keys(f)):
+            key = _failed_keys(f)[part]
         if key is None:
             raise NotFound(f"file {file_id!r} not found", code="BG-404-FILE")
         try:
@@ -477,6 +490,11 @@ class Lifecycle:
         obj = self.s3.get_object(Bucket=self.cfg.bucket, Key=key, Range=f"bytes={rng[0]}-{rng[1]}")
         headers["Content-Range"] = f"bytes {rng[0]}-{rng[1]}/{size}"
         return Download(status=206, body=obj["Body"].read(), headers=headers)
+
+
+def _failed_keys(f: BatchFile) -> list[str]:
+    """A file's failed-records reports: one per part when it was validated in parts."""
+    return f.failed_keys or ([f.failed_key] if f.failed_key else [])
 
 
 def _disposition(name: str) -> str:

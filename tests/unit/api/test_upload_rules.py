@@ -87,11 +87,14 @@ def test_ranges() -> None:
 
 
 @given(
-    st.text(min_size=1, max_size=30), st.sampled_from(["upload", "failed"]), st.text(min_size=1, max_size=300)
+    st.text(min_size=1, max_size=30),
+    st.sampled_from(["upload", "failed"]),
+    st.text(min_size=1, max_size=300),
+    st.integers(min_value=0, max_value=10_000),
 )
-def test_file_ids_round_trip(batch: str, kind: str, name: str) -> None:
-    fid = encode_file_id(batch, kind, name)
-    assert "/" not in fid and decode_file_id(fid) == (batch, kind, name)
+def test_file_ids_round_trip(batch: str, kind: str, name: str, part: int) -> None:
+    fid = encode_file_id(batch, kind, name, part)
+    assert "/" not in fid and decode_file_id(fid) == (batch, kind, name, part)
 
 
 def test_execution_arn_is_what_start_execution_returns() -> None:
