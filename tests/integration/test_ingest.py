@@ -13,55 +13,26 @@ from typing import Any
 
 import pytest
 
-from batchgate.dal.aws import client, reset_clients
-from batchgate.dal.fs import reset_filesystem
+from batchgate.dal.aws import client
 from batchgate.dal.store import Store
 from batchgate.ingest import Ingestor, ObjectEvent, inbox_batch_id
 from batchgate.layout import staged_prefix, upload_key
-from batchgate.local.moto_server import EmbeddedAws
-from batchgate.local.stack import LocalStack, StackConfig
 from batchgate.models import Batch, Dataset, InputFormat
 from batchgate.settings import Settings
-from batchgate.template import LocalNames, Resolver, load_template
 from batchgate.validation import FileResult, runner
+from tests.integration.aws_fixture import template_aws
 
 SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}, {"name": "n", "type": "integer"}]}
 
 
 @pytest.fixture(scope="module")
-def aws() -> Iterator[EmbeddedAws]:
-    mp = pytest.MonkeyPatch()
-    server = EmbeddedAws(port=0, execute_state_machines=False)
-    server.start()
-    for k, v in {
-        "AWS_ENDPOINT_URL": server.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        mp.setenv(k, v)
-    reset_clients()
-    reset_filesystem()
-    # The table and bucket exactly as template.yaml declares them (no notifications: events by hand).
-    stack = LocalStack(StackConfig())
-    stack.resolver = Resolver(load_template(), LocalNames(endpoint=server.endpoint))
-    stack._create_tables()
-    stack._create_buckets(notifications=False)
-    yield server
-    server.stop()
-    mp.undo()
-    reset_clients()
-    reset_filesystem()
+def settings() -> Iterator[Settings]:
+    with template_aws() as s:
+        yield s
 
 
 @pytest.fixture
-def ingest(aws: EmbeddedAws) -> tuple[Ingestor, Store]:
-    settings = Settings(
-        table_name="batchgate-state", bucket="batchgate-uploads", region="us-east-1", endpoint_url=aws.endpoint,
-        complete_state_machine_arn=None, revert_state_machine_arn=None, abort_state_machine_arn=None,
-        gc_state_machine_arn=None, validate_large_state_machine_arn=None, event_bus_name=None,
-        loading_ttl_seconds=3600, single_put_max_bytes=1 << 20, split_bytes=1 << 30,
-    )  # fmt: skip
+def ingest(settings: Settings) -> tuple[Ingestor, Store]:
     store = Store(settings.table_name)
     return Ingestor(settings, store), store
 

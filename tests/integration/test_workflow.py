@@ -9,49 +9,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from batchgate.dal.aws import reset_clients
-from batchgate.dal.fs import reset_filesystem
 from batchgate.dal.store import Store
 from batchgate.errors import CommitConflict, InvalidRequest
-from batchgate.local.moto_server import EmbeddedAws
-from batchgate.local.stack import LocalStack, StackConfig
 from batchgate.models import Batch, BatchFile, Dataset, InputFormat
-from batchgate.settings import Settings
-from batchgate.template import LocalNames, Resolver, load_template
 from batchgate.workflow import MAX_PROMOTE_ATTEMPTS, Workflow, task_failure
+from tests.integration.aws_fixture import template_aws
 
 SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}]}
 
 
 @pytest.fixture(scope="module")
 def workflow() -> Iterator[Workflow]:
-    mp = pytest.MonkeyPatch()
-    server = EmbeddedAws(port=0, execute_state_machines=False)
-    server.start()
-    for k, v in {
-        "AWS_ENDPOINT_URL": server.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        mp.setenv(k, v)
-    reset_clients()
-    reset_filesystem()
-    stack = LocalStack(StackConfig())
-    stack.resolver = Resolver(load_template(), LocalNames(endpoint=server.endpoint))
-    stack._create_tables()
-    stack._create_buckets(notifications=False)
-    settings = Settings(
-        table_name="batchgate-state", bucket="batchgate-uploads", region="us-east-1", endpoint_url=server.endpoint,
-        complete_state_machine_arn=None, revert_state_machine_arn=None, abort_state_machine_arn=None,
-        gc_state_machine_arn=None, validate_large_state_machine_arn=None, event_bus_name=None,
-        loading_ttl_seconds=3600, single_put_max_bytes=1 << 20, split_bytes=1 << 30,
-    )  # fmt: skip
-    yield Workflow(settings, Store(settings.table_name))
-    server.stop()
-    mp.undo()
-    reset_clients()
-    reset_filesystem()
+    with template_aws() as settings:
+        yield Workflow(settings, Store(settings.table_name))
 
 
 def make_batch(wf: Workflow, bid: str, status: str = "loading", age_ms: int = 0) -> Batch:
