@@ -3,15 +3,19 @@ notifications, no pollers: tests deliver events and call tasks themselves, in th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from batchgate.dal.aws import reset_clients
 from batchgate.dal.fs import reset_filesystem
+from batchgate.dal.store import Store
 from batchgate.local.moto_server import EmbeddedAws
 from batchgate.local.stack import LocalStack, StackConfig
+from batchgate.models import Batch, BatchStatus, Dataset, InputFormat
 from batchgate.settings import Settings
 from batchgate.template import LocalNames, Resolver, load_template
 
@@ -47,3 +51,21 @@ def template_aws() -> Iterator[Settings]:
         mp.undo()
         reset_clients()
         reset_filesystem()
+
+
+def new_batch(
+    store: Store, batch_id: str, schema: dict[str, Any], *, status: BatchStatus = "loading", age_ms: int = 0
+) -> tuple[Batch, Dataset]:
+    """A JSON batch of tenant o/s in a dataset of its own, ``age_ms`` old."""
+    now = int(time.time() * 1000)
+    ds = Dataset.model_validate(
+        {"id": f"ds-{batch_id}", "name": "t", "org": "o", "sandbox": "s", "schema": schema,
+         "created": now, "updated": now, "table": "x.y"}
+    )  # fmt: skip
+    store.put_dataset(ds)
+    b = Batch(
+        id=batch_id, org="o", sandbox="s", dataset_id=ds.id, input_format=InputFormat(format="json"),
+        created=now - age_ms, updated=now - age_ms, status=status,
+    )  # fmt: skip
+    store.create_batch(b)
+    return b, ds

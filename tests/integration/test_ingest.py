@@ -7,7 +7,6 @@ the table and bucket template.yaml declares, delivering events by hand so their 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +16,10 @@ from batchgate.dal.aws import client
 from batchgate.dal.store import Store
 from batchgate.ingest import Ingestor, ObjectEvent, inbox_batch_id
 from batchgate.layout import staged_prefix, upload_key
-from batchgate.models import Batch, Dataset, InputFormat
+from batchgate.models import Batch, Dataset
 from batchgate.settings import Settings
 from batchgate.validation import FileResult, runner
-from tests.integration.aws_fixture import template_aws
+from tests.integration.aws_fixture import new_batch, template_aws
 
 SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}, {"name": "n", "type": "integer"}]}
 
@@ -38,18 +37,7 @@ def ingest(settings: Settings) -> tuple[Ingestor, Store]:
 
 
 def setup_batch(store: Store, batch_id: str) -> tuple[Batch, Dataset]:
-    now = int(time.time() * 1000)
-    ds = Dataset.model_validate(
-        {"id": f"ds-{batch_id}", "name": "t", "org": "o", "sandbox": "s", "schema": SCHEMA,
-         "created": now, "updated": now, "table": "x.y"}
-    )  # fmt: skip
-    store.put_dataset(ds)
-    b = Batch(
-        id=batch_id, org="o", sandbox="s", dataset_id=ds.id, input_format=InputFormat(format="json"),
-        created=now, updated=now,
-    )  # fmt: skip
-    store.create_batch(b)
-    return b, ds
+    return new_batch(store, batch_id, SCHEMA)
 
 
 def put(key: str, body: bytes) -> dict[str, Any]:

@@ -4,16 +4,15 @@ directly (the e2e tests run the same tasks through Step Functions)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from batchgate.dal.store import Store
 from batchgate.errors import CommitConflict, InvalidRequest
-from batchgate.models import Batch, BatchFile, Dataset, InputFormat
+from batchgate.models import Batch, BatchFile, BatchStatus
 from batchgate.workflow import MAX_PROMOTE_ATTEMPTS, Workflow, task_failure
-from tests.integration.aws_fixture import template_aws
+from tests.integration.aws_fixture import new_batch, template_aws
 
 SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}]}
 
@@ -24,19 +23,8 @@ def workflow() -> Iterator[Workflow]:
         yield Workflow(settings, Store(settings.table_name))
 
 
-def make_batch(wf: Workflow, bid: str, status: str = "loading", age_ms: int = 0) -> Batch:
-    now = int(time.time() * 1000)
-    ds = Dataset.model_validate(
-        {"id": f"ds-{bid}", "name": "t", "org": "o", "sandbox": "s", "schema": SCHEMA,
-         "created": now, "updated": now, "table": "x.y"}
-    )  # fmt: skip
-    wf.store.put_dataset(ds)
-    b = Batch(
-        id=bid, org="o", sandbox="s", dataset_id=ds.id, input_format=InputFormat(format="json"),
-        created=now - age_ms, updated=now - age_ms, status=status,  # type: ignore[arg-type]
-    )  # fmt: skip
-    wf.store.create_batch(b)
-    return b
+def make_batch(wf: Workflow, bid: str, status: BatchStatus = "loading", age_ms: int = 0) -> Batch:
+    return new_batch(wf.store, bid, SCHEMA, status=status, age_ms=age_ms)[0]
 
 
 def state(b: Batch, **extra: object) -> dict[str, object]:
