@@ -1,12 +1,14 @@
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from batchgate.models import InputFormat
 from batchgate.schema import arrow_schema
 from batchgate.validation import merge_results, plan_parts, validate_file
+from batchgate.validation.outputs import dictionary_columns
 from tests.unit.validation.helpers import good_record, make_dataset, read_outputs, run
 from tests.unit.validation.test_csv import csv_bytes, row
 from tests.unit.validation.test_parquet import good_table, parquet_bytes
@@ -124,3 +126,20 @@ def test_unsplittable_inputs_are_one_part(tmp_path: Path) -> None:
         fs, str(src), InputFormat.model_validate({"format": "json", "isMultiLineJson": True}), 4000, 100
     ) == [{"part": 0}]
     assert plan_parts(fs, str(src), InputFormat(format="csv"), 4000, 100, compression="gzip") == [{"part": 0}]
+
+
+def test_dictionary_only_for_repetitive_columns() -> None:
+    n = 1000
+    table = pa.table(
+        {
+            "id": [f"u{i}" for i in range(n)],
+            "tier": ["gold", "silver"] * (n // 2),
+            "empty": pa.nulls(n, pa.string()),
+            "address": pa.StructArray.from_arrays(
+                [pa.array(["Paris"] * n), pa.array([f"{i:05d}" for i in range(n)])], names=["city", "zip"]
+            ),
+            "tags": pa.array([["vip"]] * n, pa.list_(pa.string())),
+            "_source_row": pa.array(range(n), pa.int64()),
+        }
+    )
+    assert dictionary_columns(table) == ["tier", "empty", "address.city", "tags.list.element"]
