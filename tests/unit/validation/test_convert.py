@@ -50,3 +50,14 @@ def test_conform_timestamps_and_booleans() -> None:
     out, violations = conform(pa.array(["True", "no", "maybe", None]), pa.bool_(), "b")
     assert out.to_pylist() == [True, False, None, None]
     assert violations[0].mask.to_pylist() == [False, False, True, False]
+
+
+def test_string_lists_fast_path_empty_lists_and_slices() -> None:
+    cells = ['["a","b"]', "[]", None, '[""]', '["x", "y"]', "[]", '["", ""]', None, "[]"]
+    arr = pa.array(cells)
+    target = LIST_OF_STRINGS
+    expected = [None if c is None else json.loads(c) for c in cells]
+    out, bad = parse_json_cells(arr, target)
+    assert out.to_pylist() == expected and not any(bad.to_pylist())
+    out, _ = parse_json_cells(arr.slice(1, 6), target)
+    assert out.to_pylist() == expected[1:7]
