@@ -74,10 +74,20 @@ def test_batch_rule_counts_and_partial_ingestion() -> None:
     assert strict.metrics.input_record_count == 150
     assert strict.metrics.output_record_count == 148
     assert strict.metrics.failed_record_count == 2
-    assert strict.errors[-1].code == "BG-BATCH-ROW-ERRORS"
-    assert "2 of 150 records failed" in strict.errors[-1].description
+    (summary,) = [e for e in strict.errors if e.code == "BG-BATCH-ROW-ERRORS"]
+    assert "2 of 150 records failed" in summary.description
     assert decide(files, 1.5).succeeded  # 1.33 % ≤ 1.5 %
     assert not decide(files, 1.0).succeeded
+
+
+def test_the_batch_carries_a_sample_of_row_errors_naming_file_row_and_field() -> None:
+    rows = [
+        ErrorEntry(code="BG-ROW-TYPE", description="not an integer", row=i, field="age") for i in range(30)
+    ]
+    f = file("a.csv", 40, 10, 30).model_copy(update={"errors": rows})
+    outcome = decide([f], 0)
+    sample = [e for e in outcome.errors if e.code == "BG-ROW-TYPE"]
+    assert len(sample) == 10 and sample[0].file == "a.csv" and sample[0].row == 0 and sample[0].field == "age"
 
 
 def test_file_level_error_fails_the_batch_whatever_the_percentage() -> None:

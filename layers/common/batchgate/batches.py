@@ -54,6 +54,7 @@ IDEMPOTENT: dict[Event, frozenset[BatchStatus]] = {
     "REVERT": frozenset({"inactive", "deleted"}),
 }
 
+ROW_ERROR_SAMPLE = 10  # row errors copied onto the batch; all of them are in the failed records
 FINAL: frozenset[BatchStatus] = frozenset(
     {"success", "failed", "aborted", "abandoned", "inactive", "deleted"}
 )
@@ -123,6 +124,9 @@ def decide(files: Iterable[BatchFile], partial_ingestion_percentage: float) -> O
             )
         )
         too_many = pct > partial_ingestion_percentage
+        # a sample of the row errors themselves (file, row, field), so the batch says what to fix
+        sample = [e.model_copy(update={"file": e.file or f.name}) for f in files for e in f.errors]
+        errors.extend(sample[:ROW_ERROR_SAMPLE])
     else:
         too_many = False
     has_file_errors = any(f.file_error is not None for f in files)
