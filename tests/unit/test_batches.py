@@ -60,6 +60,11 @@ def test_every_event_and_status_has_exactly_one_answer() -> None:
                 assert TRANSITIONS[event][status] == result
 
 
+def test_a_stalled_batch_can_be_completed_again_or_aborted() -> None:
+    assert next_status("stalled", "COMPLETE") == "loaded"
+    assert next_status("stalled", "ABORT") == "aborted"
+
+
 def test_final_states_only_leave_through_revert_replace_or_gc() -> None:
     for event, moves in TRANSITIONS.items():
         for src in moves:

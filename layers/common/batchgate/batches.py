@@ -2,7 +2,8 @@
 
     loading --COMPLETE--> loaded --> staging --> success | failed
     staging --> retrying --> staging | stalled          (transient errors)
-    loading | loaded | staging | retrying --ABORT--> aborted
+    stalled --COMPLETE--> loaded                         (try again)
+    loading | loaded | staging | retrying | stalled --ABORT--> aborted
     loading --(past its TTL)--> abandoned
     success --REVERT / replaced by a replay--> inactive --GC--> deleted
 
@@ -34,8 +35,15 @@ Event = Literal[
 ]
 
 TRANSITIONS: dict[Event, dict[BatchStatus, BatchStatus]] = {
-    "COMPLETE": {"loading": "loaded"},
-    "ABORT": {"loading": "aborted", "loaded": "aborted", "staging": "aborted", "retrying": "aborted"},
+    # COMPLETE on a stalled batch tries the completion again (a stalled batch is not a dead end)
+    "COMPLETE": {"loading": "loaded", "stalled": "loaded"},
+    "ABORT": {
+        "loading": "aborted",
+        "loaded": "aborted",
+        "staging": "aborted",
+        "retrying": "aborted",
+        "stalled": "aborted",
+    },
     "REVERT": {"success": "inactive"},
     "STAGE": {"loaded": "staging", "retrying": "staging"},
     "SUCCEED": {"staging": "success"},

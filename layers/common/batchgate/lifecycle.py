@@ -504,8 +504,8 @@ def _disposition(name: str) -> str:
 
 def _execution_name(b: Batch, action: BatchAction) -> str:
     """``complete-{id}`` / ``abort-{id}``: a repeat can never start a second run. A REVERT that
-    failed may be asked again (the workflow clears its execution), and execution names stay
-    taken for 90 days, so each REVERT attempt is named after the batch version it started from."""
-    if action == "REVERT":
-        return f"revert-{b.id}-v{b.version}"
+    failed, or a COMPLETE of a stalled batch, is a new attempt, and execution names stay taken for
+    90 days: those attempts are named after the batch version they started from."""
+    if action == "REVERT" or (action == "COMPLETE" and b.status == "stalled"):
+        return f"{action.lower()}-{b.id}-v{b.version}"
     return f"{action.lower()}-{b.id}"

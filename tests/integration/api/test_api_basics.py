@@ -231,6 +231,22 @@ def test_revert_can_be_asked_again_after_a_failed_run(api: Api, aws: Aws) -> Non
     assert len(names) == 2 and len(set(names)) == 2, names
 
 
+def test_complete_of_a_stalled_batch_starts_a_new_attempt(api: Api, aws: Aws) -> None:
+    ds_id = api.create_dataset()
+    b = api.create_batch(ds_id)["id"]
+    assert api.action(b, "COMPLETE").status == 200
+    loaded = aws.store.get_batch("acme", "prod", b)
+    aws.store.save_batch(
+        loaded.model_copy(update={"status": "stalled"}),
+        expected_status="loaded",
+        expected_version=loaded.version,
+    )
+    r = api.action(b, "COMPLETE")
+    assert r.status == 200 and r.json()["status"] == "loaded"
+    names = sorted(e["name"] for e in aws.executions("COMPLETE"))
+    assert len(names) == 2 and names[0] == f"complete-{b}", names
+
+
 def test_unknown_action_is_400(api: Api) -> None:
     ds_id = api.create_dataset()
     b = api.create_batch(ds_id)["id"]
