@@ -50,6 +50,14 @@ def arange(start: int, n: int) -> pa.Array:
     return pc.add(pc.cumulative_sum(ones), start - 1)
 
 
+def one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as one array. A single chunk (a column of a table built from arrays, or of one
+    parsed block) is returned as it is: ``combine_chunks`` would copy it."""
+    if not isinstance(col, pa.ChunkedArray):
+        return col
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
 def _false(n: int) -> pa.BooleanArray:
     return pa.nulls(n, pa.bool_()).fill_null(False)
 
@@ -166,8 +174,7 @@ def parse_json_cells(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.B
         )
         if table.num_rows != len(cells):
             raise pa.ArrowInvalid("a cell holds more than one JSON value")
-        col = table.column("v")
-        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        return one_array(table.column("v"))
 
     out, bad = cast_locate(text, parse, target)
     bad = pc.and_(bad, arr.is_valid())
@@ -274,8 +281,7 @@ def conform(
     """Convert ``arr`` to ``target``; failed cells become null and are reported as violations.
 
     ``strings_valid``: the reader already checked strings are UTF-8 (skip checking again)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = one_array(arr)
     src = arr.type
     if src == target:
         return (arr, []) if strings_valid else _check_utf8(arr, path)

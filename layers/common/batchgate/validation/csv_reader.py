@@ -31,7 +31,7 @@ from batchgate.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, truncate
 from batchgate.validation.codes import FileError
-from batchgate.validation.convert import BOOL_FALSE, BOOL_TRUE, arange
+from batchgate.validation.convert import BOOL_FALSE, BOOL_TRUE, arange, one_array
 from batchgate.validation.source import Block, ByteSource, Oversize, first_record_end, iter_blocks
 
 
@@ -66,7 +66,7 @@ class CsvLayout:
 
     def build(self, table: pa.Table) -> pa.Table:
         """The parsed (bytes) columns shaped as the dataset's top-level fields."""
-        cols = {name: table.column(name).combine_chunks() for name in table.column_names}
+        cols = {name: one_array(table.column(name)) for name in table.column_names}
         n = table.num_rows
         out: dict[str, pa.Array] = {}
         for f in self.schema.fields:

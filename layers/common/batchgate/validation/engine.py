@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from batchgate.models import DatasetSchema, ItemSchema, SchemaField
 from batchgate.schema import arrow_type
 from batchgate.validation import codes
-from batchgate.validation.convert import Violation, arange
+from batchgate.validation.convert import Violation, arange, one_array
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,7 @@ class Checker:
         """Every violated rule of every row of ``table`` (conformed to the dataset schema)."""
         out: list[Violation] = []
         for f in self.schema.fields:
-            col = table.column(f.name)
-            arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-            self._check_field(f, f.name, arr, present=None, out=out)
+            self._check_field(f, f.name, one_array(table.column(f.name)), present=None, out=out)
         return out
 
     def _check_field(

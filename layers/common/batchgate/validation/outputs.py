@@ -182,8 +182,7 @@ def dictionary_columns(table: pa.Table, sample_rows: int = _SAMPLE_ROWS) -> list
     sample = table.slice(0, sample_rows)
     out: list[str] = []
     for name in sample.column_names:
-        col = sample.column(name)
-        _dictionary_leaves(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col, name, out)
+        _dictionary_leaves(sample.column(name).combine_chunks(), name, out)
     return out
 
 

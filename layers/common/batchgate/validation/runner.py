@@ -251,6 +251,8 @@ class _Run:
         self.max_row = 0
         self._shown_rows: dict[int, Any] = {}
         self.present: set[str] = set()
+        self._batch_ids: pa.Array = pa.array([], pa.string())
+        self._file_names: pa.Array = pa.array([], pa.string())
 
     def take(self, chunk: Chunk) -> None:
         """Check one chunk, write its outputs, then count it (counts move only when all is written)."""
@@ -295,13 +297,13 @@ class _Run:
 
     def _with_lineage(self, table: pa.Table, rows: pa.Array) -> pa.Table:
         k = table.num_rows
+        if k > len(self._batch_ids):
+            # The constant lineage columns are built once (as long as the longest chunk) and
+            # sliced, not rebuilt for every chunk.
+            self._batch_ids = pa.nulls(k, pa.string()).fill_null(self.batch_id)
+            self._file_names = pa.nulls(k, pa.string()).fill_null(self.file_name)
         return pa.Table.from_arrays(
-            [
-                *table.columns,
-                pa.nulls(k, pa.string()).fill_null(self.batch_id),
-                pa.nulls(k, pa.string()).fill_null(self.file_name),
-                rows,
-            ],
+            [*table.columns, self._batch_ids.slice(0, k), self._file_names.slice(0, k), rows],
             schema=self.staged.schema,
         )
 
