@@ -205,7 +205,9 @@ def read_csv(
         if not data or data.isspace():
             continue
         seen_data = True
-        yield from _parse_block(Block(data, line), fmt, layout, quote, escape)
+        # The block as cut (its newlines already counted) unless the header was taken off it.
+        whole = block if data is block.data else Block(data, line)
+        yield from _parse_block(whole, fmt, layout, quote, escape)
     if not seen_data and header is None and first_line == 1:  # a later part may hold no record
         raise FileError(codes.FILE_EMPTY, "the file holds no data")
 

@@ -284,7 +284,8 @@ class _Run:
             good = table.filter(pc.invert(bad)) if n_bad else table
             good_rows = chunk.rows.filter(pc.invert(bad)) if n_bad else chunk.rows
             if n_bad:
-                failed_rows.extend((chunk.rows[i].as_py(), i) for i in pc.indices_nonzero(bad).to_pylist())
+                idx = pc.indices_nonzero(bad)
+                failed_rows.extend(zip(chunk.rows.take(idx).to_pylist(), idx.to_pylist(), strict=True))
             self.staged.write(self._with_lineage(good, good_rows))
             n_good = good.num_rows
         if failed_rows:
