@@ -95,6 +95,12 @@ def test_the_batch_carries_a_sample_of_row_errors_naming_file_row_and_field() ->
     assert len(sample) == 10 and sample[0].file == "a.csv" and sample[0].row == 0 and sample[0].field == "age"
 
 
+def test_without_diagnostics_only_the_summary_is_kept() -> None:
+    rows = [ErrorEntry(code="BG-ROW-TYPE", description="not an integer", row=1, field="age")]
+    outcome = decide([file("a.csv", 2, 1, 1).model_copy(update={"errors": rows})], 0, diagnostics=False)
+    assert [e.code for e in outcome.errors] == ["BG-BATCH-ROW-ERRORS"]
+
+
 def test_file_level_error_fails_the_batch_whatever_the_percentage() -> None:
     outcome = decide([file("a", 10, 10, 0), file("bad", 0, 0, 0, file_error=True)], 100)
     assert not outcome.succeeded

@@ -99,8 +99,13 @@ class Outcome:
     errors: list[ErrorEntry]
 
 
-def decide(files: Iterable[BatchFile], partial_ingestion_percentage: float) -> Outcome:
-    """AEP's rule: no file-level error, and failed rows / input rows ≤ the allowed percentage."""
+def decide(
+    files: Iterable[BatchFile], partial_ingestion_percentage: float, *, diagnostics: bool = True
+) -> Outcome:
+    """AEP's rule: no file-level error, and failed rows / input rows ≤ the allowed percentage.
+
+    With ``diagnostics`` (the batch's ``enableErrorDiagnostics``) the outcome also carries a
+    sample of the row errors; without it, only the summary."""
     files = [f for f in files if f.status != "superseded"]
     metrics = Metrics(
         inputByteSize=sum(f.size for f in files),
@@ -133,8 +138,9 @@ def decide(files: Iterable[BatchFile], partial_ingestion_percentage: float) -> O
         )
         too_many = pct > partial_ingestion_percentage
         # a sample of the row errors themselves (file, row, field), so the batch says what to fix
-        sample = [e.model_copy(update={"file": e.file or f.name}) for f in files for e in f.errors]
-        errors.extend(sample[:ROW_ERROR_SAMPLE])
+        if diagnostics:
+            sample = [e.model_copy(update={"file": e.file or f.name}) for f in files for e in f.errors]
+            errors.extend(sample[:ROW_ERROR_SAMPLE])
     else:
         too_many = False
     has_file_errors = any(f.file_error is not None for f in files)

@@ -432,6 +432,14 @@ class Lifecycle:
     # -- exports --------------------------------------------------------------------------
     def export_files(self, p: Principal, batch_id: str, *, failed: bool) -> list[ExportFile]:
         b = self.store.get_batch(p.org, p.sandbox, batch_id)
+        if failed and not b.enable_error_diagnostics:
+            # The failed records are still written (they prove input = output + failed) but,
+            # as in AEP, they are only handed out when the batch asked for diagnostics.
+            raise Conflict(
+                f"batch {b.id} was created with enableErrorDiagnostics: false, so its failed rows "
+                "are not available; create the batch with enableErrorDiagnostics: true to download them",
+                code="BG-409-DIAGNOSTICS-OFF",
+            )
         out = []
         for f in sorted(self.store.list_files(p.org, p.sandbox, b.id), key=lambda f: f.name):
             if not failed:

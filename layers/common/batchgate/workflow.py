@@ -118,7 +118,9 @@ class Workflow:
         target = next_status(batch.status, "STAGE")
         assert target is not None
         batch = self._move(batch, target)
-        outcome = decide(files, batch.partial_ingestion_percentage)
+        outcome = decide(
+            files, batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics
+        )
         if not outcome.succeeded:
             batch = self._move(batch, "failed", metrics=outcome.metrics, errors=outcome.errors)
             self._notify(batch, "failed")

@@ -78,3 +78,11 @@ def test_openapi_and_swagger_served_offline(api: Api) -> None:
     assert "BatchCreate" in doc["components"]["schemas"]
     ui = api.call("GET", "/swagger")
     assert ui.status == 200 and b"SwaggerUIBundle" in ui.body and b"cdn" not in ui.body.lower()
+
+
+def test_failed_rows_need_error_diagnostics(api: Api) -> None:
+    ds = api.create_dataset()
+    b = api.create_batch(ds, enableErrorDiagnostics=False)["id"]
+    r = api.call("GET", f"{EXPORT}/batches/{b}/failed")
+    assert r.status == 409 and r.error_code == "BG-409-DIAGNOSTICS-OFF"
+    assert "enableErrorDiagnostics: true" in r.json()["error"]["message"]
