@@ -4,6 +4,7 @@ directly (the e2e tests run the same tasks through Step Functions)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -97,3 +98,21 @@ def test_error_names_route_the_asl() -> None:
     assert task_failure(CommitConflict("x"))[0] == "Transient", "every transient error is retried by name"
     assert task_failure(InvalidRequest("bad"))[0] == "InvalidRequest"
     assert task_failure(ValueError("boom"))[0] == "ValueError"
+
+
+def test_sweep_records_inbox_drops_no_validator_took(workflow: Workflow) -> None:
+    from batchgate.dal.aws import client
+    from batchgate.ingest import inbox_batch_id
+
+    _, ds = new_batch(workflow.store, "sweep-inbox", SCHEMA)
+    s3 = client("s3")
+    key = f"inbox/o/s/{ds.id}/notes.txt"
+    etag = s3.put_object(Bucket=workflow.settings.bucket, Key=key, Body=b"hello")["ETag"].strip('"')
+    s3.put_object(Bucket=workflow.settings.bucket, Key="inbox/stray.json", Body=b"{}")  # no tenant in the key
+    assert workflow._sweep_inbox(older_than_ms=int(time.time() * 1000) - 60_000) == 0, (
+        "too young: its event may come"
+    )
+    assert workflow._sweep_inbox(older_than_ms=int(time.time() * 1000) + 1000) == 1
+    b = workflow.store.get_batch("o", "s", inbox_batch_id(key, etag))
+    assert b.status == "failed" and b.errors[0].code == "BG-INBOX-SUFFIX"
+    assert workflow._sweep_inbox(older_than_ms=int(time.time() * 1000) + 1000) == 0, "recorded once"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -24,7 +25,7 @@ from batchgate.dal import objects
 from batchgate.dal.aws import client
 from batchgate.dal.fs import s3_filesystem
 from batchgate.dal.store import Store
-from batchgate.errors import Conflict, IllegalTransition, NotFound
+from batchgate.errors import Conflict, IllegalTransition, InvalidRequest, NotFound
 from batchgate.models import Batch, BatchFile, Dataset, ErrorEntry, Format, InputFormat
 from batchgate.observability import logger
 from batchgate.settings import Settings
@@ -69,6 +70,30 @@ def failed_dir(bucket: str, batch: Batch) -> str:
     return f"{bucket}/{layout.failed_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)}"
 
 
+def inbox_without_batch(store: Store, bucket: str, older_than_ms: int) -> Iterator[ObjectEvent]:
+    """Inbox objects older than ``older_than_ms`` that have no batch: drops whose suffix no
+    notification rule routes, or whose event was lost. Keys outside the inbox layout cannot be
+    attributed to a tenant: they are logged, not attached to anything."""
+    pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="inbox/")
+    for obj in (o for page in pages for o in page.get("Contents", [])):
+        modified = obj["LastModified"].timestamp()
+        if modified * 1000 > older_than_ms:
+            continue
+        key, etag = obj["Key"], obj["ETag"].strip('"')
+        try:
+            ref = layout.parse_object_key(key)
+        except InvalidRequest:
+            logger.warning("inbox object outside inbox/{org}/{sandbox}/{dataset}/", extra={"key": key})
+            continue
+        try:
+            store.get_batch(ref.org, ref.sandbox, inbox_batch_id(key, etag))
+        except NotFound:
+            # LastModified in microseconds stands in for the sequencer of the lost event
+            yield ObjectEvent(
+                bucket, key, obj["Size"], etag, None, format(int(modified * 1e6), "X").rjust(32, "0")
+            )
+
+
 def inbox_batch_id(key: str, etag: str) -> str:
     """A bucket drop's batch id, derived from the object version so a duplicate event finds it."""
     return "inbox-" + hashlib.sha256(f"{key}\0{etag}".encode()).hexdigest()[:24]
@@ -83,7 +108,7 @@ class Ingestor:
         """Validate one object; returns what happened (for logs and tests)."""
         try:
             ref = layout.parse_object_key(ev.key)
-        except Exception:
+        except InvalidRequest:
             logger.warning("object outside uploads/ and inbox/ ignored", extra={"key": ev.key})
             return "ignored"
         current = objects.current_etag(ev.bucket, ev.key)

@@ -361,27 +361,13 @@ class Workflow:
     def _sweep_inbox(self, older_than_ms: int) -> int:
         """S3 filters cannot say "any other suffix", so a drop no validator took is found here and
         recorded as a failed batch (BG-INBOX-SUFFIX) instead of lying in the bucket unnoticed."""
-        from batchgate.ingest import Ingestor, ObjectEvent, inbox_batch_id
+        from batchgate.ingest import Ingestor, inbox_without_batch
 
-        s3 = client("s3")
         ingestor = Ingestor(self.settings, self.store)
         recorded = 0
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.settings.bucket, Prefix="inbox/"
-        ):
-            for obj in page.get("Contents", []):
-                if obj["LastModified"].timestamp() * 1000 > older_than_ms:
-                    continue
-                key, etag = obj["Key"], obj["ETag"].strip('"')
-                try:
-                    ref = layout.parse_object_key(key)
-                    self.store.get_batch(ref.org, ref.sandbox, inbox_batch_id(key, etag))
-                    continue
-                except BatchgateError:
-                    pass
-                seq = format(int(obj["LastModified"].timestamp() * 1e6), "X").rjust(32, "0")
-                ingestor.handle(ObjectEvent(self.settings.bucket, key, obj["Size"], etag, None, seq), "sweep")
-                recorded += 1
+        for ev in inbox_without_batch(self.store, self.settings.bucket, older_than_ms):
+            ingestor.handle(ev, "sweep")
+            recorded += 1
         return recorded
 
     # -- notifications --------------------------------------------------------------------

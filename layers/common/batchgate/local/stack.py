@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchgate.dal import objects
 from batchgate.dal.aws import client, reset_clients
 from batchgate.dal.fs import reset_filesystem
 from batchgate.local.functions import LocalFunctions, apply_environment
@@ -358,28 +359,18 @@ class LocalStack:
                 self._synthetic_event(f.key)
 
     def _resend_inbox(self, store: Any) -> None:
-        from batchgate.ingest import inbox_batch_id
-        from batchgate.layout import parse_object_key
+        from batchgate.ingest import inbox_without_batch
         from batchgate.settings import settings
 
-        s3 = client("s3")
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings().bucket, Prefix="inbox/"):
-            for obj in page.get("Contents", []):
-                ref = parse_object_key(obj["Key"])
-                try:
-                    store.get_batch(ref.org, ref.sandbox, inbox_batch_id(obj["Key"], obj["ETag"].strip('"')))
-                except Exception:
-                    self._synthetic_event(obj["Key"])
+        for ev in inbox_without_batch(store, settings().bucket, int(time.time() * 1000)):
+            self._synthetic_event(ev.key)
 
     def _synthetic_event(self, key: str) -> None:
         """Re-deliver an object-created event for ``key`` to the queue its filters route it to."""
         from batchgate.settings import settings
 
-        s3 = client("s3")
-        bucket = settings().bucket
-        try:
-            head = s3.head_object(Bucket=bucket, Key=key)
-        except Exception:
+        head = objects.head(settings().bucket, key)
+        if head is None:
             return
         for logical, res in self.resolver.resources_of("AWS::S3::Bucket").items():
             props = self.resolver.resolve(res["Properties"])
