@@ -286,10 +286,12 @@ def iter_blocks(
             buf = chunk[nl + 1 :]
         else:
             # Common case: the records that started in the carry end in this chunk. Cut in the
-            # chunk itself so the block is built with one copy (carry + head of the chunk).
+            # chunk itself so the block is built with one copy (carry + head of the chunk, joined
+            # through a memoryview: ``buf + chunk[:k]`` would copy the head twice).
             k = _cut_after(buf, chunk, quote, escape)
             if k > 0:
-                block = Block(buf + chunk[:k] if buf else chunk[:k], line)
+                head = chunk if k == len(chunk) else memoryview(chunk)[:k]
+                block = Block(b"".join((buf, head)) if buf else bytes(head), line)
                 buf = chunk[k:]
                 line += block.newlines
                 yield block
