@@ -81,6 +81,19 @@ def append_producer(table: Table, tx: Transaction, properties: dict[str, str]) -
     return update.merge_append() if merge else update.fast_append()
 
 
+def append_staged(table: Table, tx: Transaction, properties: dict[str, str], staged: Staged) -> Plan:
+    """Add ``staged``'s data files to ``tx`` as one append; the plan the commit loop records."""
+    with append_producer(table, tx, properties) as append:
+        for data_file in staged.data_files:
+            append.append_data_file(data_file)
+    return Plan(
+        rows_added=staged.rows,
+        files_added=len(staged.data_files),
+        bytes_rewritten=staged.bytes_rewritten,
+        written=staged.written_paths,
+    )
+
+
 def promote(
     catalog: Catalog,
     dataset: Dataset,
@@ -108,15 +121,7 @@ def promote(
         staged = cache.get(table)
         properties[BYTES_REWRITTEN_KEY] = str(staged.bytes_rewritten)
         _ensure_name_mapping(table, tx)
-        with append_producer(table, tx, properties) as append:
-            for data_file in staged.data_files:
-                append.append_data_file(data_file)
-        return Plan(
-            rows_added=staged.rows,
-            files_added=len(staged.data_files),
-            bytes_rewritten=staged.bytes_rewritten,
-            written=staged.written_paths,
-        )
+        return append_staged(table, tx, properties, staged)
 
     return run_commit(catalog, identifier_of(dataset), PROMOTE, batch_id, build, policy=policy)
 

@@ -51,7 +51,7 @@ from batchgate.lake.files import (
     table_arrow_schema,
     write_data_files,
 )
-from batchgate.lake.promote import _ensure_name_mapping, _has_rows_of, append_producer
+from batchgate.lake.promote import _ensure_name_mapping, _has_rows_of, append_staged
 from batchgate.lake.removal import Removal
 from batchgate.lake.tables import BATCH_COLUMN, LINEAGE_COLUMNS, identifier_of
 from batchgate.models import Dataset
@@ -194,15 +194,7 @@ def upsert(
                     ROWS_DELETED_KEY: "0",
                 }
             )
-            with append_producer(table, tx, properties) as append:
-                for data_file in as_is.data_files:
-                    append.append_data_file(data_file)
-            return Plan(
-                rows_added=as_is.rows,
-                files_added=len(as_is.data_files),
-                bytes_rewritten=as_is.bytes_rewritten,
-                written=as_is.written_paths,
-            )
+            return append_staged(table, tx, properties, as_is)
         current = pa.concat_tables(matched) if matched else table_arrow_schema(metadata).empty_table()
         out, updated = merge(current, incoming, identity, present_by_file)
         new_files = write_data_files(table, metadata, out)
