@@ -111,6 +111,9 @@ def test_ingest_aborts_the_batch_when_an_upload_fails(client: Client, aws: Aws, 
 def cli(api: Api, keys: dict[str, Creds], monkeypatch: pytest.MonkeyPatch) -> Any:
     import batchgate.cli.api_commands as commands
 
+    # The API handler runs in this process and prints its EMF metrics on stdout, where the CLI's
+    # output is read; keep them off here whatever other tests left in the environment.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "1")
     real = commands.Client
     monkeypatch.setattr(
         commands, "Client", lambda *a, **kw: real(*a, **kw, session=sdk_session(api), part_size=5 * MIB)
