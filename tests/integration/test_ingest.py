@@ -110,23 +110,24 @@ def test_an_older_result_never_overwrites_a_newer_one(ingest: tuple[Ingestor, St
     assert f is not None and f.input_record_count == 4
 
 
+@pytest.mark.parametrize("step", ["process", "commit"])  # on a worker thread / on the writing thread
 def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
-    ingest: tuple[Ingestor, Store], monkeypatch: pytest.MonkeyPatch
+    ingest: tuple[Ingestor, Store], monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     ingestor, store = ingest
-    b, ds = setup_batch(store, "crash")
+    b, ds = setup_batch(store, f"crash-{step}")
     key = upload_key("json", "o", "s", ds.id, b.id, "big.json")
     etag = put(key, lines(30_000))["ETag"].strip('"')
-    real_take = runner._Run.take
+    real_step = getattr(runner._Run, step)
     calls = {"n": 0}
 
-    def crashing_take(self: Any, chunk: Any) -> None:
+    def crashing_step(self: Any, item: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("simulated crash in the middle of the file")
-        real_take(self, chunk)
+        return real_step(self, item)
 
-    monkeypatch.setattr(runner._Run, "take", crashing_take)
+    monkeypatch.setattr(runner._Run, step, crashing_step)
     real_validate = runner.validate_file
     monkeypatch.setattr(
         "batchgate.ingest.validate_file", lambda **kw: real_validate(**{**kw, "block_size": 64 << 10})
@@ -139,7 +140,7 @@ def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
     )
     f = store.get_file("o", "s", b.id, "big.json")
     assert f is None or f.status not in ("validated", "failed")
-    monkeypatch.setattr(runner._Run, "take", real_take)
+    monkeypatch.setattr(runner._Run, step, real_step)
     assert ingestor.handle(ev, "json") == "validated"
     f = store.get_file("o", "s", b.id, "big.json")
     assert f is not None and f.output_record_count == 30_000

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 
@@ -49,3 +50,9 @@ def truncate(raw: bytes | str) -> str:
     if isinstance(raw, bytes):
         return raw[:1024].decode("utf-8", errors="replace")
     return raw[:1024]
+
+
+# A reader hands out a block either parsed (a Chunk) or as the call that parses it: the runner
+# runs those calls on worker threads, several blocks at once, and takes the results in order.
+Deferred: TypeAlias = Callable[[], Iterable[Chunk]]
+Unit: TypeAlias = Chunk | Deferred

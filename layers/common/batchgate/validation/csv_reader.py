@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +30,7 @@ import pyarrow.csv as pacsv
 from batchgate.models import DatasetSchema, InputFormat, SchemaField
 from batchgate.schema import arrow_schema
 from batchgate.validation import codes
-from batchgate.validation.chunk import Chunk, Corrupt, truncate
+from batchgate.validation.chunk import Chunk, Corrupt, Unit, truncate
 from batchgate.validation.codes import FileError
 from batchgate.validation.convert import BOOL_FALSE, BOOL_TRUE, arange, one_array
 from batchgate.validation.source import Block, ByteSource, Oversize, first_record_end, iter_blocks
@@ -177,7 +178,7 @@ def read_csv(
     block_size: int,
     first_line: int = 1,
     header: bytes | None = None,
-) -> Iterator[Chunk]:
+) -> Iterator[Unit]:
     """Chunks of a CSV stream. ``header`` is the header record when ``src`` starts after it
     (a later part of a split file); otherwise the header is read from the stream itself."""
     quote = fmt.quote.encode()
@@ -207,7 +208,8 @@ def read_csv(
         seen_data = True
         # The block as cut (its newlines already counted) unless the header was taken off it.
         whole = block if data is block.data else Block(data, line)
-        yield from _parse_block(whole, fmt, layout, quote, escape)
+        # Parsed later, on a worker thread (blocks are cut here, in order).
+        yield partial(_parse_block, whole, fmt, layout, quote, escape)
     if not seen_data and header is None and first_line == 1:  # a later part may hold no record
         raise FileError(codes.FILE_EMPTY, "the file holds no data")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -31,7 +32,7 @@ import pyarrow.json as pajson
 from batchgate.models import DatasetSchema, ItemSchema, SchemaField
 from batchgate.schema import arrow_schema
 from batchgate.validation import codes
-from batchgate.validation.chunk import Chunk, Corrupt, truncate
+from batchgate.validation.chunk import Chunk, Corrupt, Unit, truncate
 from batchgate.validation.codes import FileError
 from batchgate.validation.convert import Violation, arange
 from batchgate.validation.source import RAW_KEEP, ByteSource, Oversize, iter_blocks
@@ -255,7 +256,7 @@ def _expected(t: str) -> str:
 
 def read_json_lines(
     src: ByteSource, schema: DatasetSchema, *, block_size: int, first_line: int = 1
-) -> Iterator[Chunk]:
+) -> Iterator[Unit]:
     parser = JsonBlockParser(schema)
     seen = False
     for block in iter_blocks(src, block_size, first_line=first_line):
@@ -275,12 +276,13 @@ def read_json_lines(
         if not block.data or block.data.isspace():
             continue
         seen = True
-        yield from parser.parse(block.data, block.first_line, newlines=block.newlines)
+        # Parsed later, on a worker thread (blocks are cut here, in order).
+        yield partial(parser.parse, block.data, block.first_line, newlines=block.newlines)
     if not seen and first_line == 1:
         raise FileError(codes.FILE_EMPTY, "the file holds no data")
 
 
-def read_multi_line_json(src: ByteSource, schema: DatasetSchema, *, block_size: int) -> Iterator[Chunk]:
+def read_multi_line_json(src: ByteSource, schema: DatasetSchema, *, block_size: int) -> Iterator[Unit]:
     """One JSON document (object, array of objects, or concatenated objects), streamed."""
     parser = JsonBlockParser(schema)
     decoder = json.JSONDecoder()

@@ -213,14 +213,10 @@ class FailedWriter:
         self.rows = 0
 
     def write(self, row: int, raw: str | None, values: Any, errors: list[dict[str, Any]]) -> None:
-        record = {
-            "_corrupt_record": raw,
-            "_values": values,
-            "_errors": errors,
-            "_filename": self.file_name,
-            "_row": row,
-        }
-        line = _ENCODER.encode(record).encode() + b"\n"
+        self.write_line(failed_line(self.file_name, row, raw, values, errors))
+
+    def write_line(self, line: bytes) -> None:
+        """One line made by :func:`failed_line` (encoded on whichever thread had the record)."""
         self._buf.append(line)
         self._size += len(line)
         self.rows += 1
@@ -242,6 +238,20 @@ class FailedWriter:
 
     def discard(self) -> None:
         self._file.discard()
+
+
+def failed_line(
+    file_name: str, row: int, raw: str | None, values: Any, errors: list[dict[str, Any]]
+) -> bytes:
+    """One failed-records line (AEP's failed-batch shape), newline included."""
+    record = {
+        "_corrupt_record": raw,
+        "_values": values,
+        "_errors": errors,
+        "_filename": file_name,
+        "_row": row,
+    }
+    return _ENCODER.encode(record).encode() + b"\n"
 
 
 def _json_default(value: Any) -> Any:

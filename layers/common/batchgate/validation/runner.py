@@ -15,10 +15,10 @@ corrupt Parquet page and a failed read alike as ``OSError``, so inside a Parquet
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -28,14 +28,15 @@ import pyarrow.fs as pafs
 from batchgate.models import Dataset, ErrorEntry, InputFormat
 from batchgate.schema import arrow_schema
 from batchgate.validation import codes
-from batchgate.validation.chunk import Chunk, Corrupt
+from batchgate.validation.chunk import Chunk, Corrupt, Unit
 from batchgate.validation.codes import FileError
 from batchgate.validation.convert import Violation, as_bytes_type, conform
 from batchgate.validation.csv_reader import read_csv
 from batchgate.validation.engine import Checker, failed_mask
 from batchgate.validation.json_reader import read_json_lines, read_multi_line_json
-from batchgate.validation.outputs import FailedWriter, StagedWriter
+from batchgate.validation.outputs import FailedWriter, StagedWriter, failed_line
 from batchgate.validation.parquet_reader import open_parquet, read_parquet
+from batchgate.validation.pipeline import default_workers, ordered_map, prefetch
 from batchgate.validation.result import FileResult
 from batchgate.validation.source import UTF8_BOM, file_size, first_record_end, is_utf8, open_bytes
 
@@ -61,11 +62,14 @@ def validate_file(
     block_size: int = 8 << 20,
     max_errors_kept: int = 20,
     first_line: int | None = None,
+    workers: int | None = None,
 ) -> FileResult:
     """Validate one uploaded file (or one part from :func:`plan_parts`) and stage its rows.
 
     ``first_line`` (from :func:`plan_parts`) is the physical line number where ``byte_range``
     starts; when omitted for a range, it is found by counting the newlines before the range.
+    ``workers``: threads that parse and check blocks side by side (default: the usable CPUs, at
+    most 4); the outputs and counts are the same for any number.
     """
     started = time.monotonic()
     result = FileResult()
@@ -92,10 +96,13 @@ def validate_file(
                 first_line,
                 closers,
             )
-            # closing(): if checking a chunk raises, the reader thread is stopped right away.
-            with contextlib.closing(_prefetch(reader)) as chunks:
-                for chunk in chunks:
-                    run.take(chunk)
+            # closing(): if checking a block raises, the reader and worker threads stop right away.
+            units = prefetch(reader)
+            done = ordered_map(run.process, units, workers=workers or default_workers())
+            with contextlib.closing(units), contextlib.closing(done):
+                for outcomes in done:
+                    for outcome in outcomes:
+                        run.commit(outcome)
         except FileError as exc:
             result.file_error = ErrorEntry(code=exc.code, description=exc.message, file=file_name)
         except _DATA_ERRORS as exc:
@@ -129,7 +136,7 @@ def _chunks(
     block_size: int,
     first_line: int | None,
     closers: list[Any],
-) -> Iterator[Chunk]:
+) -> Iterator[Unit]:
     schema = dataset.schema_
     if fmt.format == "parquet":
         if compression not in (None, "none"):
@@ -157,46 +164,6 @@ def _chunks(
         yield from read_multi_line_json(src, schema, block_size=block_size)
     else:
         yield from read_json_lines(src, schema, block_size=block_size, first_line=line)
-
-
-_DONE = object()
-
-
-def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Generator[Chunk, None, None]:
-    """Run the reader one step ahead in a thread: Arrow parses the next block (without the GIL)
-    while this thread checks and writes the current one. At most ``depth`` chunks wait, so
-    memory stays bounded; an exception in the reader is raised here, in order."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        q.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(_DONE)
-        except BaseException as exc:  # handed over to the consumer, raised there
-            q.put(exc)
-
-    worker = threading.Thread(target=produce, name="batchgate-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def count_newlines(fs: pafs.FileSystem, path: str, end: int) -> int:
@@ -227,8 +194,21 @@ def read_header(fs: pafs.FileSystem, path: str, fmt: InputFormat, block_size: in
     return (data if end < 0 else data[:end]).rstrip(b"\r\n")
 
 
+@dataclass
+class _Outcome:
+    """What one chunk yields, computed on a worker thread and committed in the file's order."""
+
+    n_input: int
+    good: pa.Table | None
+    failed_lines: list[bytes]  # failed-records lines, one per failed row, in row order
+    errors: list[tuple[int, str | None, str, str]]  # (row, field, code, message) of the first ones
+    present: set[str] = field(default_factory=set)
+    max_row: int = 0
+
+
 class _Run:
-    """Turns chunks into outputs and counts, one chunk at a time."""
+    """Turns chunks into outcomes (:meth:`process`, on any thread) and outcomes into outputs and
+    counts (:meth:`commit`, in the file's order, on one thread)."""
 
     def __init__(
         self,
@@ -249,68 +229,89 @@ class _Run:
         self.result = result
         self.max_errors_kept = max_errors_kept
         self.max_row = 0
-        self._shown_rows: dict[int, Any] = {}
         self.present: set[str] = set()
+        self._lineage_lock = threading.Lock()
         self._batch_ids: pa.Array = pa.array([], pa.string())
         self._file_names: pa.Array = pa.array([], pa.string())
 
-    def take(self, chunk: Chunk) -> None:
-        """Check one chunk, write its outputs, then count it (counts move only when all is written)."""
+    def process(self, unit: Unit) -> list[_Outcome]:
+        chunks = [unit] if isinstance(unit, Chunk) else unit()
+        return [self._process(chunk) for chunk in chunks]
+
+    def commit(self, outcome: _Outcome) -> None:
+        """Write one outcome, then count it (counts move only when all is written)."""
+        if outcome.good is not None:
+            self.staged.write(outcome.good)
+        for line in outcome.failed_lines:
+            self.failed.write_line(line)
+        for row, field_, code, message in outcome.errors:
+            self._keep(row, field_, code, message)
+        self.present |= outcome.present
+        self.result.input_record_count += outcome.n_input
+        self.result.output_record_count += outcome.good.num_rows if outcome.good is not None else 0
+        self.result.failed_record_count += len(outcome.failed_lines)
+        self.max_row = max(self.max_row, outcome.max_row)
+
+    def _process(self, chunk: Chunk) -> _Outcome:
         n = len(chunk.rows)
-        for name in chunk.table.column_names:
-            if chunk.declared or chunk.table.column(name).null_count < n:
-                self.present.add(name)
+        present = {
+            name
+            for name in chunk.table.column_names
+            if chunk.declared or chunk.table.column(name).null_count < n
+        }
         violations: list[Violation] = list(chunk.violations)
         failed_rows: list[tuple[int, Corrupt | int]] = [(c.row, c) for c in chunk.corrupt]
-        n_good = 0
+        good: pa.Table | None = None
         if n:
             arrays = []
-            for field in self.target:
-                if field.name in chunk.table.column_names:
+            for field_ in self.target:
+                if field_.name in chunk.table.column_names:
                     arr, vs = conform(
-                        chunk.table.column(field.name),
-                        field.type,
-                        field.name,
+                        chunk.table.column(field_.name),
+                        field_.type,
+                        field_.name,
                         strings_valid=chunk.strings_valid,
                     )
                     violations.extend(vs)
                 else:
-                    arr = pa.nulls(n, field.type)
+                    arr = pa.nulls(n, field_.type)
                 arrays.append(arr)
             table = pa.Table.from_arrays(arrays, schema=self.target)
             violations.extend(_not_again(self.checker.check(table), violations))
             bad = failed_mask(n, violations)
             n_bad = pc.sum(bad).as_py() or 0
-            good = table.filter(pc.invert(bad)) if n_bad else table
+            kept = table.filter(pc.invert(bad)) if n_bad else table
             good_rows = chunk.rows.filter(pc.invert(bad)) if n_bad else chunk.rows
             if n_bad:
                 idx = pc.indices_nonzero(bad)
                 failed_rows.extend(zip(chunk.rows.take(idx).to_pylist(), idx.to_pylist(), strict=True))
-            self.staged.write(self._with_lineage(good, good_rows))
-            n_good = good.num_rows
-        if failed_rows:
-            self._write_failed(chunk, failed_rows, violations)
-        self.result.input_record_count += n + len(chunk.corrupt)
-        self.result.output_record_count += n_good
-        self.result.failed_record_count += len(failed_rows)
+            good = self._with_lineage(kept, good_rows)
         rows = [pc.max(chunk.rows).as_py() or 0] if n else []
-        self.max_row = max([self.max_row, *rows, *(c.row for c in chunk.corrupt)])
+        lines, errors = self._failed_records(chunk, failed_rows, violations) if failed_rows else ([], [])
+        return _Outcome(
+            n_input=n + len(chunk.corrupt),
+            good=good,
+            failed_lines=lines,
+            errors=errors,
+            present=present,
+            max_row=max([0, *rows, *(c.row for c in chunk.corrupt)]),
+        )
 
     def _with_lineage(self, table: pa.Table, rows: pa.Array) -> pa.Table:
         k = table.num_rows
-        if k > len(self._batch_ids):
-            # The constant lineage columns are built once (as long as the longest chunk) and
-            # sliced, not rebuilt for every chunk.
-            self._batch_ids = pa.nulls(k, pa.string()).fill_null(self.batch_id)
-            self._file_names = pa.nulls(k, pa.string()).fill_null(self.file_name)
-        return pa.Table.from_arrays(
-            [*table.columns, self._batch_ids.slice(0, k), self._file_names.slice(0, k), rows],
-            schema=self.staged.schema,
-        )
+        with self._lineage_lock:
+            if k > len(self._batch_ids):
+                # The constant lineage columns are built once (as long as the longest chunk) and
+                # sliced, not rebuilt for every chunk.
+                self._batch_ids = pa.nulls(k, pa.string()).fill_null(self.batch_id)
+                self._file_names = pa.nulls(k, pa.string()).fill_null(self.file_name)
+            batch_ids, file_names = self._batch_ids.slice(0, k), self._file_names.slice(0, k)
+        return pa.Table.from_arrays([*table.columns, batch_ids, file_names, rows], schema=self.staged.schema)
 
-    def _write_failed(
+    def _failed_records(
         self, chunk: Chunk, failed_rows: list[tuple[int, Corrupt | int]], violations: list[Violation]
-    ) -> None:
+    ) -> tuple[list[bytes], list[tuple[int, str | None, str, str]]]:
+        """Failed-records lines (in row order) and the first ``max_errors_kept`` errors."""
         per_row: dict[int, list[tuple[Violation, Any]]] = {}
         for v in violations:
             idx = pc.indices_nonzero(v.mask).to_pylist()
@@ -318,26 +319,24 @@ class _Run:
             for k, i in enumerate(idx):
                 per_row.setdefault(i, []).append((v, shown[k] if shown is not None else None))
         failed_rows.sort(key=lambda item: item[0])
-        self._shown_rows = self._rows_as_values(
-            chunk, [w for _, w in failed_rows if not isinstance(w, Corrupt)]
-        )
+        shown_rows = self._rows_as_values(chunk, [w for _, w in failed_rows if not isinstance(w, Corrupt)])
+        lines: list[bytes] = []
+        kept: list[tuple[int, str | None, str, str]] = []
         for row, what in failed_rows:
+            errors: list[dict[str, Any]]
             if isinstance(what, Corrupt):
                 errors = [{"code": what.code, "message": what.message, "field": None}]
-                self.failed.write(row, what.raw, what.values, errors)
-                self._keep(row, None, what.code, what.message)
-                continue
-            errors = []
-            for v, value in per_row.get(what, []):
-                message = v.message if value is None else f"{v.message} (got {_show(value)})"
-                errors.append({"code": v.code, "message": message, "field": v.field})
-                self._keep(row, v.field, v.code, message)
-            self.failed.write(row, None, self._values(chunk, what), errors)
-
-    def _values(self, chunk: Chunk, index: int) -> Any:
-        if index in chunk.values:
-            return chunk.values[index]
-        return self._shown_rows.get(index, {})
+                lines.append(failed_line(self.file_name, row, what.raw, what.values, errors))
+            else:
+                errors = []
+                for v, value in per_row.get(what, []):
+                    message = v.message if value is None else f"{v.message} (got {_show(value)})"
+                    errors.append({"code": v.code, "message": message, "field": v.field})
+                values = chunk.values[what] if what in chunk.values else shown_rows.get(what, {})
+                lines.append(failed_line(self.file_name, row, None, values, errors))
+            if len(kept) < self.max_errors_kept:
+                kept.extend((row, e["field"], e["code"], e["message"]) for e in errors)
+        return lines, kept
 
     @staticmethod
     def _rows_as_values(chunk: Chunk, indices: list[int]) -> dict[int, Any]:

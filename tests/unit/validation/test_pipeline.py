@@ -1,0 +1,137 @@
+"""Blocks of one file worked on side by side: same outputs, same order, errors where they belong."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchgate.validation.pipeline import ordered_map, prefetch
+from tests.unit.validation.helpers import good_record, run
+
+
+def _slow_square(x: int) -> int:
+    # Later items finish first: the order must come from the items, not from completion.
+    time.sleep(0.002 * (10 - x % 10))
+    return x * x
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_ordered_map_keeps_the_items_order(workers: int) -> None:
+    assert list(ordered_map(_slow_square, iter(range(40)), workers=workers)) == [x * x for x in range(40)]
+
+
+def test_ordered_map_runs_calls_side_by_side() -> None:
+    barrier = threading.Barrier(2, timeout=5)
+
+    def meet(x: int) -> int:
+        barrier.wait()  # only returns when two calls run at the same time
+        return x
+
+    assert list(ordered_map(meet, iter(range(4)), workers=2)) == [0, 1, 2, 3]
+
+
+def test_a_source_error_comes_after_the_results_before_it() -> None:
+    def items() -> Iterator[int]:
+        yield from range(5)
+        raise ValueError("broken file")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="broken file"):
+        for r in ordered_map(_slow_square, items(), workers=3):
+            got.append(r)
+    assert got == [0, 1, 4, 9, 16]
+
+
+def test_a_call_error_stops_at_its_place() -> None:
+    def fn(x: int) -> int:
+        if x == 3:
+            raise RuntimeError("bad block")
+        return x
+
+    got: list[int] = []
+    with pytest.raises(RuntimeError, match="bad block"):
+        for r in ordered_map(fn, iter(range(10)), workers=2):
+            got.append(r)
+    assert got == [0, 1, 2]
+
+
+def test_ordered_map_keeps_few_items_in_flight() -> None:
+    started: list[int] = []
+
+    def items() -> Iterator[int]:
+        for i in range(100):
+            started.append(i)
+            yield i
+
+    gen = ordered_map(lambda x: x, items(), workers=2, depth=3)
+    assert next(gen) == 0
+    assert len(started) <= 4, "the source is not drained ahead of the consumer"
+    gen.close()
+
+
+def test_prefetch_raises_after_the_items_before_the_error() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise OSError("disk gone")
+
+    got: list[int] = []
+    with pytest.raises(OSError, match="disk gone"):
+        for x in prefetch(items()):
+            got.append(x)
+    assert got == [1, 2]
+
+
+def _mixed_jsonl(n: int) -> bytes:
+    out = []
+    for i in range(n):
+        rec = good_record(i)
+        if i % 97 == 0:
+            rec["age"] = "old"  # type error
+        elif i % 89 == 0:
+            rec["tier"] = "platinum"  # enum
+        line = json.dumps(rec)
+        if i % 131 == 0:
+            line = line[:-5]  # corrupt JSON
+        out.append(line)
+    return ("\n".join(out) + "\n").encode()
+
+
+def _mixed_csv(n: int) -> bytes:
+    rows = ["id,email,age,tier,seen,born,score,active,address.city,address.zip,tags"]
+    for i in range(n):
+        age = "x" if i % 97 == 0 else str(i % 90)
+        tail = "" if i % 113 == 0 else ',"[""a""]"'  # ragged row
+        rows.append(f"u{i},u{i}@x.io,{age},gold,2024-01-01T00:00:00Z,1990-01-01,1.5,true,Paris,75001{tail}")
+    return ("\n".join(rows) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data"),
+    [({"format": "json"}, _mixed_jsonl(3000)), ({"format": "csv"}, _mixed_csv(3000))],
+    ids=["json", "csv"],
+)
+def test_any_number_of_workers_writes_the_same_outputs(
+    tmp_path: Path, fmt: dict[str, str], data: bytes
+) -> None:
+    # Small blocks so that the file is many blocks, bad rows spread over them.
+    outcomes = [
+        run(tmp_path / f"w{w}", data, fmt, block_size=16 << 10, workers=w, max_errors_kept=50)
+        for w in (1, 2, 4)
+    ]
+    first = outcomes[0]
+    assert first.result.failed_record_count > 50 and first.result.output_record_count > 2500
+    assert first.staged_rows == sorted(first.staged_rows)
+    for other in outcomes[1:]:
+        assert other.staged == first.staged
+        assert other.failed == first.failed
+        assert other.result.errors == first.result.errors
+        assert (other.result.input_record_count, other.result.line_count) == (
+            first.result.input_record_count,
+            first.result.line_count,
+        )
