@@ -4,6 +4,9 @@ For each format (CSV, JSON Lines, Parquet) on the same ~1 M profile rows (``--ro
   validator   ``validate_file`` on the local disk (parse, convert, check, write staged Parquet
               and failed records)
   plain       Arrow parsing of the same file with the same schema, nothing else: the floor
+  plain_staged  the same parse, each block written to one Parquet file with the staged files'
+              settings (snappy, statistics, the same dictionary choice), serially: the floor of
+              what the validator must do (parse and write the rows the lake will register)
   fastjsonschema / jsonschema   per-row validation of the rows as Python dicts (JSON parsed with
               ``json``; CSV with ``csv`` + typed conversion; Parquet with ``to_pylist``).
               jsonschema runs on a sample (``--jsonschema-sample``) and is extrapolated.
@@ -32,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "validation.json"
 FORMATS = ("csv", "json", "parquet")
-METHODS = ("validator", "plain", "fastjsonschema", "jsonschema", "pandas")
+METHODS = ("validator", "plain", "plain_staged", "fastjsonschema", "jsonschema", "pandas")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,6 +125,14 @@ def _rows(fmt: str, path: Path, limit: int | None) -> Any:
 _IMPORTS = {
     "validator": ["batchgate.validation", "benchmarks.datagen"],
     "plain": ["pyarrow.csv", "pyarrow.json", "pyarrow.parquet", "batchgate.schema", "benchmarks.datagen"],
+    "plain_staged": [
+        "pyarrow.csv",
+        "pyarrow.json",
+        "pyarrow.parquet",
+        "batchgate.schema",
+        "batchgate.validation.outputs",
+        "benchmarks.datagen",
+    ],
     "fastjsonschema": ["fastjsonschema", "pyarrow.parquet"],
     "jsonschema": ["jsonschema", "pyarrow.parquet"],
     "pandas": ["pandas", "pyarrow.parquet"],
@@ -188,10 +199,19 @@ def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: 
                 failed_dir=f"{tmp}/f",
                 block_size=block_size,
             )
-        extra = {"output": r.output_record_count, "failed": r.failed_record_count}
+        from batchgate.validation.pipeline import default_workers
+
+        extra = {
+            "output": r.output_record_count,
+            "failed": r.failed_record_count,
+            "workers": default_workers(),
+        }
         measured_rows = r.input_record_count
     elif method == "plain":
         measured_rows = _plain(fmt, path, block_size)
+    elif method == "plain_staged":
+        with tempfile.TemporaryDirectory() as tmp:
+            measured_rows = _plain(fmt, path, block_size, staged=Path(tmp) / "staged.parquet")
     elif method in ("fastjsonschema", "jsonschema"):
         schema = _json_schema()
         if method == "fastjsonschema":
@@ -225,7 +245,8 @@ def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: 
     return {"seconds": seconds, "rows": rows, "cpu_seconds": round(cpu, 3), "rss_mb": _peak_rss_mb(), **extra}
 
 
-def _plain(fmt: str, path: Path, block_size: int) -> int:
+def _plain(fmt: str, path: Path, block_size: int, staged: Path | None = None) -> int:
+    """Rows parsed; with ``staged``, every parsed block is also written there as Parquet."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.json as pajson
@@ -236,6 +257,20 @@ def _plain(fmt: str, path: Path, block_size: int) -> int:
 
     target = arrow_schema(dataset().schema_, lineage=False)
     n = 0
+    writer: Any = None
+
+    def stage(table: Any) -> None:
+        nonlocal writer
+        if staged is None:
+            return
+        from batchgate.validation.outputs import dictionary_columns
+
+        if writer is None:
+            writer = pq.ParquetWriter(
+                str(staged), table.schema, compression="snappy", use_dictionary=dictionary_columns(table)
+            )
+        writer.write_table(table, row_group_size=max(table.num_rows, 1))
+
     if fmt == "csv":
         types = {f.name: f.type for f in target if not pa.types.is_nested(f.type)}
         types.update({"address.city": pa.string(), "address.zip": pa.string(), "tags": pa.string()})
@@ -246,6 +281,7 @@ def _plain(fmt: str, path: Path, block_size: int) -> int:
         )
         for batch in reader:
             n += batch.num_rows
+            stage(pa.Table.from_batches([batch]))
     elif fmt == "json":
         schema = pa.schema(
             [pa.field(f.name, pa.string() if pa.types.is_date(f.type) else f.type) for f in target]
@@ -256,9 +292,14 @@ def _plain(fmt: str, path: Path, block_size: int) -> int:
             parse_options=pajson.ParseOptions(explicit_schema=schema),
         )
         n = table.num_rows
+        for batch in table.to_batches(131072):
+            stage(pa.Table.from_batches([batch]))
     else:
-        for batch in pq.ParquetFile(str(path)).iter_batches(65536):
+        for batch in pq.ParquetFile(str(path)).iter_batches(131072 if staged else 65536):
             n += batch.num_rows
+            stage(pa.Table.from_batches([batch]))
+    if writer is not None:
+        writer.close()
     return n
 
 
@@ -339,6 +380,9 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
         per["validator_vs_plain_cpu"] = round(
             per["plain"]["cpu_seconds"] / per["validator"]["cpu_seconds"], 2
         )
+        per["validator_vs_plain_staged"] = round(
+            per["plain_staged"]["seconds"] / per["validator"]["seconds"], 2
+        )
         per["validator_vs_jsonschema"] = round(per["jsonschema"]["seconds"] / per["validator"]["seconds"], 1)
         per["validator_vs_fastjsonschema"] = round(
             per["fastjsonschema"]["seconds"] / per["validator"]["seconds"], 1
@@ -366,13 +410,14 @@ def _table(out: dict[str, Any]) -> None:
     print(f"\nvalidation, {out['rows']:,} rows (ratios: >1 means the validator is faster)")
     print(
         f"{'format':8} {'validator rows/s':>17} {'MB/s':>7} {'plain rows/s':>13} {'val/plain':>9} "
-        f"{'(cpu)':>6} {'x jsonschema':>12} {'x fastjs':>9} {'x pandas':>9} {'val RSS MB':>10}"
+        f"{'(cpu)':>6} {'val/plain+write':>15} {'x jsonschema':>12} {'x fastjs':>9} {'x pandas':>9} {'val RSS MB':>10}"
     )
     for fmt, per in out["formats"].items():
         v = per["validator"]
         print(
             f"{fmt:8} {v['rows_per_s']:>17,} {v['mb_per_s']:>7} {per['plain']['rows_per_s']:>13,} "
-            f"{per['validator_vs_plain']:>9} {per['validator_vs_plain_cpu']:>6} {per['validator_vs_jsonschema']:>12} "
+            f"{per['validator_vs_plain']:>9} {per['validator_vs_plain_cpu']:>6} "
+            f"{per['validator_vs_plain_staged']:>15} {per['validator_vs_jsonschema']:>12} "
             f"{per['validator_vs_fastjsonschema']:>9} {per['validator_vs_pandas']:>9} {v['rss_mb']:>10.0f}"
         )
 
