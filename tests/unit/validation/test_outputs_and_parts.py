@@ -39,7 +39,7 @@ def test_failed_record_shape(tmp_path: Path) -> None:
         "_errors": [
             {
                 "code": "BG-ROW-PATTERN",
-                "message": "value does not match pattern '^[^@]+@[^@]+$' (got 'x')",
+                "message": "value does not match pattern '^[^@]+@[^@]+$' (got \"x\")",
                 "field": "email",
             }
         ],

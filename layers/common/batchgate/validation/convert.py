@@ -166,7 +166,7 @@ def parse_json_cells(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.B
 
     def parse(cells: pa.Array) -> pa.Array:
         lines = pc.binary_join_element_wise('{"v":', cells, "}", "")
-        buf = _join_lines(lines)
+        buf = join_lines(lines)
         table = pajson.read_json(
             pa.BufferReader(buf),
             read_options=pajson.ReadOptions(use_threads=True, block_size=max(1 << 20, buf.size // 4 + 1)),
@@ -220,7 +220,7 @@ def _emptied(items: pa.ListArray, empty: pa.BooleanArray) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, values, mask=mask)
 
 
-def _join_lines(lines: pa.Array) -> pa.Buffer:
+def join_lines(lines: pa.Array) -> pa.Buffer:
     """All cells joined by newlines, without a Python loop (binary_join over one list)."""
     one_list = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines)
     joined = pc.binary_join(one_list, "\n")[0]

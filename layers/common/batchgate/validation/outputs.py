@@ -216,10 +216,14 @@ class FailedWriter:
         self.write_line(failed_line(self.file_name, row, raw, values, errors))
 
     def write_line(self, line: bytes) -> None:
-        """One line made by :func:`failed_line` (encoded on whichever thread had the record)."""
-        self._buf.append(line)
-        self._size += len(line)
-        self.rows += 1
+        """One line made by :func:`failed_line`."""
+        self.write_lines(line, 1)
+
+    def write_lines(self, text: bytes, count: int) -> None:
+        """``count`` whole lines (each ending with a newline), encoded by the caller."""
+        self._buf.append(text)
+        self._size += len(text)
+        self.rows += count
         if self._size >= 4 << 20:
             self._flush()
 

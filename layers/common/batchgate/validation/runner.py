@@ -30,9 +30,10 @@ from batchgate.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit
 from batchgate.validation.codes import FileError
-from batchgate.validation.convert import Violation, as_bytes_type, conform
+from batchgate.validation.convert import Violation, as_bytes_type, conform, join_lines, to_json_text
 from batchgate.validation.csv_reader import read_csv
 from batchgate.validation.engine import Checker, failed_mask
+from batchgate.validation.failed_lines import SHOWN_MAX, table_lines
 from batchgate.validation.json_reader import read_json_lines, read_multi_line_json
 from batchgate.validation.outputs import FailedWriter, StagedWriter, failed_line
 from batchgate.validation.parquet_reader import open_parquet, read_parquet
@@ -200,7 +201,8 @@ class _Outcome:
 
     n_input: int
     good: pa.Table | None
-    failed_lines: list[bytes]  # failed-records lines, one per failed row, in row order
+    failed_text: bytes  # failed-records lines of the chunk's failed rows, in row order
+    failed_count: int
     errors: list[tuple[int, str | None, str, str]]  # (row, field, code, message) of the first ones
     present: set[str] = field(default_factory=set)
     max_row: int = 0
@@ -242,14 +244,14 @@ class _Run:
         """Write one outcome, then count it (counts move only when all is written)."""
         if outcome.good is not None:
             self.staged.write(outcome.good)
-        for line in outcome.failed_lines:
-            self.failed.write_line(line)
+        if outcome.failed_count:
+            self.failed.write_lines(outcome.failed_text, outcome.failed_count)
         for row, field_, code, message in outcome.errors:
             self._keep(row, field_, code, message)
         self.present |= outcome.present
         self.result.input_record_count += outcome.n_input
         self.result.output_record_count += outcome.good.num_rows if outcome.good is not None else 0
-        self.result.failed_record_count += len(outcome.failed_lines)
+        self.result.failed_record_count += outcome.failed_count
         self.max_row = max(self.max_row, outcome.max_row)
 
     def _process(self, chunk: Chunk) -> _Outcome:
@@ -287,11 +289,14 @@ class _Run:
                 failed_rows.extend(zip(chunk.rows.take(idx).to_pylist(), idx.to_pylist(), strict=True))
             good = self._with_lineage(kept, good_rows)
         rows = [pc.max(chunk.rows).as_py() or 0] if n else []
-        lines, errors = self._failed_records(chunk, failed_rows, violations) if failed_rows else ([], [])
+        text, count, errors = (
+            self._failed_records(chunk, failed_rows, violations) if failed_rows else (b"", 0, [])
+        )
         return _Outcome(
             n_input=n + len(chunk.corrupt),
             good=good,
-            failed_lines=lines,
+            failed_text=text,
+            failed_count=count,
             errors=errors,
             present=present,
             max_row=max([0, *rows, *(c.row for c in chunk.corrupt)]),
@@ -310,15 +315,58 @@ class _Run:
 
     def _failed_records(
         self, chunk: Chunk, failed_rows: list[tuple[int, Corrupt | int]], violations: list[Violation]
-    ) -> tuple[list[bytes], list[tuple[int, str | None, str, str]]]:
-        """Failed-records lines (in row order) and the first ``max_errors_kept`` errors."""
+    ) -> tuple[bytes, int, list[tuple[int, str | None, str, str]]]:
+        """Failed-records lines (in row order, joined), their count, and the first errors."""
+        failed_rows.sort(key=lambda item: item[0])
+        indices = [w for _, w in failed_rows if not isinstance(w, Corrupt)]
+        fast = None
+        if indices and not any(i in chunk.values for i in indices):
+            fast = table_lines(
+                chunk.table,
+                chunk.rows,
+                pa.array(indices, pa.int64()),
+                violations,
+                self.file_name,
+                self.max_errors_kept,
+            )
+        if fast is None and indices:
+            return self._failed_records_per_row(chunk, failed_rows, violations)
+        kept: list[tuple[int, str | None, str, str]] = []
+        if fast is not None and len(indices) == len(failed_rows):  # no corrupt record: one join
+            text = join_lines(fast.lines).to_pybytes() + b"\n"
+        else:
+            table_texts = iter(fast.lines.to_pylist() if fast is not None else [])
+            parts: list[bytes] = []
+            for row, what in failed_rows:
+                if isinstance(what, Corrupt):
+                    errors = [{"code": what.code, "message": what.message, "field": None}]
+                    parts.append(failed_line(self.file_name, row, what.raw, what.values, errors))
+                else:
+                    parts.append(next(table_texts).encode() + b"\n")
+            text = b"".join(parts)
+        j = 0
+        for row, what in failed_rows:
+            if len(kept) >= self.max_errors_kept:
+                break
+            if isinstance(what, Corrupt):
+                kept.append((row, None, what.code, what.message))
+            elif fast is not None and j < len(fast.first_errors):
+                kept.extend((row, f, c, m) for f, c, m in fast.first_errors[j])
+                j += 1
+        return text, len(failed_rows), kept
+
+    def _failed_records_per_row(
+        self, chunk: Chunk, failed_rows: list[tuple[int, Corrupt | int]], violations: list[Violation]
+    ) -> tuple[bytes, int, list[tuple[int, str | None, str, str]]]:
+        """The reference path, one row at a time in Python: for values :mod:`.failed_lines`
+        does not render (bytes that are not UTF-8, decimals...) and for rows a reader has shown
+        values for (``chunk.values``)."""
         per_row: dict[int, list[tuple[Violation, Any]]] = {}
         for v in violations:
             idx = pc.indices_nonzero(v.mask).to_pylist()
             shown = _shown_values(v, idx)
             for k, i in enumerate(idx):
                 per_row.setdefault(i, []).append((v, shown[k] if shown is not None else None))
-        failed_rows.sort(key=lambda item: item[0])
         shown_rows = self._rows_as_values(chunk, [w for _, w in failed_rows if not isinstance(w, Corrupt)])
         lines: list[bytes] = []
         kept: list[tuple[int, str | None, str, str]] = []
@@ -336,7 +384,7 @@ class _Run:
                 lines.append(failed_line(self.file_name, row, None, values, errors))
             if len(kept) < self.max_errors_kept:
                 kept.extend((row, e["field"], e["code"], e["message"]) for e in errors)
-        return lines, kept
+        return b"".join(lines), len(lines), kept[: self.max_errors_kept]
 
     @staticmethod
     def _rows_as_values(chunk: Chunk, indices: list[int]) -> dict[int, Any]:
@@ -396,7 +444,8 @@ def _shown_values(v: Violation, idx: list[int]) -> list[Any] | None:
 
 
 def _show(value: Any) -> str:
+    """A value as quoted in a message: its JSON text, cut (as :func:`.failed_lines.shown` does)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    text = to_json_text(value)
+    return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 3] + "..."
