@@ -1,10 +1,11 @@
 import json
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchgate.validation import codes
+from batchgate.validation import codes, convert
 from batchgate.validation.convert import conform, parse_json_cells
 
 LIST_OF_STRINGS = pa.list_(pa.string())
@@ -61,3 +62,29 @@ def test_string_lists_fast_path_empty_lists_and_slices() -> None:
     assert out.to_pylist() == expected and not any(bad.to_pylist())
     out, _ = parse_json_cells(arr.slice(1, 6), target)
     assert out.to_pylist() == expected[1:7]
+
+
+@pytest.mark.parametrize(
+    ("target", "cells"),
+    [
+        (pa.int64(), ["1", " 2 ", "", None, "x", "99999999999999999999"]),
+        (pa.bool_(), ["true", "no", "maybe", None, "Y"]),
+        (pa.date32(), ["2024-01-02", "2024-13-01", None, "yesterday"]),
+        (pa.timestamp("us", "UTC"), ["2024-01-02T03:04:05Z", "2024-01-02 03:04", "2024-01-02", "soon", None]),
+        (LIST_OF_STRINGS, ['["a", "b"]', "[]", '[""]', "[1]", '["x\\"y"]', None, "not json"]),
+    ],
+    ids=["int", "bool", "date", "timestamp", "list"],
+)
+def test_repeated_values_convert_once_with_the_same_result(
+    target: pa.DataType, cells: list[str | None]
+) -> None:
+    """A column whose values repeat is converted on its distinct values: same cells, same failures."""
+    repeated = pa.array(cells * 400)  # >= 1024 rows, a handful of distinct values
+    assert convert._repeats(repeated) and not convert._repeats(pa.array([str(i) for i in range(2048)]))
+    one_by_one = pa.concat_arrays([conform(pa.array(cells), target, "f")[0]] * 400)
+    out, violations = conform(repeated, target, "f")
+    assert out.equals(one_by_one)
+    direct_out, direct_bad = convert._from_string(repeated, target)
+    assert out.equals(direct_out)
+    bad = violations[0].mask if violations else pa.array([False] * len(repeated))
+    assert bad.equals(direct_bad)
