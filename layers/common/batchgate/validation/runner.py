@@ -70,7 +70,7 @@ def validate_file(
     ``first_line`` (from :func:`plan_parts`) is the physical line number where ``byte_range``
     starts; when omitted for a range, it is found by counting the newlines before the range.
     ``workers``: threads that parse and check blocks side by side (default: the usable CPUs, at
-    most 4); the outputs and counts are the same for any number.
+    most 3); the outputs and counts are the same for any number.
     """
     started = time.monotonic()
     result = FileResult()
@@ -98,7 +98,7 @@ def validate_file(
                 closers,
             )
             # closing(): if checking a block raises, the reader and worker threads stop right away.
-            units = prefetch(reader)
+            units = prefetch(reader, depth=1)
             done = ordered_map(run.process, units, workers=workers or default_workers())
             with contextlib.closing(units), contextlib.closing(done):
                 for outcomes in done:
