@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from batchgate.validation.pipeline import ordered_map, prefetch
+from batchgate.validation.pipeline import IN_FLIGHT, depths, ordered_map, prefetch
 from tests.unit.validation.helpers import good_record, run
 
 
@@ -135,3 +135,10 @@ def test_any_number_of_workers_writes_the_same_outputs(
             first.result.input_record_count,
             first.result.line_count,
         )
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+def test_blocks_in_flight_do_not_grow_with_the_workers(workers: int) -> None:
+    held, ahead = depths(workers)
+    assert held >= workers and ahead >= 1  # every worker has a block; the reader can cut one
+    assert held + ahead == max(IN_FLIGHT, workers + 1)

@@ -37,7 +37,7 @@ from batchgate.validation.failed_lines import SHOWN_MAX, table_lines
 from batchgate.validation.json_reader import read_json_lines, read_multi_line_json
 from batchgate.validation.outputs import FailedWriter, StagedWriter, failed_line
 from batchgate.validation.parquet_reader import open_parquet, read_parquet
-from batchgate.validation.pipeline import default_workers, ordered_map, prefetch
+from batchgate.validation.pipeline import default_workers, depths, ordered_map, prefetch
 from batchgate.validation.result import FileResult
 from batchgate.validation.source import UTF8_BOM, file_size, first_record_end, is_utf8, open_bytes
 
@@ -98,8 +98,10 @@ def validate_file(
                 closers,
             )
             # closing(): if checking a block raises, the reader and worker threads stop right away.
-            units = prefetch(reader, depth=1)
-            done = ordered_map(run.process, units, workers=workers or default_workers())
+            n_workers = workers or default_workers()
+            held, ahead = depths(n_workers)
+            units = prefetch(reader, depth=ahead)
+            done = ordered_map(run.process, units, workers=n_workers, depth=held)
             with contextlib.closing(units), contextlib.closing(done):
                 for outcomes in done:
                     for outcome in outcomes:
