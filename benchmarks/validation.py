@@ -27,6 +27,7 @@ import importlib.abc
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -397,6 +398,14 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
                 r["all_seconds"] = [round(x["seconds"], 3) for x in runs[method]]
             per[method] = r
         per["validator_vs_plain"] = round(per["plain"]["seconds"] / per["validator"]["seconds"], 2)
+        # Ratios within each round (the two ran a second apart), and their median: steadier than
+        # the ratio of two bests when the machine's speed drifts between rounds.
+        rounds = [
+            round(p["seconds"] / v["seconds"], 2)
+            for v, p in zip(runs["validator"], runs["plain"], strict=True)
+        ]
+        per["validator_vs_plain_rounds"] = rounds
+        per["validator_vs_plain_median"] = statistics.median(rounds)
         per["validator_vs_plain_cpu"] = round(
             per["plain"]["cpu_seconds"] / per["validator"]["cpu_seconds"], 2
         )
@@ -429,14 +438,14 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
 def _table(out: dict[str, Any]) -> None:
     print(f"\nvalidation, {out['rows']:,} rows (ratios: >1 means the validator is faster)")
     print(
-        f"{'format':8} {'validator rows/s':>17} {'MB/s':>7} {'plain rows/s':>13} {'val/plain':>9} "
+        f"{'format':8} {'validator rows/s':>17} {'MB/s':>7} {'plain rows/s':>13} {'val/plain':>9} {'(median)':>8} "
         f"{'(cpu)':>6} {'val/plain+write':>15} {'x jsonschema':>12} {'x fastjs':>9} {'x pandas':>9} {'val RSS MB':>10}"
     )
     for fmt, per in out["formats"].items():
         v = per["validator"]
         print(
             f"{fmt:8} {v['rows_per_s']:>17,} {v['mb_per_s']:>7} {per['plain']['rows_per_s']:>13,} "
-            f"{per['validator_vs_plain']:>9} {per['validator_vs_plain_cpu']:>6} "
+            f"{per['validator_vs_plain']:>9} {per['validator_vs_plain_median']:>8} {per['validator_vs_plain_cpu']:>6} "
             f"{per['validator_vs_plain_staged']:>15} {per['validator_vs_jsonschema']:>12} "
             f"{per['validator_vs_fastjsonschema']:>9} {per['validator_vs_pandas']:>9} {v['rss_mb']:>10.0f}"
         )
