@@ -239,6 +239,9 @@ class _Run:
         self._file_names: pa.Array = pa.array([], pa.string())
 
     def process(self, unit: Unit) -> list[_Outcome]:
+        """Outcomes of one block, parsed here if the reader left that to the workers. Runs on a
+        worker thread: it reads ``self`` but changes nothing on it (lineage columns aside,
+        behind their lock)."""
         chunks = [unit] if isinstance(unit, Chunk) else unit()
         return [self._process(chunk) for chunk in chunks]
 
