@@ -50,6 +50,11 @@ def arange(start: int, n: int) -> pa.Array:
     return pc.add(pc.cumulative_sum(ones), start - 1)
 
 
+def list_offsets(lengths: pa.Array) -> pa.Array:
+    """int32 offsets of lists holding ``lengths`` items each (no nulls in ``lengths``)."""
+    return pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(pc.cumulative_sum(lengths), pa.int32())])
+
+
 def one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     """A column as one array. A single chunk (a column of a table built from arrays, or of one
     parsed block) is returned as it is: ``combine_chunks`` would copy it."""
@@ -236,7 +241,7 @@ def _emptied(items: pa.ListArray, empty: pa.BooleanArray) -> pa.ListArray:
     Rebuilt from offsets and values: ``if_else`` over a list array copies it element by element
     and cost more than the rest of the string-list path."""
     lengths = pc.if_else(empty, 0, pc.fill_null(pc.list_value_length(items), 0))
-    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(pc.cumulative_sum(lengths), pa.int32())])
+    offsets = list_offsets(lengths)
     keep = pc.invert(pc.take(empty, pc.list_parent_indices(items)))
     values = pc.list_flatten(items).filter(keep)
     mask = items.is_null() if items.null_count else None
@@ -364,7 +369,7 @@ def _conform_list(arr: pa.Array, target: pa.ListType, path: str) -> tuple[pa.Arr
     values = pc.list_flatten(arr)
     new_values, elem_violations = conform(values, target.value_type, f"{path}[]")
     lengths = pc.fill_null(pc.list_value_length(arr), 0)
-    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(pc.cumulative_sum(lengths), pa.int32())])
+    offsets = list_offsets(lengths)
     mask = arr.is_null() if arr.null_count else None
     out = pa.ListArray.from_arrays(offsets, new_values, type=target, mask=mask)
     if not elem_violations:

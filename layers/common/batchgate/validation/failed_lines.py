@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batchgate.validation.convert import Violation, one_array
+from batchgate.validation.convert import Violation, list_offsets, one_array
 
 SHOWN_MAX = 80  # characters of a value quoted in a message: "(got ...)"
 
@@ -120,7 +120,7 @@ def _struct_text(arr: pa.StructArray) -> pa.Array:
 def _list_text(arr: pa.ListArray) -> pa.Array:
     items = json_text(pc.list_flatten(arr))
     lengths = pc.fill_null(pc.list_value_length(arr), 0)
-    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cast(pc.cumulative_sum(lengths), pa.int32())])
+    offsets = list_offsets(lengths)
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, items), ", ")
     return _concat("[", joined, "]")
 

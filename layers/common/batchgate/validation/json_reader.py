@@ -89,11 +89,7 @@ class JsonBlockParser:
             lines = data.split(b"\n")
             filled = [i for i, text in enumerate(lines) if text.strip()]
             if len(filled) == table.num_rows and all(lines[i].lstrip()[:1] == b"{" for i in filled):
-                yield Chunk(
-                    table,
-                    pa.array([first_line + i for i in filled], pa.int64()),
-                    declared=False,
-                )
+                yield Chunk(table, pa.array([first_line + i for i in filled], pa.int64()), declared=False)
                 return
         # Refused (or rows do not map one-to-one on lines): bisect, then line by line.
         if data.count(b"\n") < _SMALL_PIECE:

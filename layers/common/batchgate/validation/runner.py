@@ -342,10 +342,9 @@ class _Run:
         else:
             table_texts = iter(fast.lines.to_pylist() if fast is not None else [])
             parts: list[bytes] = []
-            for row, what in failed_rows:
+            for _, what in failed_rows:
                 if isinstance(what, Corrupt):
-                    errors = [{"code": what.code, "message": what.message, "field": None}]
-                    parts.append(failed_line(self.file_name, row, what.raw, what.values, errors))
+                    parts.append(self._corrupt_line(what))
                 else:
                     parts.append(next(table_texts).encode() + b"\n")
             text = b"".join(parts)
@@ -358,7 +357,12 @@ class _Run:
             elif fast is not None and j < len(fast.first_errors):
                 kept.extend((row, f, c, m) for f, c, m in fast.first_errors[j])
                 j += 1
-        return text, len(failed_rows), kept
+        return text, len(failed_rows), kept[: self.max_errors_kept]
+
+    def _corrupt_line(self, corrupt: Corrupt) -> bytes:
+        return failed_line(
+            self.file_name, corrupt.row, corrupt.raw, corrupt.values, [_corrupt_error(corrupt)]
+        )
 
     def _failed_records_per_row(
         self, chunk: Chunk, failed_rows: list[tuple[int, Corrupt | int]], violations: list[Violation]
@@ -378,8 +382,8 @@ class _Run:
         for row, what in failed_rows:
             errors: list[dict[str, Any]]
             if isinstance(what, Corrupt):
-                errors = [{"code": what.code, "message": what.message, "field": None}]
-                lines.append(failed_line(self.file_name, row, what.raw, what.values, errors))
+                errors = [_corrupt_error(what)]
+                lines.append(self._corrupt_line(what))
             else:
                 errors = []
                 for v, value in per_row.get(what, []):
@@ -410,6 +414,11 @@ class _Run:
             self.result.errors.append(
                 ErrorEntry(code=code, description=message, file=self.file_name, row=row, field=field)
             )
+
+
+def _corrupt_error(corrupt: Corrupt) -> dict[str, Any]:
+    """The one error of a record that never became a row (it has no field)."""
+    return {"code": corrupt.code, "message": corrupt.message, "field": None}
 
 
 def _jsonable(table: pa.Table) -> pa.Table:
