@@ -59,7 +59,21 @@ CSV_HEADER = [
 ]
 
 
-def dataset() -> Any:
+_CONSTRAINTS = ("required", "pattern", "maxLength", "minimum", "maximum", "enum")
+
+
+def _types_only(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for f in fields:
+        g = {k: v for k, v in f.items() if k not in _CONSTRAINTS}
+        if "fields" in g:
+            g["fields"] = _types_only(g["fields"])
+        out.append(g)
+    return out
+
+
+def dataset(constraints: bool = True) -> Any:
+    """The profiles dataset; ``constraints=False``: the same types with no rule to check."""
     from batchgate.models import Dataset
 
     return Dataset.model_validate(
@@ -71,7 +85,7 @@ def dataset() -> Any:
             "created": 0,
             "updated": 0,
             "table": "bench.profiles",
-            "schema": {"fields": FIELDS},
+            "schema": {"fields": FIELDS if constraints else _types_only(FIELDS)},
         }
     )
 

@@ -3,6 +3,9 @@
 For each format (CSV, JSON Lines, Parquet) on the same ~1 M profile rows (``--rows``):
   validator   ``validate_file`` on the local disk (parse, convert, check, write staged Parquet
               and failed records)
+  validator_types  the same against the dataset with its constraints removed (types only, no
+              required/enum/pattern/range/length rule, so no failed row): what parsing, converting
+              and staging cost before any check
   plain       Arrow parsing of the same file with the same schema, nothing else: the floor
   plain_staged  the same parse, each block written to one Parquet file with the staged files'
               settings (snappy, statistics, the same dictionary choice), serially: the floor of
@@ -38,8 +41,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "validation.json"
 FORMATS = ("csv", "json", "parquet")
-METHODS = ("validator", "plain", "plain_staged", "fastjsonschema", "jsonschema", "pandas")
-REPEATED = ("validator", "plain", "plain_staged")
+METHODS = ("validator", "validator_types", "plain", "plain_staged", "fastjsonschema", "jsonschema", "pandas")
+REPEATED = ("validator", "validator_types", "plain", "plain_staged")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +134,7 @@ def _rows(fmt: str, path: Path, limit: int | None) -> Any:
 
 _IMPORTS = {
     "validator": ["batchgate.validation", "benchmarks.datagen"],
+    "validator_types": ["batchgate.validation", "benchmarks.datagen"],
     "plain": ["pyarrow.csv", "pyarrow.json", "pyarrow.parquet", "batchgate.schema", "benchmarks.datagen"],
     "plain_staged": [
         "pyarrow.csv",
@@ -187,7 +191,7 @@ def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: 
     cpu0 = _cpu_seconds()
     extra: dict[str, Any] = {}
     measured_rows = rows
-    if method == "validator":
+    if method in ("validator", "validator_types"):
         import pyarrow.fs as pafs
 
         from batchgate.models import InputFormat
@@ -198,7 +202,7 @@ def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: 
             r = validate_file(
                 fs=pafs.LocalFileSystem(),
                 source_path=str(path),
-                dataset=dataset(),
+                dataset=dataset(constraints=method == "validator"),
                 input_format=InputFormat(format=fmt),
                 batch_id="b",
                 file_name=path.name,
@@ -409,6 +413,13 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
         per["validator_vs_plain_cpu"] = round(
             per["plain"]["cpu_seconds"] / per["validator"]["cpu_seconds"], 2
         )
+        per["validator_types_vs_plain"] = round(
+            per["plain"]["seconds"] / per["validator_types"]["seconds"], 2
+        )
+        per["validator_types_vs_plain_median"] = statistics.median(
+            round(p["seconds"] / v["seconds"], 2)
+            for v, p in zip(runs["validator_types"], runs["plain"], strict=True)
+        )
         per["validator_vs_plain_staged"] = round(
             per["plain_staged"]["seconds"] / per["validator"]["seconds"], 2
         )
@@ -439,14 +450,14 @@ def _table(out: dict[str, Any]) -> None:
     print(f"\nvalidation, {out['rows']:,} rows (ratios: >1 means the validator is faster)")
     print(
         f"{'format':8} {'validator rows/s':>17} {'MB/s':>7} {'plain rows/s':>13} {'val/plain':>9} {'(median)':>8} "
-        f"{'(cpu)':>6} {'val/plain+write':>15} {'x jsonschema':>12} {'x fastjs':>9} {'x pandas':>9} {'val RSS MB':>10}"
+        f"{'(cpu)':>6} {'types/plain':>11} {'val/plain+write':>15} {'x jsonschema':>12} {'x fastjs':>9} {'x pandas':>9} {'val RSS MB':>10}"
     )
     for fmt, per in out["formats"].items():
         v = per["validator"]
         print(
             f"{fmt:8} {v['rows_per_s']:>17,} {v['mb_per_s']:>7} {per['plain']['rows_per_s']:>13,} "
             f"{per['validator_vs_plain']:>9} {per['validator_vs_plain_median']:>8} {per['validator_vs_plain_cpu']:>6} "
-            f"{per['validator_vs_plain_staged']:>15} {per['validator_vs_jsonschema']:>12} "
+            f"{per['validator_types_vs_plain']:>11} {per['validator_vs_plain_staged']:>15} {per['validator_vs_jsonschema']:>12} "
             f"{per['validator_vs_fastjsonschema']:>9} {per['validator_vs_pandas']:>9} {v['rss_mb']:>10.0f}"
         )
 
