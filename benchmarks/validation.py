@@ -404,21 +404,17 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
         per["validator_vs_plain"] = round(per["plain"]["seconds"] / per["validator"]["seconds"], 2)
         # Ratios within each round (the two ran a second apart), and their median: steadier than
         # the ratio of two bests when the machine's speed drifts between rounds.
-        rounds = [
-            round(p["seconds"] / v["seconds"], 2)
-            for v, p in zip(runs["validator"], runs["plain"], strict=True)
-        ]
+        rounds = _round_ratios(runs["validator"], runs["plain"])
         per["validator_vs_plain_rounds"] = rounds
-        per["validator_vs_plain_median"] = statistics.median(rounds)
+        per["validator_vs_plain_median"] = round(statistics.median(rounds), 2)
         per["validator_vs_plain_cpu"] = round(
             per["plain"]["cpu_seconds"] / per["validator"]["cpu_seconds"], 2
         )
         per["validator_types_vs_plain"] = round(
             per["plain"]["seconds"] / per["validator_types"]["seconds"], 2
         )
-        per["validator_types_vs_plain_median"] = statistics.median(
-            round(p["seconds"] / v["seconds"], 2)
-            for v, p in zip(runs["validator_types"], runs["plain"], strict=True)
+        per["validator_types_vs_plain_median"] = round(
+            statistics.median(_round_ratios(runs["validator_types"], runs["plain"])), 2
         )
         per["validator_vs_plain_staged"] = round(
             per["plain_staged"]["seconds"] / per["validator"]["seconds"], 2
@@ -444,6 +440,11 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
         )
     results["validation"] = out
     _table(out)
+
+
+def _round_ratios(measured: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> list[float]:
+    """baseline ÷ measured time within each round (the two ran seconds apart)."""
+    return [round(b["seconds"] / m["seconds"], 2) for m, b in zip(measured, baseline, strict=True)]
 
 
 def _table(out: dict[str, Any]) -> None:
