@@ -31,7 +31,7 @@ def _modules() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     root = str(HERE.parent)
-    for p in (root, str(HERE.parent / "layers" / "common")):
+    for p in (root, str(HERE.parent / "layers" / "common"), str(HERE.parent / "tools")):
         if p not in sys.path:
             sys.path.insert(0, p)
     modules = _modules()

@@ -74,7 +74,7 @@ def _types_only(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def dataset(constraints: bool = True) -> Any:
     """The profiles dataset; ``constraints=False``: the same types with no rule to check."""
-    from batchgate.models import Dataset
+    from batchgate.core.models import Dataset
 
     return Dataset.model_validate(
         {
@@ -144,7 +144,7 @@ def _json_lines(c: dict[str, list[Any]]) -> str:
 
 
 def _table(c: dict[str, list[Any]]) -> pa.Table:
-    from batchgate.schema import arrow_schema
+    from batchgate.core.schema import arrow_schema
 
     schema = arrow_schema(dataset().schema_, lineage=False)
     seen = pa.array(np.array([s[:-1] for s in c["seen"]], dtype="datetime64[us]")).cast(

@@ -11,7 +11,7 @@ What runs
 - Baseline: a subprocess uploading the same file with boto3 ``upload_file`` (multipart,
   ``TransferConfig`` with the SDK's part size and worker count) to the stack's S3 endpoint, under
   a key no validator watches.
-- The CLI: ``python -m batchgate.cli ingest FILE --dataset ID --format csv`` as a subprocess, with
+- The CLI: ``python -m batchgate_tools.cli ingest FILE --dataset ID --format csv`` as a subprocess, with
   the connection in ``BATCHGATE_*`` environment variables.
 
 How it measures (both subprocesses the same way)
@@ -287,7 +287,10 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
     size = path.stat().st_size
     print(f"file {path.name}: {size / GIB:.3f} GiB, {rows:,} rows", flush=True)
     split = args.ingest_split_mb * MIB
-    env_base = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
+    env_base = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common", "tools")),
+    }
     for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env_base.pop(k, None)
 
@@ -317,7 +320,7 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
 def _run_on_stack(
     stack: Any, path: Path, size: int, rows: int, env_base: dict[str, str], args: argparse.Namespace
 ) -> dict[str, Any]:
-    from batchgate.client import DEFAULT_PART_SIZE
+    from batchgate_tools.client import DEFAULT_PART_SIZE
 
     r = stack.post("/data/foundation/catalog/dataSets", json=DATASET)
     r.raise_for_status()
@@ -349,7 +352,7 @@ def _run_on_stack(
         "BATCHGATE_SANDBOX": "prod",
     }
     cmd = [
-        sys.executable, "-m", "batchgate.cli", "ingest", str(path),
+        sys.executable, "-m", "batchgate_tools.cli", "ingest", str(path),
         "--dataset", dataset_id, "--format", "csv", "--timeout", str(args.ingest_timeout),
     ]  # fmt: skip
     print("batchgate ingest …", flush=True)
@@ -386,7 +389,7 @@ def _run_on_stack(
     large = _validate_large(stack, batch_id)
 
     cli_out = {
-        "command": "python -m batchgate.cli ingest FILE --dataset ID --format csv",
+        "command": "python -m batchgate_tools.cli ingest FILE --dataset ID --format csv",
         "part_size": DEFAULT_PART_SIZE,
         "workers": workers,
         "peak_rss_mb": cli.peak_rss / MB,

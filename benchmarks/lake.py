@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "layers" / "common"))
+sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT / "tools")]
 
 import boto3  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from batchgate.models import Dataset, DatasetSchema, SchemaField  # noqa: E402
+from batchgate.core.models import Dataset, DatasetSchema, SchemaField  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "lake"
 RESULTS = ROOT / "benchmarks" / "results" / "lake.json"
@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # -- data -------------------------------------------------------------------------------------
 def _arrow_schema() -> pa.Schema:
-    from batchgate.schema import arrow_schema
+    from batchgate.core.schema import arrow_schema
 
     return arrow_schema(SCHEMA, lineage=True)
 

@@ -135,12 +135,18 @@ def _rows(fmt: str, path: Path, limit: int | None) -> Any:
 _IMPORTS = {
     "validator": ["batchgate.validation", "benchmarks.datagen"],
     "validator_types": ["batchgate.validation", "benchmarks.datagen"],
-    "plain": ["pyarrow.csv", "pyarrow.json", "pyarrow.parquet", "batchgate.schema", "benchmarks.datagen"],
+    "plain": [
+        "pyarrow.csv",
+        "pyarrow.json",
+        "pyarrow.parquet",
+        "batchgate.core.schema",
+        "benchmarks.datagen",
+    ],
     "plain_staged": [
         "pyarrow.csv",
         "pyarrow.json",
         "pyarrow.parquet",
-        "batchgate.schema",
+        "batchgate.core.schema",
         "batchgate.validation.outputs",
         "benchmarks.datagen",
     ],
@@ -194,7 +200,7 @@ def case(fmt: str, method: str, path: Path, rows: int, sample: int, block_size: 
     if method in ("validator", "validator_types"):
         import pyarrow.fs as pafs
 
-        from batchgate.models import InputFormat
+        from batchgate.core.models import InputFormat
         from batchgate.validation import validate_file
         from benchmarks.datagen import dataset
 
@@ -263,7 +269,7 @@ def _plain(fmt: str, path: Path, block_size: int, staged: Path | None = None) ->
     import pyarrow.json as pajson
     import pyarrow.parquet as pq
 
-    from batchgate.schema import arrow_schema
+    from batchgate.core.schema import arrow_schema
     from benchmarks.datagen import CSV_HEADER, dataset
 
     target = arrow_schema(dataset().schema_, lineage=False)
@@ -337,7 +343,7 @@ def _pandas(fmt: str, path: Path) -> tuple[int, int]:
 
 
 def _subprocess(args: list[str]) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'layers' / 'common'}")
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'layers' / 'common'}:{ROOT / 'tools'}")
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.validation", *args],
         check=True,

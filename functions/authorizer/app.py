@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchgate.api.auth import authorize, authorizer_context
-from batchgate.dal.store import Store
-from batchgate.errors import Forbidden, Unauthorized
+from batchgate.aws.store import Store
+from batchgate.core.errors import Forbidden, Unauthorized
 from batchgate.settings import settings
 
 logger = Logger(service="batchgate-authorizer")

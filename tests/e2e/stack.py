@@ -109,13 +109,14 @@ def start_stack(
     ready.unlink(missing_ok=True)
     log = data_dir / f"stack-{int(time.time() * 1000)}.log"
     cmd = [
-        sys.executable, "-m", "batchgate.cli", "up",
+        sys.executable, "-m", "batchgate_tools.cli", "up",
         "--port", "0", "--aws-port", "0",
         "--data-dir", str(data_dir), "--ready-file", str(ready),
     ]  # fmt: skip
     for name, value in (params or {}).items():
         cmd += ["--param", f"{name}={value}"]
-    full_env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}", **(env or {})}
+    pythonpath = os.pathsep.join(str(ROOT / p) for p in ("layers/common", "tools"))
+    full_env = {**os.environ, "PYTHONPATH": pythonpath, **(env or {})}
     for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         full_env.pop(k, None)
     with log.open("wb") as out:

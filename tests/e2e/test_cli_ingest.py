@@ -31,13 +31,13 @@ def test_ingest_cli_uploads_several_files_and_reports_the_outcome(
     assert big.stat().st_size > 32 * 1024 * 1024
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT / "layers" / "common"),
+        "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common", "tools")),
         "BATCHGATE_URL": stack.api,
         "BATCHGATE_API_KEY": stack.info["keyId"],
         "BATCHGATE_TOKEN": stack.info["token"],
     }
     done = subprocess.run(
-        [sys.executable, "-m", "batchgate.cli", "ingest", str(big), str(small), "--dataset", ds, "--timeout", "300"],
+        [sys.executable, "-m", "batchgate_tools.cli", "ingest", str(big), str(small), "--dataset", ds, "--timeout", "300"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     # one bad row of 1,200,002 is over the default 0 % allowance: the batch fails, and says why

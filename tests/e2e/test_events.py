@@ -31,10 +31,10 @@ SAMPLES = sorted(p for p in EVENTS.glob("*/*.json"))
 
 def invoke(stack: RunningStack, function: str, event: Path) -> subprocess.CompletedProcess[str]:
     port = stack.info["endpoint"].rsplit(":", 1)[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common", "tools"))}
     env.pop("AWS_ENDPOINT_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "batchgate.cli", "invoke", function, "-e", str(event), "--aws-port", port],
+        [sys.executable, "-m", "batchgate_tools.cli", "invoke", function, "-e", str(event), "--aws-port", port],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

@@ -360,10 +360,10 @@ def test_revert_then_gc_deletes_the_batch_and_keeps_the_rest(flow: Flow, stack: 
 
 def run_gc(stack: RunningStack) -> None:
     port = stack.info["endpoint"].rsplit(":", 1)[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("layers/common", "tools"))}
     env.pop("AWS_ENDPOINT_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "batchgate.cli", "gc", "--aws-port", port, "--retention-seconds", "0"],
+        [sys.executable, "-m", "batchgate_tools.cli", "gc", "--aws-port", port, "--retention-seconds", "0"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

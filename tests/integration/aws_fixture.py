@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from batchgate.dal.aws import reset_clients
-from batchgate.dal.fs import reset_filesystem
-from batchgate.dal.store import Store
-from batchgate.local.moto_server import EmbeddedAws
-from batchgate.local.stack import LocalStack, StackConfig
-from batchgate.models import Batch, BatchStatus, Dataset, InputFormat
+from batchgate.aws.clients import reset_clients
+from batchgate.aws.s3fs import reset_filesystem
+from batchgate.aws.store import Store
+from batchgate.core.models import Batch, BatchStatus, Dataset, InputFormat
 from batchgate.settings import Settings
-from batchgate.template import LocalNames, Resolver, load_template
+from batchgate_tools.local.moto_server import EmbeddedAws
+from batchgate_tools.local.stack import LocalStack, StackConfig
+from batchgate_tools.template import LocalNames, Resolver, load_template
 
 
 @contextmanager

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from batchgate import build_layers
-from batchgate.build_layers import LAMBDA_UNZIPPED_LIMIT, PIP_TARGET_ARGS, ROOT, RUNTIME_SDK_FLOOR
-from batchgate.template import load_template
+from batchgate_tools import build_layers
+from batchgate_tools.build_layers import LAMBDA_UNZIPPED_LIMIT, PIP_TARGET_ARGS, ROOT, RUNTIME_SDK_FLOOR
+from batchgate_tools.template import load_template
 
 pytestmark = pytest.mark.xdist_group("deploy")
 
@@ -69,7 +69,7 @@ def python312() -> str:
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env["PYTHONPATH"] = str(ROOT / "layers" / "common")
+    env["PYTHONPATH"] = os.pathsep.join(str(ROOT / p) for p in ("layers/common", "tools"))
     env.update(extra)
     return env
 
@@ -197,13 +197,13 @@ def test_every_queue_is_encrypted(template: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------- layers
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """`python -m batchgate.build_layers --out <tmp> --report`, exactly as `make layer-size` runs it."""
+    """`python -m batchgate_tools.build_layers --out <tmp> --report`, exactly as `make layer-size` runs it."""
     out = tmp_path_factory.mktemp("layers")
     proc = run(
         [
             sys.executable,
             "-m",
-            "batchgate.build_layers",
+            "batchgate_tools.build_layers",
             "--out",
             str(out),
             "--report",
@@ -312,21 +312,22 @@ def test_dependency_layer_content(built: tuple[Path, dict[str, Any]]) -> None:
 
 
 @pytest.mark.slow
-def test_common_layer_leaves_out_laptop_code(built: tuple[Path, dict[str, Any]]) -> None:
+def test_common_layer_is_the_runtime_package_as_it_is(built: tuple[Path, dict[str, Any]]) -> None:
     out, _report = built
     pkg = out / "common" / "python" / "batchgate"
     assert (pkg / "__init__.py").exists()
-    for gone in ("local", "cli", "template.py", "build_layers.py"):
-        assert not (pkg / gone).exists(), f"{gone} is laptop-only and must not ship"
+    assert sorted(p.name for p in (out / "common" / "python").iterdir()) == ["batchgate"]
     assert not list(pkg.rglob("__pycache__"))
-    shipped = {p.relative_to(pkg) for p in pkg.rglob("*.py")}
+    shipped = {p.relative_to(pkg) for p in pkg.rglob("*") if p.is_file()}
     source = ROOT / "layers" / "common" / "batchgate"
     expected = {
         p.relative_to(source)
-        for p in source.rglob("*.py")
-        if "__pycache__" not in p.parts and p.relative_to(source).parts[0] not in build_layers.COMMON_EXCLUDE
+        for p in source.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
     }
     assert shipped == expected
+    # The laptop-only code (CLI, local stack, template reader, layer builder) lives beside it.
+    assert not any(part in ("local", "cli") for p in shipped for part in p.parts)
 
 
 @pytest.fixture(scope="module")
@@ -592,7 +593,7 @@ def test_check_imports_follows_the_handlers(tmp_path: Path) -> None:
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import yaml\n"
     )
     (pkg / "bad.py").write_text(
-        "import duckdb\nfrom . import local\nfrom pyarrow import flight\n\ndef f():\n    import yaml\n"
+        "import duckdb\nimport batchgate_tools.local\nfrom pyarrow import flight\n\ndef f():\n    import yaml\n"
     )
     (pkg / "laptop.py").write_text("import duckdb\n")
     (pkg / "ns").mkdir()  # a namespace package: its modules import, names "from" it do not
@@ -607,7 +608,10 @@ def test_check_imports_follows_the_handlers(tmp_path: Path) -> None:
     )
     report = build_layers.check_imports(pkg, deps, [handler])
     assert any("bad.py:1 imports duckdb" in e for e in report.errors), report
-    assert any("imports batchgate.local" in e for e in report.errors), report
+    assert any(
+        "bad.py:2 imports batchgate_tools, which is in neither layer nor the runtime" in e
+        for e in report.errors
+    ), report
     assert any(
         "bad.py:3 imports pyarrow.flight, which the dependency layer strips" in e for e in report.errors
     )

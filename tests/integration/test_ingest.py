@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from batchgate.dal.aws import client
-from batchgate.dal.store import Store
+from batchgate.aws.clients import client
+from batchgate.aws.store import Store
+from batchgate.core.keys import staged_prefix, upload_key
+from batchgate.core.models import Batch, Dataset
 from batchgate.ingest import Ingestor, ObjectEvent, inbox_batch_id
-from batchgate.layout import staged_prefix, upload_key
-from batchgate.models import Batch, Dataset
 from batchgate.settings import Settings
 from batchgate.validation import FileResult, runner
 from tests.integration.aws_fixture import new_batch, template_aws

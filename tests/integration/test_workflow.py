@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from batchgate.dal.store import Store
-from batchgate.errors import CommitConflict, InvalidRequest
-from batchgate.models import Batch, BatchFile, BatchStatus
+from batchgate.aws.store import Store
+from batchgate.core.errors import CommitConflict, InvalidRequest
+from batchgate.core.models import Batch, BatchFile, BatchStatus
 from batchgate.workflow import MAX_PROMOTE_ATTEMPTS, Workflow, task_failure
 from tests.integration.aws_fixture import new_batch, template_aws
 
@@ -101,7 +101,7 @@ def test_error_names_route_the_asl() -> None:
 
 
 def test_sweep_records_inbox_drops_no_validator_took(workflow: Workflow) -> None:
-    from batchgate.dal.aws import client
+    from batchgate.aws.clients import client
     from batchgate.ingest import inbox_batch_id
 
     _, ds = new_batch(workflow.store, "sweep-inbox", SCHEMA)

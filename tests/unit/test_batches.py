@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from batchgate.batches import ALL_STATUSES, FINAL, IDEMPOTENT, TRANSITIONS, decide, next_status
-from batchgate.errors import IllegalTransition
-from batchgate.models import BatchFile, ErrorEntry
+from batchgate.core.errors import IllegalTransition
+from batchgate.core.models import BatchFile, ErrorEntry
+from batchgate.core.status import ALL_STATUSES, FINAL, IDEMPOTENT, TRANSITIONS, decide, next_status
 
 
 def file(name: str, inp: int, out: int, failed: int, *, file_error: bool = False) -> BatchFile:

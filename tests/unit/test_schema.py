@@ -1,7 +1,7 @@
 import pyarrow as pa
 
-from batchgate.models import DatasetSchema
-from batchgate.schema import LINEAGE_COLUMNS, arrow_schema
+from batchgate.core.models import DatasetSchema
+from batchgate.core.schema import LINEAGE_COLUMNS, arrow_schema
 
 
 def _schema() -> DatasetSchema:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from batchgate.template import LocalNames, Resolver, load_template
+from batchgate_tools.template import LocalNames, Resolver, load_template
 
 
 def resolver() -> Resolver:

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from batchgate.dal.aws import client
+from batchgate.aws.clients import client
 from batchgate.ingest import Ingestor, ObjectEvent, s3_records
 from batchgate.observability import logger, metrics
 from batchgate.settings import settings

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
-from batchgate import layout
-from batchgate.batches import next_status
-from batchgate.dal import objects
-from batchgate.dal.aws import client
-from batchgate.dal.fs import s3_filesystem
-from batchgate.dal.store import Store
-from batchgate.errors import Conflict, IllegalTransition, InvalidRequest, NotFound
-from batchgate.models import Batch, BatchFile, Dataset, ErrorEntry, Format, InputFormat
+from batchgate.aws import objects
+from batchgate.aws.clients import client
+from batchgate.aws.s3fs import s3_filesystem
+from batchgate.aws.store import Store
+from batchgate.core import keys as layout
+from batchgate.core.errors import Conflict, IllegalTransition, InvalidRequest, NotFound
+from batchgate.core.models import Batch, BatchFile, Dataset, ErrorEntry, Format, InputFormat
+from batchgate.core.status import next_status
 from batchgate.observability import logger
 from batchgate.settings import Settings
 from batchgate.validation import FileResult, validate_file

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from batchgate.errors import Transient
+from batchgate.core.errors import Transient
+from batchgate.core.models import Dataset
 from batchgate.lake import gc as lake_gc
 from batchgate.lake import promote as lake_promote
 from batchgate.lake import revert as lake_revert
@@ -20,7 +21,6 @@ from batchgate.lake import upsert as lake_upsert
 from batchgate.lake.catalog import LakeSettings, load_catalog
 from batchgate.lake.commit import CommitResult
 from batchgate.lake.tables import ensure_table
-from batchgate.models import Dataset
 
 _lock = threading.Lock()
 _catalog: Any = None

@@ -12,12 +12,12 @@ import hashlib
 import json
 from typing import Any
 
-from batchgate import layout
-from batchgate.dal.aws import client
-from batchgate.dal.fs import s3_filesystem
-from batchgate.dal.store import Store
+from batchgate.aws.clients import client
+from batchgate.aws.s3fs import s3_filesystem
+from batchgate.aws.store import Store
+from batchgate.core import keys as layout
+from batchgate.core.models import ErrorEntry
 from batchgate.ingest import Ingestor, ObjectEvent, failed_dir, staged_dir
-from batchgate.models import ErrorEntry
 from batchgate.settings import Settings
 from batchgate.validation import FileResult, merge_results, plan_parts, validate_file
 from batchgate.validation.codes import FILE_UNREADABLE

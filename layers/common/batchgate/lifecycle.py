@@ -1,6 +1,6 @@
 """What the API does, free of HTTP: datasets, batches, batch actions and the export listings.
 
-Every status change goes through :func:`batchgate.batches.next_status` and is written with
+Every status change goes through :func:`batchgate.core.status.next_status` and is written with
 ``Store.save_batch``'s conditional write, so of two racing actions exactly one wins and the
 other gets a 409; nothing half-applies. State machine executions get deterministic names
 (``complete-{batchId}`` …), so repeating an action can never start a second run.
@@ -21,12 +21,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from batchgate.api.auth import Principal
-from batchgate.api.models import BatchAction, BatchCreate, DatasetCreate
-from batchgate.batches import next_status
-from batchgate.dal import objects
-from batchgate.dal.aws import client
-from batchgate.dal.store import BatchQuery, Store
-from batchgate.errors import (
+from batchgate.api.bodies import BatchAction, BatchCreate, DatasetCreate
+from batchgate.aws import objects
+from batchgate.aws.clients import client
+from batchgate.aws.store import BatchQuery, Store
+from batchgate.core.errors import (
     BatchgateError,
     Conflict,
     IllegalTransition,
@@ -34,7 +33,8 @@ from batchgate.errors import (
     NotFound,
     Transient,
 )
-from batchgate.models import Batch, BatchFile, Dataset
+from batchgate.core.models import Batch, BatchFile, Dataset
+from batchgate.core.status import next_status
 from batchgate.settings import Settings
 
 

@@ -22,14 +22,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from batchgate.api.auth import Principal
-from batchgate.api.models import FileActionBody
-from batchgate.batches import ACCEPTS_UPLOADS
-from batchgate.dal import objects
-from batchgate.dal.aws import client
-from batchgate.dal.store import Store
-from batchgate.errors import BatchgateError, Conflict, InvalidRequest, NotFound, PayloadTooLarge
-from batchgate.layout import check_file_name, upload_key
-from batchgate.models import Batch, BatchFile
+from batchgate.api.bodies import FileActionBody
+from batchgate.aws import objects
+from batchgate.aws.clients import client
+from batchgate.aws.store import Store
+from batchgate.core.errors import BatchgateError, Conflict, InvalidRequest, NotFound, PayloadTooLarge
+from batchgate.core.keys import check_file_name, upload_key
+from batchgate.core.models import Batch, BatchFile
+from batchgate.core.status import ACCEPTS_UPLOADS
 from batchgate.settings import Settings
 
 MIB = 1024 * 1024

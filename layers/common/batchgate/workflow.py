@@ -1,7 +1,7 @@
 """The tasks the state machines in ``statemachines/`` hand out, one function per task name.
 
 Each task is given the execution's state (``input``) and returns what the ASL stores at its
-``ResultPath``. A task raises a ``batchgate.errors`` exception to fail; the exception's class
+``ResultPath``. A task raises a ``batchgate.core.errors`` exception to fail; the exception's class
 name becomes the Step Functions error name, so ``Retry``/``Catch`` route on it. Every status
 change is a conditional write on the status just read: ABORT racing a completion wins or loses
 cleanly, and when it wins after the Iceberg commit, the commit is compensated (saga).
@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from batchgate import landing as lake
-from batchgate import layout
-from batchgate.batches import FINAL, decide, next_status
-from batchgate.dal.aws import client
-from batchgate.dal.store import Store
-from batchgate.errors import BatchgateError, IllegalTransition, Transient
-from batchgate.models import Batch, BatchStatus, Dataset, ErrorEntry
+from batchgate.aws.clients import client
+from batchgate.aws.store import Store
+from batchgate.core import keys as layout
+from batchgate.core.errors import BatchgateError, IllegalTransition, Transient
+from batchgate.core.models import Batch, BatchStatus, Dataset, ErrorEntry
+from batchgate.core.status import FINAL, decide, next_status
 from batchgate.observability import logger
 from batchgate.settings import Settings
 

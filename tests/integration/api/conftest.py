@@ -26,8 +26,8 @@ from moto.server import ThreadedMotoServer
 
 from batchgate.api import deps
 from batchgate.api.auth import NewKey, new_key
-from batchgate.dal.aws import reset_clients
-from batchgate.dal.store import Store
+from batchgate.aws.clients import reset_clients
+from batchgate.aws.store import Store
 from batchgate.settings import settings
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from batchgate.api.auth import Principal
-from batchgate.api.errors import classify
-from batchgate.api.models import BatchAction
-from batchgate.batches import ALL_STATUSES, next_status
-from batchgate.dal.store import Store
-from batchgate.errors import IllegalTransition
+from batchgate.api.bodies import BatchAction
+from batchgate.api.error_map import classify
+from batchgate.aws.store import Store
+from batchgate.core.errors import IllegalTransition
+from batchgate.core.models import Batch, BatchStatus
+from batchgate.core.status import ALL_STATUSES, next_status
 from batchgate.lifecycle import Lifecycle
-from batchgate.models import Batch, BatchStatus
 from batchgate.settings import settings as bg_settings
 
 ACME = Principal("acme", "prod", "k", "tester")

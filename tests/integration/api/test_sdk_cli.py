@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from conftest import API_URL, BUCKET, Api, Aws, Creds, sdk_session
 
-from batchgate.cli import main
-from batchgate.client import Client, ClientError, Progress
+from batchgate_tools.cli import main
+from batchgate_tools.client import Client, ClientError, Progress
 
 MIB = 1024 * 1024
 
@@ -109,7 +109,7 @@ def test_ingest_aborts_the_batch_when_an_upload_fails(client: Client, aws: Aws, 
 # -- CLI ------------------------------------------------------------------------------------
 @pytest.fixture
 def cli(api: Api, keys: dict[str, Creds], monkeypatch: pytest.MonkeyPatch) -> Any:
-    import batchgate.cli.api_commands as commands
+    import batchgate_tools.cli.api_commands as commands
 
     # The API handler runs in this process and prints its EMF metrics on stdout, where the CLI's
     # output is read; keep them off here whatever other tests left in the environment.
@@ -173,8 +173,8 @@ def test_cli_datasets_batches_and_ingest(
 def test_cli_ingest_waits_and_reports_errors(
     cli: Any, aws: Aws, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchgate.client import Client as SdkClient
-    from batchgate.models import ErrorEntry, Metrics
+    from batchgate.core.models import ErrorEntry, Metrics
+    from batchgate_tools.client import Client as SdkClient
 
     schema = tmp_path / "schema.json"
     schema.write_text(json.dumps({"name": "people", "schema": SCHEMA}))

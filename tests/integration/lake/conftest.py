@@ -25,7 +25,7 @@ import pytest
 from pyarrow import fs as pafs
 from pyiceberg.catalog import Catalog
 
-from batchgate.models import Dataset, DatasetSchema, SchemaField
+from batchgate.core.models import Dataset, DatasetSchema, SchemaField
 
 BUCKET = "bg-lake-test"
 REGION = "us-east-1"
@@ -33,14 +33,14 @@ KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 def _install_schema_shim() -> None:
-    """Until ``batchgate.schema`` (another engineer's module) exists, tests provide the agreed
+    """Until ``batchgate.core.schema`` (another engineer's module) exists, tests provide the agreed
     mapping under that name so the lake code imports it exactly as it will in production."""
     try:
-        import batchgate.schema  # noqa: F401
+        import batchgate.core.schema  # noqa: F401
     except ImportError:
-        module = types.ModuleType("batchgate.schema")
+        module = types.ModuleType("batchgate.core.schema")
         module.arrow_schema = arrow_schema_for_tests  # type: ignore[attr-defined]
-        sys.modules["batchgate.schema"] = module
+        sys.modules["batchgate.core.schema"] = module
 
 
 def _arrow_type(kind: str, fields: Any, items: Any) -> pa.DataType:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pyiceberg.exceptions import CommitFailedException
 
-from batchgate.errors import CommitConflict
+from batchgate.core.errors import CommitConflict
 from batchgate.lake.commit import CommitPolicy
 from batchgate.lake.promote import promote
 from batchgate.lake.revert import revert

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from batchgate.errors import InvalidRequest, NotFound
+from batchgate.core.errors import InvalidRequest, NotFound
+from batchgate.core.models import Dataset
 from batchgate.lake.promote import promote
-from batchgate.lake.query import query
 from batchgate.lake.read import read_rows
 from batchgate.lake.revert import revert
-from batchgate.models import Dataset
+from batchgate_tools.query import query
 
 from .conftest import Lake, people
 

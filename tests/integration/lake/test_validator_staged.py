@@ -3,8 +3,8 @@ in place, with column metrics for data columns as well as for ``_batch_id``."""
 
 from __future__ import annotations
 
+from batchgate.core.models import InputFormat
 from batchgate.lake.promote import promote
-from batchgate.models import InputFormat
 from batchgate.validation import validate_file
 
 from .conftest import Lake, rows_of

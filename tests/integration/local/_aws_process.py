@@ -10,8 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
-from batchgate.local.moto_server import EmbeddedAws
-from batchgate.local.persistence import Mirror
+from batchgate_tools.local.moto_server import EmbeddedAws
+from batchgate_tools.local.persistence import Mirror
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from batchgate.local.moto_server import EmbeddedAws
-from batchgate.local.persistence import Mirror
+from batchgate_tools.local.moto_server import EmbeddedAws
+from batchgate_tools.local.persistence import Mirror
 
 REGION = "us-east-1"
 TABLE = "batches"
@@ -424,7 +424,10 @@ def test_a_slow_mirror_cannot_commit_over_a_newer_version(
 
 def test_nothing_acknowledged_is_lost_when_the_server_is_killed(tmp_path: Path) -> None:
     data_dir, ready = tmp_path / "data", tmp_path / "ready"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "common")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "common"), str(ROOT / "tools")]),
+    }
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("_aws_process.py")), str(data_dir), str(ready)], env=env
     )

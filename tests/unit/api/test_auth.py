@@ -10,7 +10,7 @@ from batchgate.api.auth import (
     principal_from_request_context,
     verify_token,
 )
-from batchgate.errors import Unauthorized
+from batchgate.core.errors import Unauthorized
 
 FAST = 2**4  # scrypt cost for tests of the format only; production uses SCRYPT_N
 

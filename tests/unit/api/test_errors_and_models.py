@@ -7,9 +7,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from batchgate.api.errors import classify, error_response
-from batchgate.api.models import BatchCreate, DatasetCreate, FileActionBody
-from batchgate.errors import Conflict, IllegalTransition, PayloadTooLarge, Unauthorized
+from batchgate.api.bodies import BatchCreate, DatasetCreate, FileActionBody
+from batchgate.api.error_map import classify, error_response
+from batchgate.core.errors import Conflict, IllegalTransition, PayloadTooLarge, Unauthorized
 from batchgate.lifecycle import NotConfigured, RangeNotSatisfiable
 
 

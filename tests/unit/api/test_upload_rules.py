@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchgate.errors import InvalidRequest
+from batchgate.core.errors import InvalidRequest
 from batchgate.lifecycle import (
     RangeNotSatisfiable,
     decode_file_id,

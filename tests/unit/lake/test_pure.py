@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from batchgate.errors import InvalidRequest
+from batchgate.core.errors import InvalidRequest
 from batchgate.lake.catalog import LakeSettings, sql_url
 from batchgate.lake.identity import key_filter, last_per_key, match, non_null_keys
 from batchgate.lake.read import json_safe

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from batchgate.models import Dataset, InputFormat
+from batchgate.core.models import Dataset, InputFormat
 from batchgate.validation import FileResult, validate_file
 
 PROFILE_FIELDS: list[dict[str, Any]] = [

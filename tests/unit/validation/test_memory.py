@@ -8,7 +8,7 @@ from pathlib import Path
 SCRIPT = """
 import sys
 import pyarrow.fs as pafs
-from batchgate.models import InputFormat
+from batchgate.core.models import InputFormat
 from tests.unit.validation.helpers import make_dataset
 from batchgate.validation import validate_file
 
@@ -34,7 +34,7 @@ def _run(tmp_path: Path, path: Path, fmt: str) -> tuple[list[int], float]:
         text=True,
         check=True,
         cwd=root,
-        env={"PYTHONPATH": f"{root}:{root / 'layers' / 'common'}", "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": f"{root}:{root / 'layers' / 'common'}:{root / 'tools'}", "PATH": "/usr/bin:/bin"},
     )
     *counts, before, after = out.stdout.split()
     return [int(c) for c in counts], float(after) - float(before)

@@ -5,8 +5,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from batchgate.models import InputFormat
-from batchgate.schema import arrow_schema
+from batchgate.core.models import InputFormat
+from batchgate.core.schema import arrow_schema
 from batchgate.validation import merge_results, plan_parts, validate_file
 from batchgate.validation.outputs import dictionary_columns
 from tests.unit.validation.helpers import good_record, make_dataset, read_outputs, run

@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batchgate.schema import arrow_schema
+from batchgate.core.schema import arrow_schema
 from batchgate.validation import codes
 from tests.unit.validation.helpers import good_record, make_dataset, run
 

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 
-from batchgate.models import InputFormat
+from batchgate.core.models import InputFormat
 from batchgate.validation import validate_file
 from tests.unit.validation.helpers import good_record, make_dataset
 

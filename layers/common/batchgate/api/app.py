@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn,
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchgate.api import batches, datasets, exports, uploads
-from batchgate.api.errors import error_response
+from batchgate.api.error_map import error_response
 
 TITLE = "batchgate"
 VERSION = "1.0.0"

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from batchgate.dal.store import Store
-from batchgate.errors import Forbidden, Unauthorized
+from batchgate.aws.store import Store
+from batchgate.core.errors import Forbidden, Unauthorized
 
 # scrypt's cost: ~50 ms and 16 MiB per check. Tokens are 256-bit random, so this guards against
 # offline guessing of the stored hashes, not against weak secrets.

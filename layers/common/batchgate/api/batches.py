@@ -8,10 +8,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
+from batchgate.api.bodies import BatchAction, BatchCreate
 from batchgate.api.deps import principal, services
-from batchgate.api.models import BatchAction, BatchCreate
-from batchgate.dal.store import BatchQuery
-from batchgate.models import BatchStatus
+from batchgate.aws.store import BatchQuery
+from batchgate.core.models import BatchStatus
 
 router = Router()
 IMPORT = "/data/foundation/import/batches"

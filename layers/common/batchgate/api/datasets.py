@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
+from batchgate.api.bodies import DatasetCreate
 from batchgate.api.deps import principal, services
-from batchgate.api.models import DatasetCreate
 from batchgate.lifecycle import dataset_to_aep
 
 router = Router()

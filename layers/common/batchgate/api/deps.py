@@ -12,8 +12,8 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from pydantic import BaseModel
 
 from batchgate.api.auth import Principal, principal_from_request_context
-from batchgate.dal.store import Store
-from batchgate.errors import InvalidRequest
+from batchgate.aws.store import Store
+from batchgate.core.errors import InvalidRequest
 from batchgate.lifecycle import Lifecycle
 from batchgate.settings import Settings, settings
 from batchgate.uploads import Uploads

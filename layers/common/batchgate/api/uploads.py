@@ -14,8 +14,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from batchgate.api.bodies import FileAction, FileActionBody
 from batchgate.api.deps import header, json_model, principal, raw_body, services
-from batchgate.api.models import FileAction, FileActionBody
 
 router = Router()
 FILES = "/data/foundation/import/batches/<batch_id>/datasets/<dataset_id>/files/<name>"

@@ -14,7 +14,7 @@ from typing import Literal, cast
 
 from pyiceberg.catalog import Catalog
 
-from batchgate.errors import InvalidRequest
+from batchgate.core.errors import InvalidRequest
 
 CatalogType = Literal["sql", "glue"]
 CATALOG_NAME = "batchgate"

@@ -34,7 +34,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
-from batchgate.errors import CommitConflict
+from batchgate.core.errors import CommitConflict
 
 logger = logging.getLogger(__name__)
 

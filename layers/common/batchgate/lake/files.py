@@ -34,7 +34,7 @@ from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.utils.concurrent import ExecutorFactory
 
-from batchgate.errors import InvalidRequest
+from batchgate.core.errors import InvalidRequest
 from batchgate.lake.tables import BATCH_COLUMN
 
 

@@ -33,10 +33,10 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
-from batchgate.errors import CommitConflict
+from batchgate.core.errors import CommitConflict
+from batchgate.core.models import Dataset
 from batchgate.lake.commit import BATCH_KEY, DEFAULT_POLICY, CommitPolicy
 from batchgate.lake.tables import identifier_of
-from batchgate.models import Dataset
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.update.snapshot import _FastAppendFiles
 
-from batchgate.errors import InvalidRequest
+from batchgate.core.errors import InvalidRequest
+from batchgate.core.models import Dataset
 from batchgate.lake.commit import (
     BYTES_REWRITTEN_KEY,
     DEFAULT_POLICY,
@@ -27,7 +28,6 @@ from batchgate.lake.commit import (
 from batchgate.lake.files import Staged, scan_tasks, stage_files
 from batchgate.lake.removal import plan_removal
 from batchgate.lake.tables import BATCH_COLUMN, identifier_of
-from batchgate.models import Dataset
 
 NAME_MAPPING = "schema.name-mapping.default"
 MERGE_ENABLED = "commit.manifest-merge.enabled"

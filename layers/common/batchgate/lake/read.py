@@ -21,10 +21,10 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import FileScanTask, Table
 
-from batchgate.errors import InvalidRequest, NotFound
+from batchgate.core.errors import InvalidRequest, NotFound
+from batchgate.core.models import Dataset
 from batchgate.lake.commit import BATCH_KEY, OPERATION_KEY, WRITING_OPERATIONS
 from batchgate.lake.tables import BATCH_COLUMN, load_table
-from batchgate.models import Dataset
 
 MAX_LIMIT = 10_000
 

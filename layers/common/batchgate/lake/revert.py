@@ -28,7 +28,8 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.table import DataScan, Table, Transaction
 from pyiceberg.table.snapshots import ancestors_of
 
-from batchgate.errors import Conflict, InvalidRequest
+from batchgate.core.errors import Conflict, InvalidRequest
+from batchgate.core.models import Dataset
 from batchgate.lake import identity as ident
 from batchgate.lake.commit import (
     BATCH_KEY,
@@ -51,7 +52,6 @@ from batchgate.lake.commit import (
 from batchgate.lake.files import align, table_arrow_schema, write_data_files
 from batchgate.lake.removal import plan_removal
 from batchgate.lake.tables import BATCH_COLUMN, LINEAGE_COLUMNS, identifier_of
-from batchgate.models import Dataset
 
 
 class SnapshotExpired(Conflict):

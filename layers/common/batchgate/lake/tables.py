@@ -29,8 +29,8 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.table import Table
 
-from batchgate.errors import NotFound
-from batchgate.models import Dataset
+from batchgate.core.errors import NotFound
+from batchgate.core.models import Dataset
 
 BATCH_COLUMN = "_batch_id"
 SOURCE_FILE_COLUMN = "_source_file"
@@ -81,7 +81,7 @@ def identifier_of(dataset: Dataset) -> str:
 def table_arrow_schema(dataset: Dataset) -> pa.Schema:
     """Arrow schema of the table: dataset columns plus lineage, as staged files are written."""
     # Imported here so the rest of the lake (reads, gc, query) loads without the schema module.
-    from batchgate.schema import arrow_schema
+    from batchgate.core.schema import arrow_schema
 
     schema: pa.Schema = arrow_schema(dataset.schema_, lineage=True)
     missing = [c for c in LINEAGE_COLUMNS if c not in schema.names]

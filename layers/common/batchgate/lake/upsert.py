@@ -30,7 +30,8 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table, Transaction
 
-from batchgate.errors import InvalidRequest
+from batchgate.core.errors import InvalidRequest
+from batchgate.core.models import Dataset
 from batchgate.lake import identity as ident
 from batchgate.lake.commit import (
     BYTES_REWRITTEN_KEY,
@@ -54,7 +55,6 @@ from batchgate.lake.files import (
 from batchgate.lake.promote import _ensure_name_mapping, _has_rows_of, append_staged
 from batchgate.lake.removal import Removal
 from batchgate.lake.tables import BATCH_COLUMN, LINEAGE_COLUMNS, identifier_of
-from batchgate.models import Dataset
 
 ROWS_UPDATED_KEY = "batchgate.rows-updated"
 ROWS_INSERTED_KEY = "batchgate.rows-inserted"

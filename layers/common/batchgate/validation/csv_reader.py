@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from batchgate.models import DatasetSchema, InputFormat, SchemaField
-from batchgate.schema import arrow_schema
+from batchgate.core.models import DatasetSchema, InputFormat, SchemaField
+from batchgate.core.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit, truncate
 from batchgate.validation.codes import FileError

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batchgate.models import DatasetSchema, ItemSchema, SchemaField
-from batchgate.schema import arrow_type
+from batchgate.core.models import DatasetSchema, ItemSchema, SchemaField
+from batchgate.core.schema import arrow_type
 from batchgate.validation import codes
 from batchgate.validation.convert import Violation, arange, one_array
 

@@ -29,8 +29,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from batchgate.models import DatasetSchema, ItemSchema, SchemaField
-from batchgate.schema import arrow_schema
+from batchgate.core.models import DatasetSchema, ItemSchema, SchemaField
+from batchgate.core.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit, truncate
 from batchgate.validation.codes import FileError

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from batchgate.models import DatasetSchema
+from batchgate.core.models import DatasetSchema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk
 from batchgate.validation.codes import FileError

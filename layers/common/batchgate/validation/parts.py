@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from batchgate.models import InputFormat
+from batchgate.core.models import InputFormat
 from batchgate.validation.source import is_ascii_compatible
 
 _READ = 16 << 20

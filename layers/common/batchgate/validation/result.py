@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from batchgate.models import ErrorEntry
+from batchgate.core.models import ErrorEntry
 
 
 @dataclass

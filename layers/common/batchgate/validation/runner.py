@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from batchgate.models import Dataset, ErrorEntry, InputFormat
-from batchgate.schema import arrow_schema
+from batchgate.core.models import Dataset, ErrorEntry, InputFormat
+from batchgate.core.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit
 from batchgate.validation.codes import FileError

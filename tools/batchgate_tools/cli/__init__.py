@@ -9,9 +9,9 @@ from collections.abc import Callable, Sequence
 
 # Modules that define ``register(subparsers)``; each added subparser sets ``func=callable(args) -> int``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "batchgate.cli.local_commands",
-    "batchgate.cli.api_commands",
-    "batchgate.cli.lake_commands",
+    "batchgate_tools.cli.local_commands",
+    "batchgate_tools.cli.api_commands",
+    "batchgate_tools.cli.lake_commands",
 )
 
 

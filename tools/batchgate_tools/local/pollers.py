@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from batchgate.dal.aws import client
-from batchgate.local.functions import LocalFunctions
+from batchgate.aws.clients import client
 from batchgate.observability import logger
+from batchgate_tools.local.functions import LocalFunctions
 
 # Locally a failed message comes back after this many seconds instead of the queue's
 # visibility timeout (16 minutes in AWS), so retries are visible while someone watches.

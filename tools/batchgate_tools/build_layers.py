@@ -1,11 +1,11 @@
 """Build the Lambda layers for python3.12 / x86_64 without Docker, strip them, check their size.
 
-    python -m batchgate.build_layers --out build/layers [--report] [--json PATH]
+    python -m batchgate_tools.build_layers --out build/layers [--report] [--json PATH]
         both layers into OUT/dependencies/python and OUT/common/python, then the size of each
         layer and of each function of template.yaml with its layers; exits 1 if one exceeds
         Lambda's 250 MB unzipped limit or if a safety check fails.
-    python -m batchgate.build_layers --layer dependencies|common --into DIR
-    python -m batchgate.build_layers --function SRC --into DIR
+    python -m batchgate_tools.build_layers --layer dependencies|common --into DIR
+    python -m batchgate_tools.build_layers --function SRC --into DIR
         what the SAM ``BuildMethod: makefile`` targets run: one layer into DIR/python, or one
         function's code into DIR. The install and strip rules live here only, so `sam build`,
         `make layers` and the deploy tests produce the same bytes.
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "layers" / "dependencies" / "requirements.txt"
 PACKAGE_SRC = ROOT / "layers" / "common" / "batchgate"
 TEMPLATE = ROOT / "template.yaml"
@@ -71,9 +71,6 @@ RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "urllib3")
 # tests import the layer against exactly this boto3/botocore under python3.12.
 RUNTIME_SDK_FLOOR = "1.34.32"
 
-# Laptop-only parts of the package: the local stack, the CLI, the template reader (it needs PyYAML,
-# which Lambda does not need) and this builder. Kept code must not import them (checked below).
-COMMON_EXCLUDE = ("local", "cli", "template.py", "build_layers.py")
 
 # Modules the strip rules remove: the package and the handlers must not import them either.
 STRIPPED_MODULES = ("pyarrow.flight", "pyarrow._flight", "pyarrow.tests", "hive_metastore", "fb303")
@@ -477,25 +474,21 @@ def installed_distributions(target: Path) -> dict[str, str]:
     return dists
 
 
-def _copy_filter(exclude_top: Iterable[str] = ()) -> Callable[[str, list[str]], set[str]]:
-    top = set(exclude_top)
-
+def _copy_filter() -> Callable[[str, list[str]], set[str]]:
     def ignore(directory: str, names: list[str]) -> set[str]:
-        dropped = {n for n in names if n in JUNK_DIRS or n.endswith((".pyc", ".pyo"))}
-        if Path(directory).resolve() == PACKAGE_SRC.resolve():
-            dropped |= top & set(names)
-        return dropped
+        return {n for n in names if n in JUNK_DIRS or n.endswith((".pyc", ".pyo"))}
 
     return ignore
 
 
 def build_common(into: Path, src: Path = PACKAGE_SRC) -> LayerBuild:
-    """Copy the batchgate package, minus its laptop-only parts, into ``into/python/batchgate``."""
+    """Copy the batchgate package as it is into ``into/python/batchgate``: everything in that folder
+    is what Lambda runs (the CLI, the local stack and this builder live in ``batchgate_tools``)."""
     target = into / "python" / "batchgate"
     if target.exists():
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src, target, ignore=_copy_filter(COMMON_EXCLUDE if src == PACKAGE_SRC else ()))
+    shutil.copytree(src, target, ignore=_copy_filter())
     layer = LayerBuild("common", into, installed_bytes=_tree_bytes_filtered(src), bytes=tree_bytes(into))
     layer.files = count_files(into)
     return layer
@@ -616,8 +609,6 @@ def check_imports(common_pkg: Path, dependency_root: Path, function_dirs: Iterab
         if entry.name.endswith((".dist-info", ".libs")) or entry.name in JUNK_DIRS:
             continue
         available.add(entry.name.split(".", 1)[0])
-    # batchgate.local, batchgate.cli, batchgate.template, batchgate.build_layers
-    excluded = {"batchgate." + e.removesuffix(".py") for e in COMMON_EXCLUDE}
     modules: dict[str, Path] = {}
     for p in python_sources(common_pkg):
         parts = p.relative_to(common_pkg.parent).with_suffix("").parts
@@ -661,8 +652,6 @@ def check_imports(common_pkg: Path, dependency_root: Path, function_dirs: Iterab
             top = use.module.split(".", 1)[0]
             if any(use.module == m or use.module.startswith(m + ".") for m in STRIPPED_MODULES):
                 problem = f"{label}:{use.line} imports {use.module}, which the dependency layer strips"
-            elif any(use.module == e or use.module.startswith(e + ".") for e in excluded):
-                problem = f"{label}:{use.line} imports {use.module}, which the common layer leaves out"
             elif top not in available:
                 problem = f"{label}:{use.line} imports {top}, which is in neither layer nor the runtime"
             elif (
@@ -701,7 +690,7 @@ class FunctionSpec:
 
 
 def template_functions(template: Path = TEMPLATE) -> list[FunctionSpec]:
-    from batchgate.template import load_template  # PyYAML: build machine only
+    from batchgate_tools.template import load_template  # PyYAML: build machine only
 
     t = load_template(template)
     resources: dict[str, Any] = t.get("Resources") or {}
@@ -807,7 +796,8 @@ def build_all(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m batchgate.build_layers", description="Build the Lambda layers and check their size."
+        prog="python -m batchgate_tools.build_layers",
+        description="Build the Lambda layers and check their size.",
     )
     parser.add_argument("--out", type=Path, help="build both layers under OUT and check sizes")
     parser.add_argument("--report", action="store_true", help="print the sizes and write them as JSON")

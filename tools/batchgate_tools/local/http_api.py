@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from batchgate.api.auth import authorize, authorizer_context
-from batchgate.dal.store import Store
-from batchgate.errors import BatchgateError
-from batchgate.local.functions import LocalFunctions
+from batchgate.aws.store import Store
+from batchgate.core.errors import BatchgateError
 from batchgate.observability import logger
 from batchgate.settings import API_GATEWAY_MAX_BODY
+from batchgate_tools.local.functions import LocalFunctions
 
 # Served without credentials: the API description (public in AWS too, see template.yaml).
 PUBLIC_PATHS = ("/openapi.json", "/swagger", "/health")

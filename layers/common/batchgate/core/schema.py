@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from batchgate.models import DatasetSchema, ItemSchema, SchemaField
+from batchgate.core.models import DatasetSchema, ItemSchema, SchemaField
 
 LINEAGE_COLUMNS = ("_batch_id", "_source_file", "_source_row")
 

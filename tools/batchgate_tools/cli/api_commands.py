@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from batchgate.client import Client, ClientError, Progress
+from batchgate_tools.client import Client, ClientError, Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -111,7 +111,7 @@ def _guard(func: Any) -> Any:
 @_guard
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from batchgate.api.auth import create_key
-    from batchgate.dal.store import Store
+    from batchgate.aws.store import Store
 
     if not args.table:
         raise ValueError("set --table or BATCHGATE_TABLE (and AWS_ENDPOINT_URL for the local stack)")

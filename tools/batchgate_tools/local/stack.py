@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchgate.dal import objects
-from batchgate.dal.aws import client, reset_clients
-from batchgate.dal.fs import reset_filesystem
-from batchgate.local.functions import LocalFunctions, apply_environment
-from batchgate.local.pollers import Poller, sqs_event_sources
-from batchgate.local.state import state_file
-from batchgate.models import BatchStatus
+from batchgate.aws import objects
+from batchgate.aws.clients import client, reset_clients
+from batchgate.aws.s3fs import reset_filesystem
+from batchgate.core.models import BatchStatus
 from batchgate.observability import logger
-from batchgate.template import LocalNames, Resolver, load_template
+from batchgate_tools.local.functions import LocalFunctions, apply_environment
+from batchgate_tools.local.pollers import Poller, sqs_event_sources
+from batchgate_tools.local.state import state_file
+from batchgate_tools.template import LocalNames, Resolver, load_template
 
 LOCAL_ORG, LOCAL_SANDBOX = "local", "prod"
 # Short intervals so a batch completes in seconds while someone watches.
@@ -68,7 +68,7 @@ class LocalStack:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        from batchgate.local.moto_server import EmbeddedAws
+        from batchgate_tools.local.moto_server import EmbeddedAws
 
         cfg = self.config
         data_dir = cfg.data_dir
@@ -167,7 +167,7 @@ class LocalStack:
 
     # -- resources from the template ------------------------------------------------------
     def _mirror(self, template: dict[str, Any], data_dir: Path) -> Any:
-        from batchgate.local.persistence import Mirror
+        from batchgate_tools.local.persistence import Mirror
 
         tables = {}
         for logical, res in template["Resources"].items():
@@ -260,7 +260,7 @@ class LocalStack:
 
     def _seed_key(self) -> None:
         from batchgate.api.auth import hash_token, new_key
-        from batchgate.dal.store import Store
+        from batchgate.aws.store import Store
         from batchgate.settings import settings
 
         store = Store(settings().table_name)
@@ -297,9 +297,9 @@ class LocalStack:
                 self.pollers.append(poller)
 
     def _start_api(self) -> None:
-        from batchgate.dal.store import Store
-        from batchgate.local.http_api import LocalGateway, serve
+        from batchgate.aws.store import Store
         from batchgate.settings import settings
+        from batchgate_tools.local.http_api import LocalGateway, serve
 
         gateway = LocalGateway(self.functions, Store(settings().table_name))
         self.api_server = serve(gateway, self.config.host, self.config.api_port)
@@ -335,7 +335,7 @@ class LocalStack:
     # -- recovery after a restart ---------------------------------------------------------
     def _recover(self) -> None:
         """Executions and queued events do not survive a restart; batches do. Pick them up."""
-        from batchgate.dal.store import Store
+        from batchgate.aws.store import Store
         from batchgate.ingest import start_completion
         from batchgate.settings import settings
 

@@ -24,15 +24,15 @@ def register(sub: Any) -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from batchgate.cli.local_commands import _attach
+    from batchgate_tools.cli.local_commands import _attach
 
     _attach(args.aws_port)
     from batchgate import landing
-    from batchgate.dal.store import Store
-    from batchgate.lake.query import query
+    from batchgate.aws.store import Store
     from batchgate.lake.read import json_safe
     from batchgate.lake.tables import identifier_of
     from batchgate.settings import settings
+    from batchgate_tools.query import query
 
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", args.sql))
     tables: dict[str, str] = {}

@@ -3,7 +3,7 @@
 Built from moto's own pieces (``DomainDispatcherApplication(create_backend_app)`` served by
 werkzeug's threaded server, exactly as ``moto.server.ThreadedMotoServer`` does) rather than
 ``ThreadedMotoServer`` itself, because the local stack needs to wrap moto's WSGI app in a
-middleware (``batchgate.local.persistence.Mirror``) and to bind port 0.
+middleware (``batchgate_tools.local.persistence.Mirror``) and to bind port 0.
 
 moto keeps its state in module-level globals, so there is one AWS per *process*: two
 ``EmbeddedAws`` running at once in one process serve the same state, and ``MOTO_PORT`` (which

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from batchgate.errors import IllegalTransition
-from batchgate.models import BatchFile, BatchStatus, ErrorEntry, Metrics
+from batchgate.core.errors import IllegalTransition
+from batchgate.core.models import BatchFile, BatchStatus, ErrorEntry, Metrics
 
 Event = Literal[
     "COMPLETE",

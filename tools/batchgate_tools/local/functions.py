@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from batchgate.template import Resolver
+from batchgate_tools.template import Resolver
 
 _load_lock = threading.Lock()
 

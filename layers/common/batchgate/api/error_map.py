@@ -18,8 +18,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from pydantic import ValidationError
 
-from batchgate.errors import BatchgateError
-from batchgate.models import SchemaError
+from batchgate.core.errors import BatchgateError
+from batchgate.core.models import SchemaError
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import cast
 
-from batchgate.errors import InvalidRequest
-from batchgate.models import Format
+from batchgate.core.errors import InvalidRequest
+from batchgate.core.models import Format
 
 MAX_FILE_NAME = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

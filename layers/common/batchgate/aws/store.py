@@ -14,10 +14,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from batchgate.dal.aws import client
-from batchgate.errors import Conflict, IllegalTransition, NotFound
-from batchgate.layout import tenant
-from batchgate.models import Batch, BatchFile, BatchStatus, Dataset
+from batchgate.aws.clients import client
+from batchgate.core.errors import Conflict, IllegalTransition, NotFound
+from batchgate.core.keys import tenant
+from batchgate.core.models import Batch, BatchFile, BatchStatus, Dataset
 
 
 def _s(value: str) -> dict[str, str]:

@@ -43,7 +43,7 @@ def _up(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "batchgate")
     # Locally metrics are off unless --verbose; powertools would warn on every invocation.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    from batchgate.local.stack import LocalStack, StackConfig
+    from batchgate_tools.local.stack import LocalStack, StackConfig
 
     params = dict(p.split("=", 1) for p in args.param)
     stack = LocalStack(
@@ -72,7 +72,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _attach(aws_port: int) -> dict[str, Any]:
     """Point this process at a running stack: its endpoint and the functions' environment."""
-    from batchgate.local.state import state_file
+    from batchgate_tools.local.state import state_file
 
     path = state_file(aws_port)
     if not path.exists():
@@ -90,8 +90,8 @@ def _attach(aws_port: int) -> dict[str, Any]:
 
 def _invoke(args: argparse.Namespace) -> int:
     info = _attach(args.aws_port)
-    from batchgate.local.functions import LocalFunctions
-    from batchgate.template import LocalNames, Resolver, load_template
+    from batchgate_tools.local.functions import LocalFunctions
+    from batchgate_tools.template import LocalNames, Resolver, load_template
 
     resolver = Resolver(load_template(), LocalNames(endpoint=info["endpoint"]), info["parameters"])
     functions = LocalFunctions(resolver)
@@ -116,7 +116,7 @@ def _gc(args: argparse.Namespace) -> int:
     import time
 
     info = _attach(args.aws_port)
-    from batchgate.dal.aws import client
+    from batchgate.aws.clients import client
 
     arn = info["environment"].get("BATCHGATE_GC_SM") or _gc_arn(info)
     sfn = client("stepfunctions")
@@ -134,7 +134,7 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _gc_arn(info: dict[str, Any]) -> str:
-    from batchgate.template import LocalNames, Resolver, load_template
+    from batchgate_tools.template import LocalNames, Resolver, load_template
 
     return Resolver(load_template(), LocalNames(endpoint=info["endpoint"]), info["parameters"]).ref(
         "GcStateMachine"

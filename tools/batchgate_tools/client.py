@@ -1,6 +1,6 @@
 """Python SDK for the batchgate API (AEP Batch Ingestion compatible).
 
-    from batchgate.client import Client
+    from batchgate_tools.client import Client
     c = Client("http://localhost:3000", api_key="bgk_…", token="bgt_…", org="local", sandbox="prod")
     batch = c.ingest(["day1.json", "day2.json"], dataset_id="…")
     print(batch["status"], batch["metrics"])
@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import requests
 
-from batchgate.layout import format_for_name
+from batchgate.core.keys import format_for_name
 
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MIB

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 
-from batchgate.errors import InvalidRequest
+from batchgate.core.errors import InvalidRequest
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batchgate.models import DatasetSchema, DatasetTags, InputFormat, Replay
+from batchgate.core.models import DatasetSchema, DatasetTags, InputFormat, Replay
 
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # SigV4's ceiling for presigned URLs
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from batchgate.dal.aws import client
+from batchgate.aws.clients import client
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
 

@@ -1,5 +1,0 @@
-import sys
-
-from batchgate.cli import main
-
-sys.exit(main())
