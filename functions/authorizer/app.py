@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
@@ -19,14 +18,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchgate.api.auth import authorize, authorizer_context
 from batchgate.aws.store import Store
 from batchgate.core.errors import Forbidden, Unauthorized
+from batchgate.observability import logger, metrics, tracer
 from batchgate.settings import settings
 
-logger = Logger(service="batchgate-authorizer")
-tracer = Tracer(service="batchgate-authorizer")
-metrics = Metrics(namespace="batchgate", service="batchgate-authorizer")
 
-
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -1,13 +1,17 @@
 """Validates PARQUET files: S3 object-created events, delivered through SQS."""
 
+from __future__ import annotations
+
 from typing import Any
 
-from batchgate.events import validate_records
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batchgate.ingest.entry import handle_object_messages
 from batchgate.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return validate_records(event, context, "parquet")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_object_messages(event, context, "parquet")

@@ -1,39 +1,33 @@
 """S3 events are at-least-once and unordered; validation must be exactly-once per object version.
 
-Runs the validators' business logic (``batchgate.ingest.Ingestor``) against moto's server with
+Runs the validators' business logic (``batchgate.ingest.router.Ingestor``) against moto's server with
 the table and bucket template.yaml declares, delivering events by hand so their order is ours.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from batchgate.aws.clients import client
 from batchgate.aws.store import Store
-from batchgate.core.keys import staged_prefix, upload_key
+from batchgate.core.keys import inbox_batch_id, staged_prefix, upload_key
 from batchgate.core.models import Batch, Dataset
-from batchgate.ingest import Ingestor, ObjectEvent, inbox_batch_id
-from batchgate.settings import Settings
+from batchgate.ingest.messages import ObjectEvent, S3RecordModel
+from batchgate.ingest.results import record_result
+from batchgate.ingest.router import Ingestor
 from batchgate.validation import FileResult, runner
-from tests.integration.aws_fixture import new_batch, template_aws
+from tests.conftest import TemplateAws
+from tests.integration.helpers import new_batch
 
 SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}, {"name": "n", "type": "integer"}]}
 
 
-@pytest.fixture(scope="module")
-def settings() -> Iterator[Settings]:
-    with template_aws() as s:
-        yield s
-
-
 @pytest.fixture
-def ingest(settings: Settings) -> tuple[Ingestor, Store]:
-    store = Store(settings.table_name)
-    return Ingestor(settings, store), store
+def ingest(module_aws: TemplateAws) -> tuple[Ingestor, Store]:
+    return Ingestor(module_aws.settings, module_aws.store), module_aws.store
 
 
 def setup_batch(store: Store, batch_id: str) -> tuple[Batch, Dataset]:
@@ -53,7 +47,7 @@ def event(key: str, etag: str, sequencer: str, size: int = 10) -> ObjectEvent:
             "object": {"key": key.replace(" ", "+"), "eTag": etag, "size": size, "sequencer": sequencer},
         },
     }
-    return ObjectEvent.from_record(record)
+    return ObjectEvent.from_record(S3RecordModel.model_validate(record))
 
 
 def lines(n: int, bad: int = 0) -> bytes:
@@ -105,7 +99,7 @@ def test_an_older_result_never_overwrites_a_newer_one(ingest: tuple[Ingestor, St
     etag = put(key, lines(4))["ETag"].strip('"')
     assert ingestor.handle(event(key, etag, "00000C9"), "json") == "validated"
     result = FileResult(input_record_count=1, output_record_count=1)
-    assert ingestor.record(event(key, etag, "00000C1"), b, "f.json", result) == "duplicate"
+    assert record_result(store, event(key, etag, "00000C1"), b, "f.json", result) == "duplicate"
     f = store.get_file("o", "s", b.id, "f.json")
     assert f is not None and f.input_record_count == 4
 
@@ -118,7 +112,7 @@ def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
     b, ds = setup_batch(store, f"crash-{step}")
     key = upload_key("json", "o", "s", ds.id, b.id, "big.json")
     etag = put(key, lines(30_000))["ETag"].strip('"')
-    real_step = getattr(runner._Run, step)
+    real_step = getattr(runner.FileRun, step)
     calls = {"n": 0}
 
     def crashing_step(self: Any, item: Any) -> Any:
@@ -127,10 +121,11 @@ def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
             raise RuntimeError("simulated crash in the middle of the file")
         return real_step(self, item)
 
-    monkeypatch.setattr(runner._Run, step, crashing_step)
+    monkeypatch.setattr(runner.FileRun, step, crashing_step)
     real_validate = runner.validate_file
     monkeypatch.setattr(
-        "batchgate.ingest.validate_file", lambda **kw: real_validate(**{**kw, "block_size": 64 << 10})
+        "batchgate.ingest.validate.validate_file",
+        lambda **kw: real_validate(**{**kw, "block_size": 64 << 10}),
     )
     ev = event(key, etag, "0D")
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -140,7 +135,7 @@ def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
     )
     f = store.get_file("o", "s", b.id, "big.json")
     assert f is None or f.status not in ("validated", "failed")
-    monkeypatch.setattr(runner._Run, step, real_step)
+    monkeypatch.setattr(runner.FileRun, step, real_step)
     assert ingestor.handle(ev, "json") == "validated"
     f = store.get_file("o", "s", b.id, "big.json")
     assert f is not None and f.output_record_count == 30_000

@@ -5,26 +5,27 @@ directly (the e2e tests run the same tasks through Step Functions)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from batchgate.aws.store import Store
 from batchgate.core.errors import CommitConflict, InvalidRequest
+from batchgate.core.keys import inbox_batch_id
 from batchgate.core.models import Batch, BatchFile, BatchStatus
-from batchgate.workflow import MAX_PROMOTE_ATTEMPTS, Workflow, task_failure
-from tests.integration.aws_fixture import new_batch, template_aws
+from batchgate.workflow import complete, gc
+from batchgate.workflow.context import TaskContext
+from batchgate.workflow.tasks import task_failure
+from tests.conftest import TemplateAws
+from tests.integration.helpers import new_batch
 
 SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}]}
 
 
-@pytest.fixture(scope="module")
-def workflow() -> Iterator[Workflow]:
-    with template_aws() as settings:
-        yield Workflow(settings, Store(settings.table_name))
+@pytest.fixture
+def workflow(module_aws: TemplateAws) -> TaskContext:
+    return TaskContext.create(module_aws.settings)
 
 
-def make_batch(wf: Workflow, bid: str, status: BatchStatus = "loading", age_ms: int = 0) -> Batch:
+def make_batch(wf: TaskContext, bid: str, status: BatchStatus = "loading", age_ms: int = 0) -> Batch:
     return new_batch(wf.store, bid, SCHEMA, status=status, age_ms=age_ms)[0]
 
 
@@ -32,21 +33,21 @@ def state(b: Batch, **extra: object) -> dict[str, object]:
     return {"org": b.org, "sandbox": b.sandbox, "batchId": b.id, "datasetId": b.dataset_id, **extra}
 
 
-def test_loading_past_its_ttl_is_abandoned_and_fresh_ones_are_not(workflow: Workflow) -> None:
+def test_loading_past_its_ttl_is_abandoned_and_fresh_ones_are_not(workflow: TaskContext) -> None:
     stale = make_batch(workflow, "stale", age_ms=2 * 3600 * 1000)
     fresh = make_batch(workflow, "fresh")
-    result = workflow.sweep({"retentionSeconds": 3600})
+    result = gc.sweep(workflow, {"retentionSeconds": 3600})
     assert result["abandoned"] >= 1
     assert workflow.store.get_batch("o", "s", stale.id).status == "abandoned"
     assert workflow.store.get_batch("o", "s", fresh.id).status == "loading"
 
 
-def test_transient_failures_retry_then_stall(workflow: Workflow) -> None:
+def test_transient_failures_retry_then_stall(workflow: TaskContext) -> None:
     b = make_batch(workflow, "flaky", status="staging")
     error = {"Error": "Transient", "Cause": '{"code": "BG-503-COMMIT-CONFLICT", "message": "lost the race"}'}
     retry: dict[str, object] = {}
-    for attempt in range(1, MAX_PROMOTE_ATTEMPTS):
-        retry = workflow.mark_retrying(state(b, error=error, retry=retry))
+    for attempt in range(1, complete.MAX_PROMOTE_ATTEMPTS):
+        retry = complete.mark_retrying(workflow, state(b, error=error, retry=retry))
         assert retry == {"state": "retrying", "attempts": attempt}
         current = workflow.store.get_batch("o", "s", b.id)
         assert current.status == "retrying"
@@ -56,41 +57,41 @@ def test_transient_failures_retry_then_stall(workflow: Workflow) -> None:
             expected_status="retrying",
             expected_version=current.version,
         )
-    final = workflow.mark_retrying(state(b, error=error, retry=retry))
+    final = complete.mark_retrying(workflow, state(b, error=error, retry=retry))
     assert final["state"] == "stalled"
     stalled = workflow.store.get_batch("o", "s", b.id)
     assert stalled.status == "stalled"
     assert [e.code for e in stalled.errors] == ["BG-503-COMMIT-CONFLICT"], "one error, not one per attempt"
 
 
-def test_files_that_never_arrive_fail_the_batch_with_their_names(workflow: Workflow) -> None:
+def test_files_that_never_arrive_fail_the_batch_with_their_names(workflow: TaskContext) -> None:
     b = make_batch(workflow, "stuck", status="loaded")
     workflow.store.put_file(
         "o", "s", BatchFile(batch_id=b.id, name="never.json", key="uploads/json/x", status="uploading")
     )
-    assert workflow.promote(state(b)) == {"status": "failed"}
+    assert complete.promote(workflow, state(b)) == {"status": "failed"}
     failed = workflow.store.get_batch("o", "s", b.id)
     assert failed.status == "failed"
     assert failed.errors[0].code == "BG-FILE-INCOMPLETE" and "never.json" in failed.errors[0].description
 
 
-def test_polling_for_files_is_bounded(workflow: Workflow) -> None:
+def test_polling_for_files_is_bounded(workflow: TaskContext) -> None:
     b = make_batch(workflow, "slow", status="loaded")
     workflow.store.put_file(
         "o", "s", BatchFile(batch_id=b.id, name="late.json", key="uploads/json/y", status="validating")
     )
-    assert workflow.check_files(state(b, cfg={"polls": 3, "maxPolls": 10}))["state"] == "waiting"
-    timed_out = workflow.check_files(state(b, cfg={"polls": 10, "maxPolls": 10}))
+    assert complete.check_files(workflow, state(b, cfg={"polls": 3, "maxPolls": 10}))["state"] == "waiting"
+    timed_out = complete.check_files(workflow, state(b, cfg={"polls": 10, "maxPolls": 10}))
     assert timed_out["state"] == "timeout" and timed_out["pending"] == ["late.json"]
-    workflow.mark_stalled(state(b, files=timed_out))
+    complete.mark_stalled(workflow, state(b, files=timed_out))
     stalled = workflow.store.get_batch("o", "s", b.id)
     assert stalled.status == "stalled" and "late.json" in stalled.errors[-1].description
 
 
-def test_an_empty_batch_fails_with_a_clear_error(workflow: Workflow) -> None:
+def test_an_empty_batch_fails_with_a_clear_error(workflow: TaskContext) -> None:
     b = make_batch(workflow, "empty", status="loaded")
-    assert workflow.check_files(state(b, cfg={"polls": 0, "maxPolls": 5}))["state"] == "ready"
-    assert workflow.promote(state(b)) == {"status": "failed"}
+    assert complete.check_files(workflow, state(b, cfg={"polls": 0, "maxPolls": 5}))["state"] == "ready"
+    assert complete.promote(workflow, state(b)) == {"status": "failed"}
     assert workflow.store.get_batch("o", "s", b.id).errors[0].code == "BG-BATCH-EMPTY"
 
 
@@ -100,19 +101,20 @@ def test_error_names_route_the_asl() -> None:
     assert task_failure(ValueError("boom"))[0] == "ValueError"
 
 
-def test_sweep_records_inbox_drops_no_validator_took(workflow: Workflow) -> None:
+def test_sweep_records_inbox_drops_no_validator_took(workflow: TaskContext) -> None:
     from batchgate.aws.clients import client
-    from batchgate.ingest import inbox_batch_id
 
     _, ds = new_batch(workflow.store, "sweep-inbox", SCHEMA)
     s3 = client("s3")
     key = f"inbox/o/s/{ds.id}/notes.txt"
     etag = s3.put_object(Bucket=workflow.settings.bucket, Key=key, Body=b"hello")["ETag"].strip('"')
     s3.put_object(Bucket=workflow.settings.bucket, Key="inbox/stray.json", Body=b"{}")  # no tenant in the key
-    assert workflow._sweep_inbox(older_than_ms=int(time.time() * 1000) - 60_000) == 0, (
+    assert gc.record_unrouted_drops(workflow, older_than_ms=int(time.time() * 1000) - 60_000) == 0, (
         "too young: its event may come"
     )
-    assert workflow._sweep_inbox(older_than_ms=int(time.time() * 1000) + 1000) == 1
+    assert gc.record_unrouted_drops(workflow, older_than_ms=int(time.time() * 1000) + 1000) == 1
     b = workflow.store.get_batch("o", "s", inbox_batch_id(key, etag))
     assert b.status == "failed" and b.errors[0].code == "BG-INBOX-SUFFIX"
-    assert workflow._sweep_inbox(older_than_ms=int(time.time() * 1000) + 1000) == 0, "recorded once"
+    assert gc.record_unrouted_drops(workflow, older_than_ms=int(time.time() * 1000) + 1000) == 0, (
+        "recorded once"
+    )

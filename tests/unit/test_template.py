@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from batchgate_tools.template import LocalNames, Resolver, load_template
 
@@ -48,34 +49,27 @@ def test_every_function_handler_file_exists() -> None:
         assert f"def {func}(" in path.read_text()
 
 
-def test_every_task_the_asl_sends_exists_in_the_workflow() -> None:
+def test_each_state_machine_has_one_workflow_module_with_exactly_its_tasks() -> None:
     import re
 
-    from batchgate.workflow import Workflow
+    from batchgate.workflow import abort, complete, gc, revert, validate_large
+    from batchgate.workflow.tasks import TASKS
 
+    modules = {
+        "CompleteStateMachine": complete,
+        "AbortStateMachine": abort,
+        "RevertStateMachine": revert,
+        "GcStateMachine": gc,
+        "ValidateLargeStateMachine": validate_large,
+    }
     r = resolver()
-    sent = set()
-    for logical in r.resources_of("AWS::Serverless::StateMachine"):
-        sent |= set(re.findall(r'"task": "(\w+)"', r.state_machine_definition(logical)))
-    assert sent, "the state machines send no tasks?"
-    from batchgate.settings import Settings
-
-    wf = Workflow(
-        Settings(
-            table_name="t",
-            bucket="b",
-            region="us-east-1",
-            endpoint_url=None,
-            complete_state_machine_arn=None,
-            revert_state_machine_arn=None,
-            abort_state_machine_arn=None,
-            gc_state_machine_arn=None,
-            validate_large_state_machine_arn=None,
-            event_bus_name=None,
-            loading_ttl_seconds=1,
-            single_put_max_bytes=1,
-            split_bytes=1,
-        ),
-        store=object(),  # type: ignore[arg-type]
-    )
-    assert sent <= set(wf.tasks), f"ASL sends tasks the worker does not know: {sent - set(wf.tasks)}"
+    machines = r.resources_of("AWS::Serverless::StateMachine")
+    assert set(machines) == set(modules), "a state machine without its workflow module, or the reverse"
+    for logical, module in modules.items():
+        sent = set(re.findall(r'"task": "(\w+)"', r.state_machine_definition(logical)))
+        assert sent == set(module.TASKS), (
+            f"{logical} sends {sorted(sent)}, {module.__name__} has {sorted(module.TASKS)}"
+        )
+        path = Path(r.resource(logical)["Properties"]["DefinitionUri"])
+        assert module.__name__.rsplit(".", 1)[1] == path.name.removesuffix(".asl.json")
+    assert len(TASKS) == sum(len(m.TASKS) for m in modules.values()), "a task name used by two machines"

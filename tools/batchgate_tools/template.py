@@ -176,12 +176,17 @@ class Resolver:
     def resources_of(self, *types: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.t["Resources"].items() if v["Type"] in types}
 
-    def function_environment(self, logical: str) -> dict[str, str]:
+    def global_environment(self) -> dict[str, str]:
+        """``Globals.Function.Environment.Variables``, resolved."""
         glob = (
             ((self.t.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables", {})
         )
+        return {k: str(self.resolve(v)) for k, v in glob.items()}
+
+    def function_environment(self, logical: str) -> dict[str, str]:
+        """A function's environment: the globals, then its own variables over them."""
         own = self.resource(logical)["Properties"].get("Environment", {}).get("Variables", {})
-        return {k: str(self.resolve(v)) for k, v in {**glob, **own}.items()}
+        return {**self.global_environment(), **{k: str(self.resolve(v)) for k, v in own.items()}}
 
     def function_handler(self, logical: str) -> tuple[Path, str]:
         """(code directory, handler function name) of a Lambda function."""

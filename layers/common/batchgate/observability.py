@@ -1,9 +1,30 @@
-"""Powertools Logger, Tracer and Metrics shared by every handler (service name from the env)."""
+"""Powertools' Logger, Tracer and Metrics: one set for the package and every handler.
+
+The service name is ``POWERTOOLS_SERVICE_NAME``, which template.yaml sets per function
+(``batchgate-api``, ``batchgate-validate-csv``, …), so each function's logs, traces and metrics
+carry its own name; the metrics namespace is ``POWERTOOLS_METRICS_NAMESPACE`` (``batchgate``).
+The package's standard-library loggers (the lake, a library that does not depend on Powertools,
+and the API's error map) are children of ``batchgate``: that parent gets the Powertools handler,
+so their records come out as the same structured JSON, with the function's keys.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+PACKAGE_LOGGER = "batchgate"
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+# An explicit fallback: without a namespace, flushing a metric fails the invocation after its
+# work is done ("Must contain a metric namespace"), and SQS delivers the message again.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "batchgate")
+
+logging.getLogger(PACKAGE_LOGGER)  # registered now, so the copy below finds it
+if logger.name.split(".")[0] != PACKAGE_LOGGER:
+    # (A service named "batchgate" is that logger itself: children reach it by propagation.)
+    copy_config_to_registered_loggers(source_logger=logger, include={PACKAGE_LOGGER})

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import Api, Aws, Creds, event_template
+
+from tests.conftest import refresh_process_state
+from tests.integration.api.harness import BUCKET, Api, Aws, Creds, event_template
 
 DATASETS = "/data/foundation/catalog/dataSets"
 CATALOG = "/data/foundation/catalog/batches"
@@ -107,16 +109,14 @@ def test_put_upload_writes_item_then_object(api: Api, aws: Aws) -> None:
     assert f is not None and f.status == "uploading" and f.size == len(data)
     assert f.etag == hashlib.md5(data).hexdigest()
     assert f.key == f"uploads/json/acme/prod/{ds_id}/{b}/part-1.json"
-    assert aws.s3.get_object(Bucket="batchgate-test-uploads", Key=f.key)["Body"].read() == data
+    assert aws.s3.get_object(Bucket=BUCKET, Key=f.key)["Body"].read() == data
 
 
 def test_put_name_with_subfolder_and_gzip(api: Api, aws: Aws) -> None:
     ds_id = api.create_dataset()
     b = api.create_batch(ds_id, "csv")["id"]
     assert api.put_file(b, ds_id, "2026/11/day.csv.gz", b"\x1f\x8b").status == 200
-    head = aws.s3.head_object(
-        Bucket="batchgate-test-uploads", Key=f"uploads/csv/acme/prod/{ds_id}/{b}/2026/11/day.csv.gz"
-    )
+    head = aws.s3.head_object(Bucket=BUCKET, Key=f"uploads/csv/acme/prod/{ds_id}/{b}/2026/11/day.csv.gz")
     assert head["ContentType"] == "application/gzip" and "ContentEncoding" not in head
 
 
@@ -129,13 +129,13 @@ def test_duplicate_name_409_identical_retry_200(api: Api, aws: Aws) -> None:
     assert r.status == 409 and r.error_code == "BG-409-FILE-EXISTS"
     # a retry after the first object never landed re-puts it
     key = f"uploads/json/acme/prod/{ds_id}/{b}/a.json"
-    aws.s3.delete_object(Bucket="batchgate-test-uploads", Key=key)
+    aws.s3.delete_object(Bucket=BUCKET, Key=key)
     assert api.put_file(b, ds_id, "a.json", b"one").status == 200
-    assert aws.s3.get_object(Bucket="batchgate-test-uploads", Key=key)["Body"].read() == b"one"
+    assert aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"one"
 
 
 def test_put_limits(api: Api) -> None:
-    from conftest import SINGLE_PUT_MAX
+    from tests.integration.api.harness import SINGLE_PUT_MAX
 
     ds_id = api.create_dataset()
     b = api.create_batch(ds_id)["id"]
@@ -257,12 +257,10 @@ def test_unknown_action_is_400(api: Api) -> None:
 def test_missing_state_machine_is_503_and_changes_nothing(
     api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conftest import _refresh
-
     ds_id = api.create_dataset()
     b = api.create_batch(ds_id)["id"]
     monkeypatch.delenv("BATCHGATE_COMPLETE_SM")
-    _refresh()
+    refresh_process_state()
     r = api.action(b, "COMPLETE")
     assert (
         r.status == 503
@@ -361,7 +359,7 @@ def test_other_tenants_ids_are_404(api: Api, other_api: Api, keys: dict[str, Cre
 
 def test_sample_events_run_as_committed(aws: Aws) -> None:
     """events/api/*.json carry an authorizer context, as `sam local invoke` would send them."""
-    from conftest import LambdaContext, function
+    from tests.integration.api.harness import LambdaContext, function
 
     handler = function("api").handler
     ctx = LambdaContext()
@@ -388,7 +386,7 @@ def test_sample_events_run_as_committed(aws: Aws) -> None:
 def test_authorizer_sample_event_allows_with_context_and_denies_other_tenants(
     aws: Aws, keys: dict[str, Creds]
 ) -> None:
-    from conftest import LambdaContext, function
+    from tests.integration.api.harness import LambdaContext, function
 
     k = keys["acme"]
     ev = event_template("authorizer_request.json")

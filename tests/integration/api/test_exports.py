@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import requests
-from conftest import BUCKET, SINGLE_PUT_MAX, Api, Aws
+
+from tests.integration.api.harness import BUCKET, SINGLE_PUT_MAX, Api, Aws
 
 EXPORT = "/data/foundation/export"
 BINARY = bytes(range(256)) * 4  # not UTF-8: catches any text decoding on the way out

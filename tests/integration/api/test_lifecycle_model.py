@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import TABLE, Api, Aws
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -15,12 +14,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from batchgate.api.auth import Principal
 from batchgate.api.bodies import BatchAction
 from batchgate.api.error_map import classify
+from batchgate.api.services.batch_actions import BatchActions
 from batchgate.aws.store import Store
 from batchgate.core.errors import IllegalTransition
 from batchgate.core.models import Batch, BatchStatus
 from batchgate.core.status import ALL_STATUSES, next_status
-from batchgate.lifecycle import Lifecycle
 from batchgate.settings import settings as bg_settings
+from tests.integration.api.harness import TABLE, Api, Aws
 
 ACME = Principal("acme", "prod", "k", "tester")
 
@@ -46,7 +46,7 @@ def _race(api: Api, actions: tuple[BatchAction, BatchAction]) -> tuple[str, list
     ds = api.create_dataset()
     b = api.create_batch(ds)["id"]
     store = BarrierStore(TABLE, 2)
-    lifecycle = Lifecycle(store, bg_settings())
+    lifecycle = BatchActions(store, bg_settings())
 
     def run(action: BatchAction) -> int:
         try:

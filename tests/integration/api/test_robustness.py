@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from conftest import Api
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.integration.api.harness import Api
 
 PATHS = [
     "/data/foundation/catalog/dataSets",

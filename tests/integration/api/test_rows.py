@@ -7,7 +7,9 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import BUCKET, Api, Aws, _refresh
+
+from tests.conftest import refresh_process_state
+from tests.integration.api.harness import BUCKET, Api, Aws
 
 lake_promote = pytest.importorskip(
     "batchgate.lake.promote", reason="lake package not importable in this build"
@@ -48,8 +50,8 @@ def test_rows_pages_filters_and_time_travel(
     monkeypatch.setenv("BATCHGATE_CATALOG_TYPE", "sql")
     monkeypatch.setenv("BATCHGATE_WAREHOUSE", f"s3://{BUCKET}/warehouse")
     monkeypatch.setenv("BATCHGATE_CATALOG_URI", str(tmp_path / "catalog.db"))
-    _refresh()
-    from batchgate.api.deps import services
+    refresh_process_state()
+    from batchgate.lake.catalog import shared_catalog
 
     ds = api.create_dataset()
     rows_path = f"/data/foundation/export/datasets/{ds}/rows"
@@ -58,7 +60,7 @@ def test_rows_pages_filters_and_time_travel(
         "data": [],
         "page": {"limit": 100, "count": 0, "next": None},
     }
-    catalog = services().lifecycle.catalog()
+    catalog = shared_catalog()
     first, second = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
     land(aws, catalog, ds, first, ["a", "b", "c"])
     land(aws, catalog, ds, second, ["d", "e"])

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_URL, BUCKET, Api, Aws, Creds, sdk_session
 
 from batchgate_tools.cli import main
 from batchgate_tools.client import Client, ClientError, Progress
+from tests.integration.api.harness import API_URL, BUCKET, TABLE, Api, Aws, Creds, sdk_session
 
 MIB = 1024 * 1024
 
@@ -131,7 +131,7 @@ def cli(api: Api, keys: dict[str, Creds], monkeypatch: pytest.MonkeyPatch) -> An
 
 
 def test_cli_keys_create_prints_a_working_key(aws: Aws, api: Api, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["keys", "create", "--org", "acme", "--sandbox", "prod", "--table", "batchgate-test"]) == 0
+    assert main(["keys", "create", "--org", "acme", "--sandbox", "prod", "--table", TABLE]) == 0
     out = capsys.readouterr().out.splitlines()
     key_id, token = out[0].split(": ")[1], out[1].split(": ")[1]
     record = aws.store.get_api_key(key_id)
@@ -225,7 +225,7 @@ def test_cli_without_credentials_says_how(
 
 
 def test_sdk_download_follows_the_redirect_without_credentials(client: Client, aws: Aws) -> None:
-    from conftest import SINGLE_PUT_MAX
+    from tests.integration.api.harness import SINGLE_PUT_MAX
 
     ds = client.create_dataset("people", SCHEMA)
     b = client.create_batch(ds)["id"]

@@ -7,7 +7,8 @@ import os
 
 import pytest
 import requests
-from conftest import BUCKET, Api, Aws
+
+from tests.integration.api.harness import BUCKET, Api, Aws
 
 MIB = 1024 * 1024
 

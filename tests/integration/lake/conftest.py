@@ -1,24 +1,19 @@
-"""Fixtures for the lake tests: one moto S3 server per session, a fresh sqlite catalog per test.
+"""Fixtures for the lake tests: the template's bucket on the stand-in (tests/conftest.py), a fresh
+sqlite catalog and warehouse prefix per test.
 
-``lake`` runs a test twice: against moto's S3 (warehouse ``s3://bucket/warehouse``) and against a
-local ``file://`` warehouse, both with a SQL catalog on sqlite. ``anylake`` adds a third run with
+``lake`` runs a test twice: against moto's S3 (warehouse ``s3://bucket/…/warehouse``) and against
+a local ``file://`` warehouse, both with a SQL catalog on sqlite. ``anylake`` adds a third run with
 pyiceberg's GlueCatalog against moto's Glue (the AWS code path). ``s3lake`` is the S3 variant
 alone, for tests whose subject is not the storage.
 """
 
 from __future__ import annotations
 
-import logging
-import socket
-import sys
-import types
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -26,81 +21,8 @@ from pyarrow import fs as pafs
 from pyiceberg.catalog import Catalog
 
 from batchgate.core.models import Dataset, DatasetSchema, SchemaField
-
-BUCKET = "bg-lake-test"
-REGION = "us-east-1"
-KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-def _install_schema_shim() -> None:
-    """Until ``batchgate.core.schema`` (another engineer's module) exists, tests provide the agreed
-    mapping under that name so the lake code imports it exactly as it will in production."""
-    try:
-        import batchgate.core.schema  # noqa: F401
-    except ImportError:
-        module = types.ModuleType("batchgate.core.schema")
-        module.arrow_schema = arrow_schema_for_tests  # type: ignore[attr-defined]
-        sys.modules["batchgate.core.schema"] = module
-
-
-def _arrow_type(kind: str, fields: Any, items: Any) -> pa.DataType:
-    scalar = {
-        "string": pa.string(),
-        "integer": pa.int64(),
-        "number": pa.float64(),
-        "boolean": pa.bool_(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-        "date": pa.date32(),
-    }
-    if kind in scalar:
-        return scalar[kind]
-    if kind == "object":
-        return pa.struct([pa.field(f.name, _arrow_type(f.type, f.fields, f.items)) for f in fields])
-    return pa.list_(_arrow_type(items.type, items.fields, items.items))
-
-
-def arrow_schema_for_tests(schema: DatasetSchema, *, lineage: bool = True) -> pa.Schema:
-    fields = [
-        pa.field(f.name, _arrow_type(f.type, f.fields, f.items), nullable=not f.required)
-        for f in schema.fields
-    ]
-    if lineage:
-        fields += [
-            pa.field("_batch_id", pa.string(), nullable=False),
-            pa.field("_source_file", pa.string(), nullable=False),
-            pa.field("_source_row", pa.int64(), nullable=False),
-        ]
-    return pa.schema(fields)
-
-
-_install_schema_shim()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=KEYS["aws_access_key_id"],
-        aws_secret_access_key=KEYS["aws_secret_access_key"],
-    )
-    s3.create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
+from batchgate.core.schema import arrow_schema
+from tests.conftest import CREDENTIALS, REGION, TemplateAws
 
 
 def profiles_schema() -> DatasetSchema:
@@ -157,7 +79,7 @@ class Lake:
         schema: pa.Schema | None = None,
     ) -> str:
         """Write one staged Parquet file (dataset columns + lineage) and return its URI."""
-        schema = schema or arrow_schema_for_tests(dataset.schema_)
+        schema = schema or arrow_schema(dataset.schema_)
         full = [
             {
                 **{f: r.get(f) for f in schema.names},
@@ -180,29 +102,29 @@ class Lake:
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
-def _make_lake(kind: str, tmp_path: Path, endpoint: str | None) -> Lake:
+def _make_lake(kind: str, tmp_path: Path, aws: TemplateAws | None) -> Lake:
     from batchgate.lake import LakeSettings, load_catalog
 
     if kind in ("s3", "glue"):
-        assert endpoint is not None
+        assert aws is not None
         prefix = f"t{uuid.uuid4().hex[:8]}"
         settings = LakeSettings(
             catalog_type="sql" if kind == "s3" else "glue",
-            warehouse=f"s3://{BUCKET}/{prefix}/warehouse",
+            warehouse=f"s3://{aws.bucket}/{prefix}/warehouse",
             sql_uri=str(tmp_path / "catalog.db"),
-            s3_endpoint=endpoint,
+            s3_endpoint=aws.endpoint,
             region=REGION,
-            access_key=KEYS["aws_access_key_id"],
-            secret_key=KEYS["aws_secret_access_key"],
+            access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
         fs = pafs.S3FileSystem(
-            access_key=KEYS["aws_access_key_id"],
-            secret_key=KEYS["aws_secret_access_key"],
+            access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            secret_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             region=REGION,
-            endpoint_override=endpoint,
+            endpoint_override=aws.endpoint,
             scheme="http",
         )
-        return Lake("s3", load_catalog(settings), f"s3://{BUCKET}/{prefix}", fs, f"{BUCKET}/{prefix}")
+        return Lake("s3", load_catalog(settings), f"s3://{aws.bucket}/{prefix}", fs, f"{aws.bucket}/{prefix}")
     root = tmp_path / "lake"
     root.mkdir()
     settings = LakeSettings(
@@ -213,20 +135,20 @@ def _make_lake(kind: str, tmp_path: Path, endpoint: str | None) -> Lake:
 
 @pytest.fixture(params=["s3", "file"])
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
-    endpoint = request.getfixturevalue("moto_endpoint") if request.param == "s3" else None
-    return _make_lake(request.param, tmp_path, endpoint)
+    aws = request.getfixturevalue("module_aws") if request.param == "s3" else None
+    return _make_lake(request.param, tmp_path, aws)
 
 
 @pytest.fixture(params=["s3", "file", "glue"])
 def anylake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
     """Also the AWS path: pyiceberg's GlueCatalog against moto's Glue."""
-    endpoint = request.getfixturevalue("moto_endpoint") if request.param != "file" else None
-    return _make_lake(request.param, tmp_path, endpoint)
+    aws = request.getfixturevalue("module_aws") if request.param != "file" else None
+    return _make_lake(request.param, tmp_path, aws)
 
 
 @pytest.fixture
-def s3lake(tmp_path: Path, moto_endpoint: str) -> Lake:
-    return _make_lake("s3", tmp_path, moto_endpoint)
+def s3lake(tmp_path: Path, module_aws: TemplateAws) -> Lake:
+    return _make_lake("s3", tmp_path, module_aws)
 
 
 def rows_of(lake: Lake, dataset: Dataset, snapshot_id: int | None = None) -> list[dict[str, Any]]:

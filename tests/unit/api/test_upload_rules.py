@@ -1,20 +1,23 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchgate.core.errors import InvalidRequest
-from batchgate.lifecycle import (
-    RangeNotSatisfiable,
-    decode_file_id,
-    encode_file_id,
-    execution_arn,
-    parse_range,
+from batchgate.api.services.downloads import RangeNotSatisfiable, decode_file_id, encode_file_id, parse_range
+from batchgate.api.services.file_upload.chunks import (
+    Chunk,
+    check_coverage,
+    group_into_parts,
+    parse_content_range,
 )
-from batchgate.uploads import Chunk, Uploads, check_coverage, parse_content_range, plan_parts
+from batchgate.api.services.file_upload.common import check_media_type
+from batchgate.aws.executions import execution_arn
+from batchgate.core import keys
+from batchgate.core.errors import InvalidRequest
 
 
 def chunks(*ranges: tuple[int, int], total: int | None = None) -> list[Chunk]:
@@ -52,7 +55,7 @@ def test_plan_parts_covers_every_byte_once_in_order_with_legal_sizes(sizes: list
     for n in sizes:
         cs.append(Chunk(offset, offset + n - 1, None, f"k{offset}"))
         offset += n
-    parts = plan_parts(cs, min_part=10, target=16)
+    parts = group_into_parts(cs, min_part=10, target=16)
     flat = [(c.start + first, c.start + last) for part in parts for c, first, last in part]
     assert flat[0][0] == 0 and flat[-1][1] == offset - 1
     assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(flat))
@@ -62,16 +65,16 @@ def test_plan_parts_covers_every_byte_once_in_order_with_legal_sizes(sizes: list
 
 
 def test_big_chunk_at_part_start_is_copied_whole() -> None:
-    parts = plan_parts(chunks((0, 99), (100, 104), (105, 109)), min_part=50, target=60)
+    parts = group_into_parts(chunks((0, 99), (100, 104), (105, 109)), min_part=50, target=60)
     assert parts[0] == [(parts[0][0][0], 0, 99)] and len(parts) == 2
 
 
 def test_media_type() -> None:
-    Uploads.check_media_type("application/octet-stream")
-    Uploads.check_media_type("Application/Octet-Stream; charset=binary")
+    check_media_type("application/octet-stream")
+    check_media_type("Application/Octet-Stream; charset=binary")
     for bad in (None, "", "application/json", "application/x-www-form-urlencoded"):
         with pytest.raises(Exception, match="octet-stream"):
-            Uploads.check_media_type(bad)
+            check_media_type(bad)
 
 
 def test_ranges() -> None:
@@ -105,15 +108,20 @@ def test_execution_arn_is_what_start_execution_returns() -> None:
     )
 
 
-def test_table_identifier_matches_the_lakes_rule() -> None:
-    from batchgate.lifecycle import table_identifier
+def test_one_table_identifier_serves_the_api_and_the_lake() -> None:
+    """The API records the identifier a dataset's table gets and the lake creates it: one rule
+    (core.keys), and what it makes is a Glue-safe, collision-free name."""
+    from batchgate.lake import tables
 
-    lake_tables = pytest.importorskip(
-        "batchgate.lake.tables", reason="lake package not importable in this build"
-    )
+    assert tables.table_identifier is keys.table_identifier
+    made = set()
     for org, sandbox, ds in (
         ("acme", "prod", "abc123"),
         ("Acme-Corp", "Dev.1", "DS-9"),
+        ("acme_corp", "dev_1", "ds_9"),
         ("a" * 200, "p", "x"),
     ):
-        assert table_identifier(org, sandbox, ds) == lake_tables.table_identifier(org, sandbox, ds)
+        namespace, table = keys.table_identifier(org, sandbox, ds).split(".")
+        assert re.fullmatch(r"[a-z0-9_]{1,255}", namespace) and re.fullmatch(r"[a-z0-9_]{1,255}", table)
+        made.add((namespace, table))
+    assert len(made) == 4, "names that differ only in case or punctuation must not share a table"

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 
 from batchgate.core.errors import InvalidRequest
+from batchgate.core.keys import namespace_for, table_identifier
 from batchgate.lake.catalog import LakeSettings, sql_url
 from batchgate.lake.identity import key_filter, last_per_key, match, non_null_keys
 from batchgate.lake.read import json_safe
-from batchgate.lake.tables import namespace_for, table_identifier
 
 
 def test_settings_from_env_local_and_aws() -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from batchgate.core.models import Dataset, InputFormat
+from batchgate.core.schema import arrow_schema
 from batchgate.validation import FileResult, validate_file
 
 PROFILE_FIELDS: list[dict[str, Any]] = [
@@ -120,3 +124,66 @@ def good_record(i: int) -> dict[str, Any]:
         "address": {"city": "Paris", "zip": "75001"},
         "tags": ["a", "b"],
     }
+
+
+CSV_HEADER = "id,email,age,tier,seen,born,score,active,address.city,address.zip,tags"
+
+
+def mixed_jsonl(n: int) -> bytes:
+    out = []
+    for i in range(n):
+        rec = good_record(i)
+        if i % 97 == 0:
+            rec["age"] = "old"  # type error
+        elif i % 89 == 0:
+            rec["tier"] = "platinum"  # enum
+        line = json.dumps(rec)
+        if i % 131 == 0:
+            line = line[:-5]  # corrupt JSON
+        out.append(line)
+    return ("\n".join(out) + "\n").encode()
+
+
+def mixed_csv(n: int) -> bytes:
+    rows = ["id,email,age,tier,seen,born,score,active,address.city,address.zip,tags"]
+    for i in range(n):
+        age = "x" if i % 97 == 0 else str(i % 90)
+        tail = "" if i % 113 == 0 else ',"[""a""]"'  # ragged row
+        rows.append(f"u{i},u{i}@x.io,{age},gold,2024-01-01T00:00:00Z,1990-01-01,1.5,true,Paris,75001{tail}")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def row(i: int, **over: str) -> str:
+    values = {
+        "id": f"u{i}",
+        "email": f"u{i}@x.io",
+        "age": str(20 + i % 50),
+        "tier": "gold",
+        "seen": "2024-05-01T10:00:00Z",
+        "born": "1990-01-02",
+        "score": "1.5",
+        "active": "true",
+        "address.city": "Paris",
+        "address.zip": "75001",
+        "tags": '"[""a"",""b""]"',
+    } | over
+    return ",".join(values[c] for c in CSV_HEADER.split(","))
+
+
+def csv_bytes(rows: list[str], header: str = CSV_HEADER, nl: str = "\n") -> bytes:
+    return (nl.join([header, *rows]) + nl).encode()
+
+
+def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=row_group_size)
+    return buf.getvalue()
+
+
+def good_table(n: int) -> pa.Table:
+    schema = arrow_schema(make_dataset().schema_, lineage=False)
+    recs = [good_record(i) for i in range(n)]
+    for r in recs:
+        r["seen"] = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
+        r["born"] = dt.date(1990, 1, 2)
+    return pa.Table.from_pylist(recs, schema=schema)

@@ -80,11 +80,13 @@ def test_repeated_values_convert_once_with_the_same_result(
 ) -> None:
     """A column whose values repeat is converted on its distinct values: same cells, same failures."""
     repeated = pa.array(cells * 400)  # >= 1024 rows, a handful of distinct values
-    assert convert._repeats(repeated) and not convert._repeats(pa.array([str(i) for i in range(2048)]))
+    assert convert.values_repeat(repeated) and not convert.values_repeat(
+        pa.array([str(i) for i in range(2048)])
+    )
     one_by_one = pa.concat_arrays([conform(pa.array(cells), target, "f")[0]] * 400)
     out, violations = conform(repeated, target, "f")
     assert out.equals(one_by_one)
-    direct_out, direct_bad = convert._from_string(repeated, target)
+    direct_out, direct_bad = convert.from_string(repeated, target)
     assert out.equals(direct_out)
     bad = violations[0].mask if violations else pa.array([False] * len(repeated))
     assert bad.equals(direct_bad)

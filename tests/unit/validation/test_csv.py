@@ -2,31 +2,10 @@ import gzip
 from pathlib import Path
 
 from batchgate.validation import codes
-from tests.unit.validation.helpers import PROFILE_FIELDS, make_dataset, run
+from tests.unit.validation.helpers import CSV_HEADER, PROFILE_FIELDS, csv_bytes, make_dataset, row, run
 
 CSV = {"format": "csv"}
-HEADER = "id,email,age,tier,seen,born,score,active,address.city,address.zip,tags"
-
-
-def row(i: int, **over: str) -> str:
-    values = {
-        "id": f"u{i}",
-        "email": f"u{i}@x.io",
-        "age": str(20 + i % 50),
-        "tier": "gold",
-        "seen": "2024-05-01T10:00:00Z",
-        "born": "1990-01-02",
-        "score": "1.5",
-        "active": "true",
-        "address.city": "Paris",
-        "address.zip": "75001",
-        "tags": '"[""a"",""b""]"',
-    } | over
-    return ",".join(values[c] for c in HEADER.split(","))
-
-
-def csv_bytes(rows: list[str], header: str = HEADER, nl: str = "\n") -> bytes:
-    return (nl.join([header, *rows]) + nl).encode()
+HEADER = CSV_HEADER
 
 
 def test_happy_path_csv(tmp_path: Path) -> None:

@@ -14,8 +14,7 @@ import pytest
 from batchgate.validation import runner
 from batchgate.validation.convert import Violation
 from batchgate.validation.failed_lines import json_text, table_lines
-from tests.unit.validation.helpers import run
-from tests.unit.validation.test_pipeline import _mixed_csv, _mixed_jsonl
+from tests.unit.validation.helpers import mixed_csv, mixed_jsonl, run
 
 TRICKY = [
     'say "hi"',
@@ -101,11 +100,11 @@ def test_lines_have_the_failed_record_shape_and_the_first_errors() -> None:
 @pytest.mark.parametrize(
     ("fmt", "data"),
     [
-        ({"format": "json"}, _mixed_jsonl(3000)),
-        ({"format": "csv"}, _mixed_csv(3000)),
+        ({"format": "json"}, mixed_jsonl(3000)),
+        ({"format": "csv"}, mixed_csv(3000)),
         # A control character in a failed row (485 % 97 == 0): that row's block takes the per-row
         # path, the other blocks not.
-        ({"format": "csv"}, _mixed_csv(3000).replace(b"u485,", b"u\x01485,", 1)),
+        ({"format": "csv"}, mixed_csv(3000).replace(b"u485,", b"u\x01485,", 1)),
     ],
     ids=["json", "csv", "csv-mixed-paths"],
 )

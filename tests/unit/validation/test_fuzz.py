@@ -9,9 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.validation.helpers import good_record, run
-from tests.unit.validation.test_csv import csv_bytes, row
-from tests.unit.validation.test_parquet import good_table, parquet_bytes
+from tests.unit.validation.helpers import csv_bytes, good_record, good_table, parquet_bytes, row, run
 
 SEEDS = {
     "json": b"".join(json.dumps(good_record(i)).encode() + b"\n" for i in range(6)),

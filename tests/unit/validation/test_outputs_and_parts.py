@@ -9,9 +9,16 @@ from batchgate.core.models import InputFormat
 from batchgate.core.schema import arrow_schema
 from batchgate.validation import merge_results, plan_parts, validate_file
 from batchgate.validation.outputs import dictionary_columns
-from tests.unit.validation.helpers import good_record, make_dataset, read_outputs, run
-from tests.unit.validation.test_csv import csv_bytes, row
-from tests.unit.validation.test_parquet import good_table, parquet_bytes
+from tests.unit.validation.helpers import (
+    csv_bytes,
+    good_record,
+    good_table,
+    make_dataset,
+    parquet_bytes,
+    read_outputs,
+    row,
+    run,
+)
 
 
 def test_staged_file_has_exact_schema_and_retry_overwrites(tmp_path: Path) -> None:

@@ -1,30 +1,11 @@
-import datetime as dt
-import io
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from batchgate.core.schema import arrow_schema
 from batchgate.validation import codes
-from tests.unit.validation.helpers import good_record, make_dataset, run
+from tests.unit.validation.helpers import good_table, make_dataset, parquet_bytes, run
 
 PARQUET = {"format": "parquet"}
-
-
-def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf, row_group_size=row_group_size)
-    return buf.getvalue()
-
-
-def good_table(n: int) -> pa.Table:
-    schema = arrow_schema(make_dataset().schema_, lineage=False)
-    recs = [good_record(i) for i in range(n)]
-    for r in recs:
-        r["seen"] = dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)
-        r["born"] = dt.date(1990, 1, 2)
-    return pa.Table.from_pylist(recs, schema=schema)
 
 
 def test_happy_path_parquet_row_numbers_across_row_groups(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batchgate.validation.pipeline import IN_FLIGHT, depths, ordered_map, prefetch
-from tests.unit.validation.helpers import good_record, run
+from tests.unit.validation.helpers import mixed_csv, mixed_jsonl, run
 
 
 def _slow_square(x: int) -> int:
@@ -87,33 +86,9 @@ def test_prefetch_raises_after_the_items_before_the_error() -> None:
     assert got == [1, 2]
 
 
-def _mixed_jsonl(n: int) -> bytes:
-    out = []
-    for i in range(n):
-        rec = good_record(i)
-        if i % 97 == 0:
-            rec["age"] = "old"  # type error
-        elif i % 89 == 0:
-            rec["tier"] = "platinum"  # enum
-        line = json.dumps(rec)
-        if i % 131 == 0:
-            line = line[:-5]  # corrupt JSON
-        out.append(line)
-    return ("\n".join(out) + "\n").encode()
-
-
-def _mixed_csv(n: int) -> bytes:
-    rows = ["id,email,age,tier,seen,born,score,active,address.city,address.zip,tags"]
-    for i in range(n):
-        age = "x" if i % 97 == 0 else str(i % 90)
-        tail = "" if i % 113 == 0 else ',"[""a""]"'  # ragged row
-        rows.append(f"u{i},u{i}@x.io,{age},gold,2024-01-01T00:00:00Z,1990-01-01,1.5,true,Paris,75001{tail}")
-    return ("\n".join(rows) + "\n").encode()
-
-
 @pytest.mark.parametrize(
     ("fmt", "data"),
-    [({"format": "json"}, _mixed_jsonl(3000)), ({"format": "csv"}, _mixed_csv(3000))],
+    [({"format": "json"}, mixed_jsonl(3000)), ({"format": "csv"}, mixed_csv(3000))],
     ids=["json", "csv"],
 )
 def test_any_number_of_workers_writes_the_same_outputs(

@@ -27,8 +27,8 @@ def _query(args: argparse.Namespace) -> int:
     from batchgate_tools.cli.local_commands import _attach
 
     _attach(args.aws_port)
-    from batchgate import landing
     from batchgate.aws.store import Store
+    from batchgate.lake.catalog import shared_catalog
     from batchgate.lake.read import json_safe
     from batchgate.lake.tables import identifier_of
     from batchgate.settings import settings
@@ -40,7 +40,7 @@ def _query(args: argparse.Namespace) -> int:
         for name in (ds.name, f"ds_{ds.id}"):
             if name in words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 tables[name] = identifier_of(ds)
-    result = query(landing.catalog(), args.sql, tables)
+    result = query(shared_catalog(), args.sql, tables)
     if args.json:
         for row in result.to_pylist():
             print(json.dumps({k: json_safe(v) for k, v in row.items()}))

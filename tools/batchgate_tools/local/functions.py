@@ -15,6 +15,8 @@ from typing import Any
 from batchgate_tools.template import Resolver
 
 _load_lock = threading.Lock()
+# Set per function in template.yaml (each function's logs and metrics carry its own service name).
+PER_FUNCTION = frozenset({"POWERTOOLS_SERVICE_NAME"})
 
 
 @dataclass
@@ -46,10 +48,15 @@ class LocalFunctions:
         return sorted(self.resolver.resources_of("AWS::Serverless::Function"))
 
     def environment(self) -> dict[str, str]:
-        """The union of every function's environment; a name with two values is a template bug."""
+        """The union of every function's environment; a name with two values is a template bug,
+        except the per-function names of :data:`PER_FUNCTION` (all functions share one process
+        here, so those keep the template's global value)."""
         env: dict[str, str] = {}
+        shared = self.resolver.global_environment()
         for name in self.names():
             for key, value in self.resolver.function_environment(name).items():
+                if key in PER_FUNCTION:
+                    value = shared.get(key, "batchgate")
                 if key in env and env[key] != value:
                     raise RuntimeError(f"{key} differs between functions ({env[key]!r} vs {value!r})")
                 env[key] = value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 import uuid
@@ -15,9 +16,10 @@ from urllib.parse import parse_qsl, urlsplit
 from batchgate.api.auth import authorize, authorizer_context
 from batchgate.aws.store import Store
 from batchgate.core.errors import BatchgateError
-from batchgate.observability import logger
 from batchgate.settings import API_GATEWAY_MAX_BODY
 from batchgate_tools.local.functions import LocalFunctions
+
+logger = logging.getLogger(__name__)
 
 # Served without credentials: the API description (public in AWS too, see template.yaml).
 PUBLIC_PATHS = ("/openapi.json", "/swagger", "/health")

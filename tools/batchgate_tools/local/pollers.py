@@ -3,14 +3,16 @@ event, delete what succeeded, let the failures come back (and reach the DLQ thro
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from batchgate.aws.clients import client
-from batchgate.observability import logger
 from batchgate_tools.local.functions import LocalFunctions
+
+logger = logging.getLogger(__name__)
 
 # Locally a failed message comes back after this many seconds instead of the queue's
 # visibility timeout (16 minutes in AWS), so retries are visible while someone watches.

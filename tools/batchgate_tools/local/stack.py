@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchgate.aws import objects
 from batchgate.aws.clients import client, reset_clients
 from batchgate.aws.s3fs import reset_filesystem
-from batchgate.core.models import BatchStatus
-from batchgate.observability import logger
 from batchgate_tools.local.functions import LocalFunctions, apply_environment
 from batchgate_tools.local.pollers import Poller, sqs_event_sources
+from batchgate_tools.local.provision import Provisioner
 from batchgate_tools.local.state import state_file
 from batchgate_tools.template import LocalNames, Resolver, load_template
 
@@ -39,7 +37,6 @@ LOCAL_PARAMETERS = {
     "MaxPolls": "600",
     "SweepSchedule": "rate(1 minute)",
 }
-DUMMY_ROLE = "arn:aws:iam::123456789012:role/batchgate-local"
 
 
 @dataclass
@@ -105,22 +102,23 @@ class LocalStack:
 
         settings.cache_clear()
 
-        self._create_tables()
-        self._create_queues()
-        self._create_buckets(notifications=False)
+        provisioner = Provisioner(self.resolver)
+        self.provision(self.resolver)
         restored = mirror.restore(endpoint, region="us-east-1") if mirror is not None else None
-        self._create_buckets(notifications=True)
-        self._create_state_machines()
-        from batchgate import landing
+        provisioner.notifications()
+        self.state_machines = provisioner.state_machines()
+        from batchgate.lake.catalog import reset_shared_catalog, shared_catalog
 
-        landing.reset_catalog()
-        landing.catalog()  # create the SQL catalog's own tables once, before any handler races to
+        reset_shared_catalog()
+        shared_catalog()  # create the SQL catalog's own tables once, before any handler races to
         self._seed_key()
         self._start_pollers()
         self._start_api()
         self._start_schedules()
         if restored:
-            self._recover()
+            from batchgate_tools.local.recovery import Recovery
+
+            Recovery(provisioner, self.state_machines["CompleteStateMachine"]).run()
         self._write_state_file(env)
 
     def _write_state_file(self, env: dict[str, str]) -> None:
@@ -177,86 +175,15 @@ class LocalStack:
                 tables[name] = (keys["HASH"], keys.get("RANGE"))
         return Mirror(data_dir, tables)
 
-    def _create_tables(self) -> None:
-        ddb = client("dynamodb")
-        for logical, res in self.resolver.resources_of("AWS::DynamoDB::Table").items():
-            props = self.resolver.resolve(res["Properties"])
-            kwargs: dict[str, Any] = {
-                "TableName": self.resolver.physical_name(logical),
-                "AttributeDefinitions": props["AttributeDefinitions"],
-                "KeySchema": props["KeySchema"],
-                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-            }
-            if props.get("GlobalSecondaryIndexes"):
-                kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-            ddb.create_table(**kwargs)
-
-    def _create_queues(self) -> None:
-        sqs = client("sqs")
-        queues = self.resolver.resources_of("AWS::SQS::Queue")
-        # Dead-letter queues first: redrive policies point at them.
-        ordered = sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {}))
-        for logical in ordered:
-            props = self.resolver.resolve(queues[logical].get("Properties") or {})
-            attrs = {}
-            if "VisibilityTimeout" in props:
-                attrs["VisibilityTimeout"] = str(props["VisibilityTimeout"])
-            if "RedrivePolicy" in props:
-                attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
-            sqs.create_queue(QueueName=self.resolver.physical_name(logical), Attributes=attrs)
-
-    def _create_buckets(self, *, notifications: bool) -> None:
-        s3 = client("s3")
-        for logical, res in self.resolver.resources_of("AWS::S3::Bucket").items():
-            props = self.resolver.resolve(res["Properties"])
-            name = self.resolver.physical_name(logical)
-            if not notifications:
-                s3.create_bucket(Bucket=name)
-                if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
-                    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-                if "BucketEncryption" in props:
-                    s3.put_bucket_encryption(
-                        Bucket=name,
-                        ServerSideEncryptionConfiguration={
-                            # CloudFormation's property name differs from the S3 API's.
-                            "Rules": [
-                                {"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
-                                for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-                            ]
-                        },
-                    )
-                if "PublicAccessBlockConfiguration" in props:
-                    s3.put_public_access_block(
-                        Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
-                    )
-                continue
-            queue_configs = []
-            for qc in props.get("NotificationConfiguration", {}).get("QueueConfigurations", []):
-                rules = qc.get("Filter", {}).get("S3Key", {}).get("Rules", [])
-                queue_configs.append(
-                    {
-                        "QueueArn": qc["Queue"],
-                        "Events": [qc["Event"]],
-                        "Filter": {
-                            "Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}
-                        },
-                    }
-                )
-            if queue_configs:
-                s3.put_bucket_notification_configuration(
-                    Bucket=name, NotificationConfiguration={"QueueConfigurations": queue_configs}
-                )
-
-    def _create_state_machines(self) -> None:
-        sfn = client("stepfunctions")
-        self.state_machines: dict[str, str] = {}
-        for logical in self.resolver.resources_of("AWS::Serverless::StateMachine"):
-            definition = self.resolver.state_machine_definition(logical)
-            json.loads(definition)  # a substitution that broke the JSON fails here, loudly
-            arn = sfn.create_state_machine(
-                name=self.resolver.physical_name(logical), definition=definition, roleArn=DUMMY_ROLE
-            )["stateMachineArn"]
-            self.state_machines[logical] = arn
+    @staticmethod
+    def provision(resolver: Resolver) -> None:
+        """Create what template.yaml declares, without notifications or state machines: the
+        tables, queues and buckets. The local stack starts with this; tests build their AWS
+        stand-in with it too, so the fixture and the deployed resources cannot drift."""
+        provisioner = Provisioner(resolver)
+        provisioner.tables()
+        provisioner.queues()
+        provisioner.buckets()
 
     def _seed_key(self) -> None:
         from batchgate.api.auth import hash_token, new_key
@@ -332,73 +259,6 @@ class LocalStack:
         )["executionArn"]
         return arn
 
-    # -- recovery after a restart ---------------------------------------------------------
-    def _recover(self) -> None:
-        """Executions and queued events do not survive a restart; batches do. Pick them up."""
-        from batchgate.aws.store import Store
-        from batchgate.ingest import start_completion
-        from batchgate.settings import settings
-
-        store = Store(settings().table_name)
-        arn = self.state_machines["CompleteStateMachine"]
-        resumed = 0
-        resumable: tuple[BatchStatus, ...] = ("loaded", "staging", "retrying")
-        for status in resumable:
-            for batch in store.batches_in_status(status):
-                self._resend_pending_files(store, batch)
-                start_completion(arn, batch, suffix=f"-r{int(time.time())}")
-                resumed += 1
-        for batch in store.batches_in_status("loading"):
-            self._resend_pending_files(store, batch)
-        self._resend_inbox(store)
-        logger.warning("recovered after restart", extra={"resumed_completions": resumed})
-
-    def _resend_pending_files(self, store: Any, batch: Any) -> None:
-        for f in store.list_files(batch.org, batch.sandbox, batch.id):
-            if f.status in ("uploading", "uploaded", "validating"):
-                self._synthetic_event(f.key)
-
-    def _resend_inbox(self, store: Any) -> None:
-        from batchgate.ingest import inbox_without_batch
-        from batchgate.settings import settings
-
-        for ev in inbox_without_batch(store, settings().bucket, int(time.time() * 1000)):
-            self._synthetic_event(ev.key)
-
-    def _synthetic_event(self, key: str) -> None:
-        """Re-deliver an object-created event for ``key`` to the queue its filters route it to."""
-        from batchgate.settings import settings
-
-        head = objects.head(settings().bucket, key)
-        if head is None:
-            return
-        for logical, res in self.resolver.resources_of("AWS::S3::Bucket").items():
-            props = self.resolver.resolve(res["Properties"])
-            for qc in props.get("NotificationConfiguration", {}).get("QueueConfigurations", []):
-                rules = {
-                    r["Name"]: r["Value"] for r in qc.get("Filter", {}).get("S3Key", {}).get("Rules", [])
-                }
-                if key.startswith(rules.get("prefix", "")) and key.endswith(rules.get("suffix", "")):
-                    queue_name = qc["Queue"].rsplit(":", 1)[1]
-                    record = {
-                        "eventName": "ObjectCreated:Put",
-                        "s3": {
-                            "bucket": {"name": self.resolver.physical_name(logical)},
-                            "object": {
-                                "key": key,
-                                "size": head["ContentLength"],
-                                "eTag": head["ETag"].strip('"'),
-                                "versionId": head.get("VersionId"),
-                                "sequencer": format(int(head["LastModified"].timestamp() * 1e6), "X"),
-                            },
-                        },
-                    }
-                    client("sqs").send_message(
-                        QueueUrl=self.resolver.ref(_logical_of_queue(self.resolver, queue_name)),
-                        MessageBody=json.dumps({"Records": [record]}),
-                    )
-                    return
-
     # -- the banner -----------------------------------------------------------------------
     def banner(self) -> str:
         from batchgate.settings import settings
@@ -425,13 +285,6 @@ class LocalStack:
                 "Ctrl-C stops it; the data stays in the data directory.",
             ]
         )
-
-
-def _logical_of_queue(resolver: Resolver, physical: str) -> str:
-    for logical in resolver.resources_of("AWS::SQS::Queue"):
-        if resolver.physical_name(logical) == physical:
-            return logical
-    raise KeyError(physical)
 
 
 def _rate_seconds(expression: str) -> float:

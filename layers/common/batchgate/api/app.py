@@ -13,8 +13,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchgate.api import batches, datasets, exports, uploads
 from batchgate.api.error_map import error_response
+from batchgate.api.routes import batches, datasets, exports, files
 
 TITLE = "batchgate"
 VERSION = "1.0.0"
@@ -40,7 +40,7 @@ _DOC: dict[str, Any] = {
 }
 
 app = APIGatewayRestResolver(enable_validation=True)
-for _router in (datasets.router, batches.router, uploads.router, exports.router):
+for _router in (datasets.router, batches.router, files.router, exports.router):
     app.include_router(_router)
 # The Swagger UI's JS and CSS ship inside powertools and are inlined: it works offline.
 app.enable_swagger(path="/swagger", **_DOC)

@@ -12,11 +12,15 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from pydantic import BaseModel
 
 from batchgate.api.auth import Principal, principal_from_request_context
+from batchgate.api.services.batch_actions import BatchActions
+from batchgate.api.services.dataset_catalog import DatasetCatalog
+from batchgate.api.services.dataset_rows import DatasetRows
+from batchgate.api.services.downloads import Downloads
+from batchgate.api.services.file_upload.uploads import FileUploads
+from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core.errors import InvalidRequest
-from batchgate.lifecycle import Lifecycle
 from batchgate.settings import Settings, settings
-from batchgate.uploads import Uploads
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -25,15 +29,26 @@ M = TypeVar("M", bound=BaseModel)
 class Services:
     cfg: Settings
     store: Store
-    lifecycle: Lifecycle
-    uploads: Uploads
+    datasets: DatasetCatalog
+    batches: BatchActions
+    uploads: FileUploads
+    downloads: Downloads
+    rows: DatasetRows
 
 
 @lru_cache(maxsize=1)
 def services() -> Services:
     cfg = settings()
     store = Store(cfg.table_name)
-    return Services(cfg, store, Lifecycle(store, cfg), Uploads(store, cfg))
+    return Services(
+        cfg=cfg,
+        store=store,
+        datasets=DatasetCatalog(store),
+        batches=BatchActions(store, cfg),
+        uploads=FileUploads(store, cfg),
+        downloads=Downloads(store, Objects(cfg.bucket)),
+        rows=DatasetRows(store),
+    )
 
 
 def reset() -> None:

@@ -1,1 +1,4 @@
-"""Data access: the only place that talks to DynamoDB and S3. AWS errors become domain errors here."""
+"""The adapters: every call to AWS goes through this package (DynamoDB in ``store``, S3 in
+``objects`` and ``s3fs``, Step Functions in ``executions``, EventBridge in ``notifications``).
+Methods are named for what the caller needs; AWS errors become domain errors here.
+"""

@@ -15,8 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from batchgate.aws.clients import client
+from batchgate.core import keys
 from batchgate.core.errors import Conflict, IllegalTransition, NotFound
-from batchgate.core.keys import tenant
 from batchgate.core.models import Batch, BatchFile, BatchStatus, Dataset
 
 
@@ -31,14 +31,6 @@ def _n(value: int) -> dict[str, str]:
 def _conditional_failed(exc: ClientError) -> bool:
     code = exc.response.get("Error", {}).get("Code", "")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
-
-
-def batch_pk(org: str, sandbox: str, batch_id: str) -> str:
-    return f"{tenant(org, sandbox)}#BATCH#{batch_id}"
-
-
-def dataset_pk(org: str, sandbox: str, dataset_id: str) -> str:
-    return f"{tenant(org, sandbox)}#DATASET#{dataset_id}"
 
 
 @dataclass(frozen=True)
@@ -61,12 +53,11 @@ class Store:
 
     # -- datasets -------------------------------------------------------------------------
     def put_dataset(self, ds: Dataset) -> None:
-        t = tenant(ds.org, ds.sandbox)
         item = {
-            "pk": _s(dataset_pk(ds.org, ds.sandbox, ds.id)),
-            "sk": _s("DATASET"),
-            "gsi1pk": _s(f"{t}#DATASETS"),
-            "gsi1sk": _s(f"{ds.created:015d}#{ds.id}"),
+            "pk": _s(keys.dataset_pk(ds.org, ds.sandbox, ds.id)),
+            "sk": _s(keys.DATASET_SK),
+            "gsi1pk": _s(keys.datasets_of_tenant(ds.org, ds.sandbox)),
+            "gsi1sk": _s(keys.time_order(ds.created, ds.id)),
             "doc": _s(ds.model_dump_json(by_alias=True)),
         }
         try:
@@ -77,13 +68,13 @@ class Store:
             raise
 
     def get_dataset(self, org: str, sandbox: str, dataset_id: str) -> Dataset:
-        item = self._get(dataset_pk(org, sandbox, dataset_id), "DATASET")
+        item = self._get(keys.dataset_pk(org, sandbox, dataset_id), keys.DATASET_SK)
         if item is None:
             raise NotFound(f"dataset {dataset_id} not found", code="BG-404-DATASET")
         return Dataset.model_validate_json(item["doc"]["S"])
 
     def list_datasets(self, org: str, sandbox: str, limit: int = 50, start: int = 0) -> list[Dataset]:
-        docs = self._query_index("gsi1", f"{tenant(org, sandbox)}#DATASETS", desc=True)
+        docs = self._query_index("gsi1", keys.datasets_of_tenant(org, sandbox), desc=True)
         out: list[Dataset] = []
         for i, item in enumerate(docs):
             if i < start:
@@ -95,22 +86,21 @@ class Store:
 
     # -- batches --------------------------------------------------------------------------
     def _batch_item(self, b: Batch) -> dict[str, Any]:
-        t = tenant(b.org, b.sandbox)
         return {
-            "pk": _s(batch_pk(b.org, b.sandbox, b.id)),
-            "sk": _s("BATCH"),
+            "pk": _s(keys.batch_pk(b.org, b.sandbox, b.id)),
+            "sk": _s(keys.BATCH_SK),
             "status": _s(b.status),
             "version": _n(b.version),
             "created": _n(b.created),
             "updated": _n(b.updated),
             "datasetId": _s(b.dataset_id),
             # by dataset, newest first; by tenant; by status and last change (GC, TTL sweeps)
-            "gsi1pk": _s(f"{t}#DS#{b.dataset_id}"),
-            "gsi1sk": _s(f"{b.created:015d}#{b.id}"),
-            "gsi2pk": _s(f"STATUS#{b.status}"),
-            "gsi2sk": _s(f"{b.updated:015d}#{t}#{b.id}"),
-            "gsi3pk": _s(f"{t}#BATCHES"),
-            "gsi3sk": _s(f"{b.created:015d}#{b.id}"),
+            "gsi1pk": _s(keys.batches_of_dataset(b.org, b.sandbox, b.dataset_id)),
+            "gsi1sk": _s(keys.time_order(b.created, b.id)),
+            "gsi2pk": _s(keys.batches_in_status(b.status)),
+            "gsi2sk": _s(keys.time_order(b.updated, keys.tenant(b.org, b.sandbox), b.id)),
+            "gsi3pk": _s(keys.batches_of_tenant(b.org, b.sandbox)),
+            "gsi3sk": _s(keys.time_order(b.created, b.id)),
             "doc": _s(b.model_dump_json(by_alias=True)),
         }
 
@@ -125,7 +115,7 @@ class Store:
             raise
 
     def get_batch(self, org: str, sandbox: str, batch_id: str, *, consistent: bool = True) -> Batch:
-        item = self._get(batch_pk(org, sandbox, batch_id), "BATCH", consistent=consistent)
+        item = self._get(keys.batch_pk(org, sandbox, batch_id), keys.BATCH_SK, consistent=consistent)
         if item is None:
             raise NotFound(f"batch {batch_id} not found", code="BG-404-BATCH")
         return Batch.model_validate_json(item["doc"]["S"])
@@ -153,11 +143,12 @@ class Store:
         return stored
 
     def list_batches(self, org: str, sandbox: str, q: BatchQuery) -> list[Batch]:
-        t = tenant(org, sandbox)
         if q.dataset_id:
-            items = self._query_index("gsi1", f"{t}#DS#{q.dataset_id}", desc=q.order_desc)
+            items = self._query_index(
+                "gsi1", keys.batches_of_dataset(org, sandbox, q.dataset_id), desc=q.order_desc
+            )
         else:
-            items = self._query_index("gsi3", f"{t}#BATCHES", desc=q.order_desc)
+            items = self._query_index("gsi3", keys.batches_of_tenant(org, sandbox), desc=q.order_desc)
         out: list[Batch] = []
         skipped = 0
         for item in items:
@@ -179,7 +170,7 @@ class Store:
     def batches_in_status(self, status: BatchStatus, updated_before: int | None = None) -> list[Batch]:
         """All tenants' batches in a status (GC, abandoned sweep, restart recovery)."""
         out = []
-        for item in self._query_index("gsi2", f"STATUS#{status}", desc=False):
+        for item in self._query_index("gsi2", keys.batches_in_status(status), desc=False):
             b = Batch.model_validate_json(item["doc"]["S"])
             if updated_before is None or b.updated < updated_before:
                 out.append(b)
@@ -188,8 +179,8 @@ class Store:
     # -- files ----------------------------------------------------------------------------
     def _file_item(self, org: str, sandbox: str, f: BatchFile) -> dict[str, Any]:
         item = {
-            "pk": _s(batch_pk(org, sandbox, f.batch_id)),
-            "sk": _s(f"FILE#{f.name}"),
+            "pk": _s(keys.batch_pk(org, sandbox, f.batch_id)),
+            "sk": _s(keys.file_sk(f.name)),
             "status": _s(f.status),
             "etag": _s(f.etag or ""),
             "doc": _s(f.model_dump_json(by_alias=True)),
@@ -199,12 +190,40 @@ class Store:
         return item
 
     def put_file(self, org: str, sandbox: str, f: BatchFile, *, only_if_new: bool = False) -> None:
-        if only_if_new and not self.put_file_if(org, sandbox, f, condition="attribute_not_exists(pk)"):
+        if only_if_new and not self._put_file_if(org, sandbox, f, condition="attribute_not_exists(pk)"):
             raise Conflict(f"file {f.name!r} already exists in batch {f.batch_id}", code="BG-409-FILE-EXISTS")
         if not only_if_new:
             self.ddb.put_item(TableName=self.table, Item=self._file_item(org, sandbox, f))
 
-    def put_file_if(
+    def record_file_result(self, org: str, sandbox: str, f: BatchFile) -> bool:
+        """Write a file's validation result unless a result for the same or a newer object version
+        (S3 sequencer) is already there; False when it is (a duplicate or stale event)."""
+        assert f.sequencer is not None, "a result names the object version it is for"
+        return self._put_file_if(
+            org, sandbox, f,
+            condition="attribute_not_exists(#doc) OR attribute_not_exists(#seq) OR #seq < :seq",
+            names={"#doc": "doc", "#seq": "seq"},
+            values={":seq": _s(f.sequencer)},
+        )  # fmt: skip
+
+    def mark_file_validating(self, org: str, sandbox: str, f: BatchFile, sequencer: str) -> bool:
+        """Say a file is being validated (in parts) unless a newer object version got there first."""
+        return self._put_file_if(
+            org, sandbox, f,
+            condition="attribute_not_exists(#seq) OR #seq < :seq",
+            names={"#seq": "seq"},
+            values={":seq": _s(sequencer)},
+        )  # fmt: skip
+
+    def size_unlanded_upload(self, org: str, sandbox: str, f: BatchFile) -> bool:
+        """Record the size of an upload whose object does not exist yet; False when the item is no
+        longer such an upload (only single PUTs set an etag, and nothing but the upload itself writes
+        the item before the object lands)."""
+        return self._put_file_if(
+            org, sandbox, f, condition="attribute_exists(pk) AND etag = :e", values={":e": _s("")}
+        )
+
+    def _put_file_if(
         self,
         org: str,
         sandbox: str,
@@ -229,13 +248,16 @@ class Store:
         return True
 
     def get_file(self, org: str, sandbox: str, batch_id: str, name: str) -> BatchFile | None:
-        item = self._get(batch_pk(org, sandbox, batch_id), f"FILE#{name}")
+        item = self._get(keys.batch_pk(org, sandbox, batch_id), keys.file_sk(name))
         return None if item is None else BatchFile.model_validate_json(item["doc"]["S"])
 
     def list_files(self, org: str, sandbox: str, batch_id: str) -> list[BatchFile]:
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :f)",
-            ExpressionAttributeValues={":pk": _s(batch_pk(org, sandbox, batch_id)), ":f": _s("FILE#")},
+            ExpressionAttributeValues={
+                ":pk": _s(keys.batch_pk(org, sandbox, batch_id)),
+                ":f": _s(keys.FILE_SK_PREFIX),
+            },
             ConsistentRead=True,
         )
         return [BatchFile.model_validate_json(i["doc"]["S"]) for i in items]
@@ -244,11 +266,15 @@ class Store:
     def put_api_key(self, key_id: str, record: dict[str, Any]) -> None:
         self.ddb.put_item(
             TableName=self.table,
-            Item={"pk": _s(f"APIKEY#{key_id}"), "sk": _s("APIKEY"), "doc": _s(json.dumps(record))},
+            Item={
+                "pk": _s(keys.api_key_pk(key_id)),
+                "sk": _s(keys.API_KEY_SK),
+                "doc": _s(json.dumps(record)),
+            },
         )
 
     def get_api_key(self, key_id: str) -> dict[str, Any] | None:
-        item = self._get(f"APIKEY#{key_id}", "APIKEY")
+        item = self._get(keys.api_key_pk(key_id), keys.API_KEY_SK)
         return None if item is None else dict(json.loads(item["doc"]["S"]))
 
     # -- plumbing -------------------------------------------------------------------------

@@ -65,11 +65,5 @@ class PayloadTooLarge(Terminal):
     status = 413
 
 
-class BatchNotReady(Transient):
-    """Some files of the batch are still being validated."""
-
-    code = "BG-503-NOT-READY"
-
-
 class CommitConflict(Transient):
     code = "BG-503-COMMIT-CONFLICT"

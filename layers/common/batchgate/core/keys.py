@@ -1,4 +1,5 @@
-"""Where things live: S3 keys and DynamoDB keys, in one place so every part agrees.
+"""Where things live: every S3 key, DynamoDB key and Iceberg identifier is built here and nowhere
+else, so the validators, the API, the workflow and the local stack agree on the layout.
 
 S3 (one upload bucket):
   uploads/{format}/{org}/{sandbox}/{datasetId}/{batchId}/{name}
@@ -7,74 +8,51 @@ S3 (one upload bucket):
                                                         filters route it to its validator whatever
                                                         the file's name
   inbox/{org}/{sandbox}/{datasetId}/{name}              bucket drop (auto-ingest)
+  chunks/{org}/{sandbox}/{batchId}/{name}/{first}-{last}-t{total}
+                                                        AEP chunks until the file's COMPLETE; outside
+                                                        uploads/, so no validator sees them
   staged/{org}/{sandbox}/{datasetId}/{batchId}/...      validated rows as Parquet
   failed/{org}/{sandbox}/{datasetId}/{batchId}/...      failed-records reports (JSON Lines)
+  work/{org}/{sandbox}/{batchId}/{digest}/part-N.json   a large file's part results (validate-large)
   warehouse/...                                         Iceberg tables
 DynamoDB (one table, pk/sk, tenant-prefixed):
   {org}#{sandbox}#BATCH#{id}   / BATCH          the batch
   {org}#{sandbox}#BATCH#{id}   / FILE#{name}    one item per file (no hot counter on the batch)
   {org}#{sandbox}#DATASET#{id} / DATASET        the dataset
   APIKEY#{keyId}               / APIKEY         an API key (secret hashed)
+  index gsi1: {tenant}#DATASETS (datasets) and {tenant}#DS#{datasetId} (batches by dataset)
+  index gsi2: STATUS#{status} (batches by status and last change: GC, sweeps, recovery)
+  index gsi3: {tenant}#BATCHES (batches by tenant and creation time)
+Iceberg: namespace bg_{org}_{sandbox}, table ds_{datasetId}, sanitised to what Glue accepts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import cast
 
 from batchgate.core.errors import InvalidRequest
-from batchgate.core.models import Format
+from batchgate.core.file_names import format_for_name
+from batchgate.core.models import Batch, BatchStatus, Format
 
-MAX_FILE_NAME = 255
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-SUFFIX_FORMATS: dict[str, Format] = {
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".csv": "csv",
-    ".parquet": "parquet",
-}
+INBOX = "inbox/"
+UPLOADS = "uploads/"
+FORMATS: tuple[Format, ...] = ("json", "csv", "parquet")
 
 
-def tenant(org: str, sandbox: str) -> str:
-    return f"{org}#{sandbox}"
-
-
-def check_file_name(name: str) -> str:
-    """Refuse names that could escape their prefix or confuse a reader: the name is a key part."""
-    if not name or len(name) > MAX_FILE_NAME:
-        raise InvalidRequest(f"file name must be 1..{MAX_FILE_NAME} characters", code="BG-400-FILE-NAME")
-    if _CONTROL.search(name):
-        raise InvalidRequest("file name contains control characters", code="BG-400-FILE-NAME")
-    if name.startswith("/") or "\\" in name:
-        raise InvalidRequest("file name must be relative and use '/' only", code="BG-400-FILE-NAME")
-    parts = name.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise InvalidRequest(
-            "file name must not contain '.', '..' or empty path segments", code="BG-400-FILE-NAME"
-        )
-    if unicodedata.normalize("NFC", name) != name:
-        raise InvalidRequest("file name must be NFC-normalised Unicode", code="BG-400-FILE-NAME")
-    return name
-
-
-def format_for_name(name: str) -> tuple[Format | None, str | None]:
-    """(format, compression) from a file name's suffix: ``x.csv.gz`` → (csv, gzip)."""
-    lower = name.lower()
-    compression = None
-    if lower.endswith(".gz"):
-        compression = "gzip"
-        lower = lower[:-3]
-    for suffix, fmt in SUFFIX_FORMATS.items():
-        if lower.endswith(suffix):
-            return fmt, compression
-    return None, compression
-
-
+# -- S3 -------------------------------------------------------------------------------------
 def upload_key(fmt: str, org: str, sandbox: str, dataset_id: str, batch_id: str, name: str) -> str:
-    return f"uploads/{fmt}/{org}/{sandbox}/{dataset_id}/{batch_id}/{name}"
+    return f"{upload_prefix(fmt, org, sandbox, dataset_id, batch_id)}{name}"
+
+
+def upload_prefix(fmt: str, org: str, sandbox: str, dataset_id: str, batch_id: str) -> str:
+    return f"{UPLOADS}{fmt}/{org}/{sandbox}/{dataset_id}/{batch_id}/"
+
+
+def batch_upload_prefix(batch: Batch) -> str:
+    return upload_prefix(batch.input_format.format, batch.org, batch.sandbox, batch.dataset_id, batch.id)
 
 
 def staged_prefix(org: str, sandbox: str, dataset_id: str, batch_id: str) -> str:
@@ -83,6 +61,56 @@ def staged_prefix(org: str, sandbox: str, dataset_id: str, batch_id: str) -> str
 
 def failed_prefix(org: str, sandbox: str, dataset_id: str, batch_id: str) -> str:
     return f"failed/{org}/{sandbox}/{dataset_id}/{batch_id}/"
+
+
+def batch_staged_prefix(batch: Batch) -> str:
+    return staged_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
+
+
+def batch_failed_prefix(batch: Batch) -> str:
+    return failed_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
+
+
+def chunk_prefix(org: str, sandbox: str, batch_id: str, name: str) -> str:
+    """Chunks live outside uploads/, so no S3 notification routes them to a validator."""
+    return f"chunks/{org}/{sandbox}/{batch_id}/{name}/"
+
+
+# {first}-{last}-t{total|x}: the listing alone describes every chunk (no HEAD per chunk).
+_CHUNK_NAME = re.compile(r"^(\d{20})-(\d{20})-t(\d+|x)$")
+
+
+def chunk_key(prefix: str, first: int, last: int, total: int | None) -> str:
+    return f"{prefix}{first:020d}-{last:020d}-t{'x' if total is None else total}"
+
+
+def parse_chunk_key(prefix: str, key: str) -> tuple[int, int, int | None] | None:
+    """(first, last, total) of a chunk key under ``prefix``; None for a key that is not a chunk
+    of this file (a chunk of another file whose name extends this one, "a" vs "a/b")."""
+    m = _CHUNK_NAME.match(key[len(prefix) :]) if key.startswith(prefix) else None
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), None if m.group(3) == "x" else int(m.group(3))
+
+
+def part_result_key(org: str, sandbox: str, batch_id: str, name: str, sequencer: str, part: int) -> str:
+    """Where one part of a large file leaves its validation result (validate-large)."""
+    digest = hashlib.sha256(f"{name}\0{sequencer}".encode()).hexdigest()[:24]
+    return f"work/{org}/{sandbox}/{batch_id}/{digest}/part-{part:05d}.json"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def fs_path(bucket: str, key: str) -> str:
+    """A key as pyarrow's S3 filesystem spells it."""
+    return f"{bucket}/{key}"
+
+
+def inbox_batch_id(key: str, etag: str) -> str:
+    """A bucket drop's batch id, derived from the object version so a duplicate event finds it."""
+    return "inbox-" + hashlib.sha256(f"{key}\0{etag}".encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -100,10 +128,97 @@ class ObjectRef:
 
 def parse_object_key(key: str) -> ObjectRef:
     parts = key.split("/")
-    if parts[0] == "uploads" and len(parts) >= 7 and parts[1] in ("json", "csv", "parquet"):
+    if parts[0] == "uploads" and len(parts) >= 7 and parts[1] in FORMATS:
         fmt = cast(Format, parts[1])
         return ObjectRef("uploads", fmt, parts[2], parts[3], parts[4], parts[5], "/".join(parts[6:]))
     if parts[0] == "inbox" and len(parts) >= 5:
         name = "/".join(parts[4:])
         return ObjectRef("inbox", format_for_name(name)[0], parts[1], parts[2], parts[3], None, name)
     raise InvalidRequest(f"object key {key!r} is not under uploads/ or inbox/ in the expected shape")
+
+
+# -- DynamoDB -------------------------------------------------------------------------------
+BATCH_SK = "BATCH"
+DATASET_SK = "DATASET"
+API_KEY_SK = "APIKEY"
+FILE_SK_PREFIX = "FILE#"
+
+
+def tenant(org: str, sandbox: str) -> str:
+    return f"{org}#{sandbox}"
+
+
+def batch_pk(org: str, sandbox: str, batch_id: str) -> str:
+    return f"{tenant(org, sandbox)}#BATCH#{batch_id}"
+
+
+def dataset_pk(org: str, sandbox: str, dataset_id: str) -> str:
+    return f"{tenant(org, sandbox)}#DATASET#{dataset_id}"
+
+
+def file_sk(name: str) -> str:
+    return f"{FILE_SK_PREFIX}{name}"
+
+
+def api_key_pk(key_id: str) -> str:
+    return f"APIKEY#{key_id}"
+
+
+def datasets_of_tenant(org: str, sandbox: str) -> str:
+    """gsi1 partition of a tenant's datasets."""
+    return f"{tenant(org, sandbox)}#DATASETS"
+
+
+def batches_of_dataset(org: str, sandbox: str, dataset_id: str) -> str:
+    """gsi1 partition of a dataset's batches."""
+    return f"{tenant(org, sandbox)}#DS#{dataset_id}"
+
+
+def batches_in_status(status: BatchStatus) -> str:
+    """gsi2 partition of every tenant's batches in one status."""
+    return f"STATUS#{status}"
+
+
+def batches_of_tenant(org: str, sandbox: str) -> str:
+    """gsi3 partition of a tenant's batches."""
+    return f"{tenant(org, sandbox)}#BATCHES"
+
+
+def time_order(epoch_ms: int, *rest: str) -> str:
+    """A sort key that orders by time (zero-padded milliseconds), ties broken by ``rest``."""
+    return "#".join([f"{epoch_ms:015d}", *rest])
+
+
+# -- Iceberg --------------------------------------------------------------------------------
+_INVALID_NAME = re.compile(r"[^a-z0-9_]")
+# Glue caps database and table names at 255 characters; keep well inside it.
+_MAX_NAME_PART = 120
+
+
+def _sanitise(value: str) -> str:
+    """Lowercase ``[a-z0-9_]``; a sanitisation that loses information appends a short hash of the
+    original, so two tenants whose names differ only in punctuation or case never collide."""
+    clean = _INVALID_NAME.sub("_", value.lower())[:_MAX_NAME_PART]
+    if clean != value:
+        clean = f"{clean}_{hashlib.sha256(value.encode()).hexdigest()[:6]}"
+    return clean
+
+
+def namespace_for(org: str, sandbox: str) -> str:
+    """The Iceberg namespace (Glue database) of one tenant."""
+    return f"bg_{_sanitise(org)}_{_sanitise(sandbox)}"
+
+
+def table_identifier(org: str, sandbox: str, dataset_id: str) -> str:
+    """``namespace.table`` for a dataset; what ``Dataset.table`` holds. Deterministic."""
+    return f"{namespace_for(org, sandbox)}.ds_{_sanitise(dataset_id)}"
+
+
+# -- Step Functions ------------------------------------------------------------------------
+def execution_name(action: str, batch_id: str, *, version: int | None = None, suffix: str = "") -> str:
+    """``complete-{id}`` / ``abort-{id}`` / ``revert-{id}-v{version}``: one name per attempt, so a
+    repeated action finds its run instead of starting a second one (names stay taken for 90
+    days; an attempt that may legitimately run again carries the batch version it started from).
+    At most 80 characters, Step Functions' limit."""
+    name = f"{action.lower()}-{batch_id}" + (f"-v{version}" if version is not None else "")
+    return (name + suffix)[:80]

@@ -27,7 +27,7 @@ BatchStatus = Literal[
     "inactive",
     "deleted",
 ]
-FileStatus = Literal["uploading", "uploaded", "validating", "validated", "failed", "superseded"]
+FileStatus = Literal["uploading", "validating", "validated", "failed"]
 
 # Names that reach Arrow, Iceberg and SQL engines: keep them plain identifiers.
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")

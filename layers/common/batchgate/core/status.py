@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from batchgate.core.errors import IllegalTransition
-from batchgate.core.models import BatchFile, BatchStatus, ErrorEntry, Metrics
+from batchgate.core.models import BatchFile, BatchStatus, ErrorEntry, FileStatus, Metrics
 
 Event = Literal[
     "COMPLETE",
@@ -67,6 +67,8 @@ FINAL: frozenset[BatchStatus] = frozenset(
     {"success", "failed", "aborted", "abandoned", "inactive", "deleted"}
 )
 ACCEPTS_UPLOADS: frozenset[BatchStatus] = frozenset({"loading"})
+# Files in these statuses have not reached their validation result yet: a completing batch waits.
+PENDING_FILES: frozenset[FileStatus] = frozenset({"uploading", "validating"})
 ALL_STATUSES: tuple[BatchStatus, ...] = (
     "loading", "loaded", "staging", "retrying", "stalled", "success",
     "failed", "aborted", "abandoned", "inactive", "deleted",
@@ -106,7 +108,7 @@ def decide(
 
     With ``diagnostics`` (the batch's ``enableErrorDiagnostics``) the outcome also carries a
     sample of the row errors; without it, only the summary."""
-    files = [f for f in files if f.status != "superseded"]
+    files = list(files)
     metrics = Metrics(
         inputByteSize=sum(f.size for f in files),
         inputFileCount=len(files),

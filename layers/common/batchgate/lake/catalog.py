@@ -7,6 +7,7 @@ from the environment the Lambda functions and the local stack already set.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,3 +113,25 @@ def load_catalog(settings: LakeSettings) -> Catalog:
         if settings.session_token:
             props["glue.session-token"] = settings.session_token
     return GlueCatalog(settings.catalog_name, **props)
+
+
+_shared_lock = threading.Lock()
+_shared: Catalog | None = None
+
+
+def shared_catalog() -> Catalog:
+    """The catalog of this process, opened on first use from the environment. One per process:
+    the workflow and the API's reads share it, so two first uses cannot race to create a SQL
+    catalog's own tables."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = load_catalog(LakeSettings.from_env())
+        return _shared
+
+
+def reset_shared_catalog() -> None:
+    """Forget the shared catalog (tests and the local stack change the environment)."""
+    global _shared
+    with _shared_lock:
+        _shared = None

@@ -1,7 +1,8 @@
 """Which Iceberg table holds a dataset, and how it is created.
 
 Identity: one namespace per tenant (``bg_{org}_{sandbox}``), one table per dataset
-(``ds_{datasetId}``), both sanitised to what Glue accepts (lowercase ``[a-z0-9_]``). A
+(``ds_{datasetId}``), both built by ``batchgate.core.keys`` and sanitised to what Glue accepts
+(lowercase ``[a-z0-9_]``). A
 sanitisation that loses information appends a short hash of the original, so two tenants whose
 names differ only in punctuation or case never share a namespace.
 
@@ -16,8 +17,6 @@ the strict evaluator can prove a whole file matches ``_batch_id = b`` without re
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import re
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
@@ -30,16 +29,14 @@ from pyiceberg.exceptions import (
 from pyiceberg.table import Table
 
 from batchgate.core.errors import NotFound
+from batchgate.core.keys import table_identifier
 from batchgate.core.models import Dataset
+from batchgate.core.schema import arrow_schema
 
 BATCH_COLUMN = "_batch_id"
 SOURCE_FILE_COLUMN = "_source_file"
 SOURCE_ROW_COLUMN = "_source_row"
 LINEAGE_COLUMNS = (BATCH_COLUMN, SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN)
-
-_INVALID = re.compile(r"[^a-z0-9_]")
-# Glue caps database and table names at 255 characters; keep well inside it.
-_MAX_PART = 120
 
 TABLE_PROPERTIES: dict[str, str] = {
     "format-version": "2",
@@ -56,23 +53,6 @@ TABLE_PROPERTIES: dict[str, str] = {
 }
 
 
-def _sanitise(value: str) -> str:
-    clean = _INVALID.sub("_", value.lower())[:_MAX_PART]
-    if clean != value:
-        clean = f"{clean}_{hashlib.sha256(value.encode()).hexdigest()[:6]}"
-    return clean
-
-
-def namespace_for(org: str, sandbox: str) -> str:
-    """The Iceberg namespace (Glue database) of one tenant."""
-    return f"bg_{_sanitise(org)}_{_sanitise(sandbox)}"
-
-
-def table_identifier(org: str, sandbox: str, dataset_id: str) -> str:
-    """``namespace.table`` for a dataset; what ``Dataset.table`` should hold. Deterministic."""
-    return f"{namespace_for(org, sandbox)}.ds_{_sanitise(dataset_id)}"
-
-
 def identifier_of(dataset: Dataset) -> str:
     """The dataset's table identifier: the recorded one, else the derived one."""
     return dataset.table or table_identifier(dataset.org, dataset.sandbox, dataset.id)
@@ -80,9 +60,6 @@ def identifier_of(dataset: Dataset) -> str:
 
 def table_arrow_schema(dataset: Dataset) -> pa.Schema:
     """Arrow schema of the table: dataset columns plus lineage, as staged files are written."""
-    # Imported here so the rest of the lake (reads, gc, query) loads without the schema module.
-    from batchgate.core.schema import arrow_schema
-
     schema: pa.Schema = arrow_schema(dataset.schema_, lineage=True)
     missing = [c for c in LINEAGE_COLUMNS if c not in schema.names]
     if missing:

@@ -44,21 +44,6 @@ FILE_HEADER: Final = "BG-FILE-HEADER"
 FILE_COMPRESSION: Final = "BG-FILE-COMPRESSION"
 FILE_ENCODING: Final = "BG-FILE-ENCODING"
 
-ROW_CODES: Final = frozenset(
-    {
-        ROW_REQUIRED,
-        ROW_TYPE,
-        ROW_ENUM,
-        ROW_PATTERN,
-        ROW_RANGE,
-        ROW_LENGTH,
-        ROW_CORRUPT,
-        ROW_ENCODING,
-        ROW_TOO_LARGE,
-    }
-)
-FILE_CODES: Final = frozenset({FILE_EMPTY, FILE_UNREADABLE, FILE_HEADER, FILE_COMPRESSION, FILE_ENCODING})
-
 
 class FileError(Exception):
     """Raised inside a reader when the file as a whole cannot be read further."""

@@ -122,7 +122,7 @@ def _string_to_timestamp(arr: pa.Array, target: pa.DataType) -> pa.Array:
     return pc.if_else(zoned, zoned_ts, naive_ts)
 
 
-def _from_string(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.BooleanArray]:
+def from_string(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.BooleanArray]:
     """String cells → ``target``; empty/blank cells count as null for non-string targets."""
     if pa.types.is_string(target):
         return arr, _false(len(arr))
@@ -156,7 +156,7 @@ def _from_string(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Boole
 _SAMPLE = 4096
 
 
-def _repeats(arr: pa.Array) -> bool:
+def values_repeat(arr: pa.Array) -> bool:
     """Whether a column's values repeat a lot, judged on its first rows: at most one distinct
     value in eight (tags, categories, flags written as text)."""
     n = min(len(arr), _SAMPLE)
@@ -165,14 +165,14 @@ def _repeats(arr: pa.Array) -> bool:
     return int(pc.count_distinct(arr.slice(0, n)).as_py()) * 8 <= n
 
 
-def _from_distinct_strings(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.BooleanArray]:
-    """:func:`_from_string` on the distinct values only, then spread back to the rows.
+def from_distinct_strings(arr: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.BooleanArray]:
+    """:func:`from_string` on the distinct values only, then spread back to the rows.
 
     Every conversion here is a function of the cell alone, so converting each distinct value
     once gives the same cells and the same failures; for a column like ``tags`` (a few distinct
     JSON lists over many rows) it costs a quarter of converting every cell."""
     encoded = pc.dictionary_encode(arr)
-    out, bad = _from_string(encoded.dictionary, target)
+    out, bad = from_string(encoded.dictionary, target)
     return pc.take(out, encoded.indices), pc.fill_null(pc.take(bad, encoded.indices), False)
 
 
@@ -333,10 +333,10 @@ def conform(
             if encoding:
                 out, more = conform(arr, target, path, strings_valid=True)
                 return out, encoding + more
-        if not pa.types.is_string(target) and _repeats(arr):
-            out, bad = _from_distinct_strings(arr, target)
+        if not pa.types.is_string(target) and values_repeat(arr):
+            out, bad = from_distinct_strings(arr, target)
         else:
-            out, bad = _from_string(arr, target)
+            out, bad = from_string(arr, target)
     elif pa.types.is_timestamp(target) and pa.types.is_timestamp(src):
         # Units and zones are representation, not meaning: a ns or naive (= UTC) timestamp is fine.
         out, bad = cast_locate(arr, lambda a: pc.cast(a, target, safe=False), target)

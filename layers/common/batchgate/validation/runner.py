@@ -77,7 +77,7 @@ def validate_file(
     out_schema = arrow_schema(dataset.schema_)
     staged = StagedWriter(fs, staged_dir, file_name, part, out_schema)
     failed = FailedWriter(fs, failed_dir, file_name, part)
-    run = _Run(dataset, batch_id, file_name, staged, failed, result, max_errors_kept)
+    run = FileRun(dataset, batch_id, file_name, staged, failed, result, max_errors_kept)
     closers: list[Any] = []
     try:
         size = file_size(fs, source_path)
@@ -210,7 +210,7 @@ class _Outcome:
     max_row: int = 0
 
 
-class _Run:
+class FileRun:
     """Turns chunks into outcomes (:meth:`process`, on any thread) and outcomes into outputs and
     counts (:meth:`commit`, in the file's order, on one thread)."""
 

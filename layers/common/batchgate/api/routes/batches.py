@@ -20,18 +20,18 @@ CATALOG = "/data/foundation/catalog/batches"
 
 @router.post(IMPORT, tags=["batches"], summary="Create a batch", responses={201: {"description": "Created"}})
 def create_batch(body: Annotated[BatchCreate, Body()]) -> Response[dict[str, Any]]:
-    batch = services().lifecycle.create_batch(principal(router), body)
+    batch = services().batches.create(principal(router), body)
     return Response(201, "application/json", batch.to_aep())
 
 
 @router.get(f"{IMPORT}/<batch_id>", tags=["batches"], summary="Get a batch")
 def get_batch(batch_id: str) -> dict[str, Any]:
-    return services().lifecycle.get_batch(principal(router), batch_id).to_aep()
+    return services().batches.get(principal(router), batch_id).to_aep()
 
 
 @router.post(f"{IMPORT}/<batch_id>", tags=["batches"], summary="COMPLETE, ABORT or REVERT a batch")
 def batch_action(batch_id: str, action: Annotated[BatchAction, Query()]) -> dict[str, Any]:
-    return services().lifecycle.act(principal(router), batch_id, action).to_aep()
+    return services().batches.act(principal(router), batch_id, action).to_aep()
 
 
 @router.get(CATALOG, tags=["batches"], summary="List batches (AEP catalog: {id: batch, ...})")
@@ -53,10 +53,10 @@ def list_batches(
         dataset_id=data_set,
         status=status,
     )
-    return {b.id: b.to_aep() for b in services().lifecycle.list_batches(principal(router), q)}
+    return {b.id: b.to_aep() for b in services().batches.list(principal(router), q)}
 
 
 @router.get(f"{CATALOG}/<batch_id>", tags=["batches"], summary="Get a batch (AEP catalog: {id: batch})")
 def get_catalog_batch(batch_id: str) -> dict[str, Any]:
-    batch = services().lifecycle.get_batch(principal(router), batch_id)
+    batch = services().batches.get(principal(router), batch_id)
     return {batch.id: batch.to_aep()}

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from batchgate.api.deps import header, principal, services
-from batchgate.lifecycle import ExportFile
+from batchgate.api.services.downloads import ExportFile
 
 router = Router()
 EXPORT = "/data/foundation/export"
@@ -43,7 +43,7 @@ def batch_files(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     start: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    files = services().lifecycle.export_files(principal(router), batch_id, failed=False)
+    files = services().downloads.files(principal(router), batch_id, failed=False)
     return _listing(files, limit, start)
 
 
@@ -53,7 +53,7 @@ def batch_failed(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     start: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    files = services().lifecycle.export_files(principal(router), batch_id, failed=True)
+    files = services().downloads.files(principal(router), batch_id, failed=True)
     return _listing(files, limit, start)
 
 
@@ -65,7 +65,7 @@ def dataset_rows(
     as_of_batch: Annotated[str | None, Query(alias="asOfBatch", min_length=1)] = None,
     batch_id: Annotated[str | None, Query(alias="batchId", min_length=1)] = None,
 ) -> dict[str, Any]:
-    rows, nxt = services().lifecycle.read_rows(
+    rows, nxt = services().rows.read(
         principal(router), dataset_id, limit=limit, start=start, as_of_batch=as_of_batch, batch_id=batch_id
     )
     return {"data": rows, "page": {"limit": limit, "count": len(rows), "next": nxt}}
@@ -74,7 +74,7 @@ def dataset_rows(
 @router.get(f"{EXPORT}/files/<file_id>", tags=["exports"], summary="Download a file (Range supported)")
 def download(file_id: str) -> Response[Any]:
     svc = services()
-    got = svc.lifecycle.download(
+    got = svc.downloads.download(
         principal(router), file_id, header(router, "range"), inline_max=svc.cfg.single_put_max_bytes
     )
     if got.redirect is not None:

@@ -113,11 +113,6 @@ def test_empty_batch_fails_with_a_clear_error() -> None:
     assert outcome.errors[0].code == "BG-BATCH-EMPTY"
 
 
-def test_superseded_files_do_not_count() -> None:
-    old = file("a", 10, 0, 10).model_copy(update={"status": "superseded"})
-    assert decide([old, file("a2", 5, 5, 0)], 0).succeeded
-
-
 def test_conservation_is_enforced() -> None:
     broken = file("a", 10, 5, 1)
     with pytest.raises(AssertionError, match="record conservation"):

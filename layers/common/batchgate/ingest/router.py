@@ -1,0 +1,65 @@
+"""What an S3 object-created event means, and who handles it.
+
+S3 delivers events at least once and in no guaranteed order, and a re-upload replaces an object.
+Exactly-once comes from three guards:
+- an event whose ETag is no longer the object's current ETag is stale: a newer event will come;
+- the result is written with a condition on S3's ``sequencer`` (:mod:`.results`);
+- staged output names are deterministic per file (:mod:`.validate`).
+"""
+
+from __future__ import annotations
+
+from batchgate.aws.executions import Executions
+from batchgate.aws.objects import Objects
+from batchgate.aws.store import Store
+from batchgate.core import keys
+from batchgate.core.errors import InvalidRequest, NotFound
+from batchgate.ingest.drop import BucketDrops
+from batchgate.ingest.messages import ObjectEvent
+from batchgate.ingest.validate import FileValidator
+from batchgate.observability import logger
+from batchgate.settings import Settings
+
+# Batch statuses in which a file's validation result still counts.
+_OPEN = ("loading", "loaded", "staging", "retrying")
+
+
+class Ingestor:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.table_name)
+        executions = Executions()
+        self.validator = FileValidator(settings, self.store, executions)
+        self.drops = BucketDrops(settings, self.store, executions, self.validator)
+
+    def handle(self, ev: ObjectEvent, expected_format: str) -> str:
+        """Validate one object; returns what happened (for logs and tests)."""
+        try:
+            ref = keys.parse_object_key(ev.key)
+        except InvalidRequest:
+            logger.warning("object outside uploads/ and inbox/ ignored", extra={"key": ev.key})
+            return "ignored"
+        current = Objects(ev.bucket).current_etag(ev.key)
+        if current is None:
+            return "gone"
+        if current != ev.etag:
+            logger.info("stale event: a newer version exists", extra={"key": ev.key})
+            return "stale"
+        if ref.kind == "inbox":
+            return self.drops.accept(ev, ref)
+        if ref.fmt != expected_format:
+            logger.error(
+                "event routed to the wrong validator", extra={"key": ev.key, "format": expected_format}
+            )
+            return "misrouted"
+        assert ref.batch_id is not None
+        try:
+            batch = self.store.get_batch(ref.org, ref.sandbox, ref.batch_id)
+            dataset = self.store.get_dataset(ref.org, ref.sandbox, ref.dataset_id)
+        except NotFound:
+            logger.warning("upload for an unknown batch or dataset", extra={"key": ev.key})
+            return "orphan"
+        if batch.status not in _OPEN:
+            logger.info("batch no longer accepts files", extra={"batch_id": batch.id, "status": batch.status})
+            return "batch-closed"
+        return self.validator.validate(ev, batch, dataset, ref.name)

@@ -1,0 +1,212 @@
+"""Tasks of the complete state machine (``statemachines/complete.asl.json``).
+
+    CheckFiles ─ready→ Mode ─append→ Promote | ─replay→ Replay | ─upsert→ Upsert
+               ─waiting→ WaitForFiles → CheckFiles     ─timeout→ MarkStalled
+    Promote/Replay/Upsert ─Transient→ MarkRetrying → WaitRetry → Mode | Stalled
+                          ─anything else→ MarkFailed
+
+Promote, Replay and Upsert share one shape (:func:`_land`): apply the batch rule, then land the
+batch in one Iceberg commit; they differ in that commit and in what undoes it. Every status change
+is a conditional write on the status just read: if ABORT wins while the commit runs, the commit is
+compensated by reverting exactly what it did (saga).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from batchgate import faults
+from batchgate.core.errors import BatchgateError, IllegalTransition
+from batchgate.core.models import Batch, BatchFile, Dataset, ErrorEntry
+from batchgate.core.status import FINAL, PENDING_FILES, decide, next_status
+from batchgate.lake.commit import CommitResult
+from batchgate.lake.promote import promote as promote_commit
+from batchgate.lake.promote import replay as replay_commit
+from batchgate.lake.upsert import upsert as upsert_commit
+from batchgate.observability import logger, tracer
+from batchgate.workflow.context import State, TaskContext, errors_with_cause
+from batchgate.workflow.revert import revert_commit
+
+MAX_PROMOTE_ATTEMPTS = 5
+Mode = Literal["append", "replay", "upsert"]
+
+
+def mode_of(batch: Batch, dataset: Dataset) -> Mode:
+    """Which commit lands the batch. Replay takes precedence over upsert: a replay batch in an
+    upsert dataset replaces its predecessors' rows."""
+    if batch.replay is not None:
+        return "replay"
+    if dataset.tags.is_upsert:
+        return "upsert"
+    return "append"
+
+
+def check_files(ctx: TaskContext, state: State) -> State:
+    """Are all files validated? ``state``: ready | waiting | aborted | timeout."""
+    batch, dataset = ctx.load(state)
+    mode = mode_of(batch, dataset)
+    if batch.status == "aborted":
+        return {"state": "aborted", "mode": mode}
+    files = ctx.store.list_files(batch.org, batch.sandbox, batch.id)
+    pending = [f.name for f in files if f.status in PENDING_FILES]
+    if not pending:
+        return {"state": "ready", "mode": mode, "files": len(files)}
+    cfg = state.get("cfg") or {}
+    if int(cfg.get("polls", 0)) >= int(cfg.get("maxPolls", 0)):
+        return {"state": "timeout", "mode": mode, "pending": pending[:20]}
+    return {"state": "waiting", "mode": mode, "pending": pending[:20]}
+
+
+Commit = Callable[[Batch, Dataset, list[BatchFile]], CommitResult]
+
+
+def promote(ctx: TaskContext, state: State) -> State:
+    """Append the batch's staged files to the table."""
+
+    def commit(batch: Batch, dataset: Dataset, files: list[BatchFile]) -> CommitResult:
+        return promote_commit(ctx.lake(dataset), dataset, batch.id, ctx.staged_uris(files))
+
+    return _land(ctx, state, "append", commit)
+
+
+def replay(ctx: TaskContext, state: State) -> State:
+    """Replace the predecessors' rows with the batch's in one commit, then mark them inactive."""
+
+    def commit(batch: Batch, dataset: Dataset, files: list[BatchFile]) -> CommitResult:
+        assert batch.replay is not None
+        predecessors = batch.replay.predecessors
+        return replay_commit(ctx.lake(dataset), dataset, batch.id, ctx.staged_uris(files), predecessors)
+
+    result = _land(ctx, state, "replay", commit)
+    if result["status"] == "success":
+        _replace_predecessors(ctx, ctx.store.get_batch(state["org"], state["sandbox"], state["batchId"]))
+    return result
+
+
+def upsert(ctx: TaskContext, state: State) -> State:
+    """Merge the batch's rows into the table by the dataset's identity (AEP patch semantics)."""
+
+    def commit(batch: Batch, dataset: Dataset, files: list[BatchFile]) -> CommitResult:
+        # patch semantics are per file: each staged file carries its source file's columns
+        present: dict[str, list[str] | None] = {
+            uri: f.present_columns for f in files for uri in ctx.staged_uris([f])
+        }
+        staged = ctx.staged_uris(files)
+        return upsert_commit(ctx.lake(dataset), dataset, batch.id, staged, dataset.tags.identity, present)
+
+    return _land(ctx, state, "upsert", commit)
+
+
+@tracer.capture_method
+def _land(ctx: TaskContext, state: State, mode: Mode, commit: Commit) -> State:
+    """Apply the batch rule and land the batch in one Iceberg commit."""
+    batch, dataset = ctx.load(state)
+    if batch.status in FINAL or batch.status == "stalled":
+        return {"status": batch.status}  # a repeat after the outcome was recorded
+    if mode_of(batch, dataset) != mode:
+        raise BatchgateError(
+            f"batch {batch.id} is a {mode_of(batch, dataset)} batch but reached the {mode} task",
+            code="BG-500-WRONG-TASK",
+        )
+    files = ctx.store.list_files(batch.org, batch.sandbox, batch.id)
+    stuck = [f for f in files if f.status in PENDING_FILES]
+    if stuck:
+        names = ", ".join(f.name for f in stuck[:5])
+        error = ErrorEntry(
+            code="BG-FILE-INCOMPLETE",
+            description=f"files never finished uploading or validating: {names}; upload them again in a new batch",
+        )
+        ctx.move(batch, "failed", errors=[error])
+        ctx.notify(batch, "failed")
+        return {"status": "failed"}
+    target = next_status(batch.status, "STAGE")
+    assert target is not None
+    batch = ctx.move(batch, target)
+    outcome = decide(files, batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics)
+    if not outcome.succeeded:
+        batch = ctx.move(batch, "failed", metrics=outcome.metrics, errors=outcome.errors)
+        ctx.notify(batch, "failed")
+        return {"status": "failed"}
+    faults.inject("commit")
+    result = commit(batch, dataset, files)
+    try:
+        batch = ctx.move(
+            batch,
+            "success",
+            metrics=outcome.metrics,
+            # transient errors from earlier attempts stay visible: "succeeded after a retry"
+            errors=[*batch.errors, *outcome.errors],
+            snapshot_id=result.snapshot_id,
+            previous_snapshot_id=result.previous_snapshot_id,
+        )
+    except IllegalTransition:
+        # ABORT won while the commit ran: undo exactly what this batch committed. An append is
+        # undone by dropping its files; a replay or upsert by restoring the snapshot before it.
+        logger.warning("aborted during promotion; compensating", extra={"batch_id": batch.id})
+        prior = result.previous_snapshot_id if mode != "append" else None
+        revert_commit(dataset, batch.id, prior_snapshot=prior)
+        return {"status": "aborted"}
+    ctx.notify(batch, "success")
+    return {"status": "success", "snapshotId": str(result.snapshot_id), "rows": result.rows_added}
+
+
+def _replace_predecessors(ctx: TaskContext, batch: Batch) -> None:
+    assert batch.replay is not None
+    for pid in batch.replay.predecessors:
+        pred = ctx.store.get_batch(batch.org, batch.sandbox, pid)
+        if pred.status == "success":
+            try:
+                ctx.move(pred, "inactive", successor=batch.id)
+            except IllegalTransition:
+                logger.warning("predecessor changed concurrently", extra={"batch_id": pid})
+
+
+def mark_retrying(ctx: TaskContext, state: State) -> State:
+    batch, _ = ctx.load(state)
+    if batch.status == "aborted":
+        return {"state": "aborted"}
+    attempts = int((state.get("retry") or {}).get("attempts", 0)) + 1
+    errors = errors_with_cause(batch, state.get("error"), "BG-503-TRANSIENT")
+    if attempts >= MAX_PROMOTE_ATTEMPTS:
+        ctx.move(batch, "stalled", errors=errors)
+        ctx.notify(batch, "stalled")
+        return {"state": "stalled", "attempts": attempts}
+    if batch.status == "staging":
+        ctx.move(batch, "retrying", errors=errors)
+    # from "loaded" the failure came before staging; the next attempt stages it
+    return {"state": "retrying", "attempts": attempts}
+
+
+def mark_stalled(ctx: TaskContext, state: State) -> State:
+    batch, _ = ctx.load(state)
+    pending = (state.get("files") or {}).get("pending") or []
+    error = ErrorEntry(
+        code="BG-BATCH-STALLED",
+        description=f"files still not validated after the polling limit: {', '.join(pending) or 'unknown'}",
+    )
+    if batch.status in ("loaded", "staging", "retrying"):
+        ctx.move(batch, "stalled", errors=[*batch.errors, error])
+        ctx.notify(batch, "stalled")
+    return {"status": "stalled"}
+
+
+def mark_failed(ctx: TaskContext, state: State) -> State:
+    batch, _ = ctx.load(state)
+    if batch.status in ("loaded", "staging", "retrying", "stalled"):
+        batch = ctx.move(
+            batch, "failed", errors=errors_with_cause(batch, state.get("error"), "BG-500-WORKFLOW")
+        )
+        ctx.notify(batch, "failed")
+    return {"status": batch.status}
+
+
+TASKS: dict[str, Callable[[TaskContext, State], Any]] = {
+    "check_files": check_files,
+    "promote": promote,
+    "replay": replay,
+    "upsert": upsert,
+    "mark_retrying": mark_retrying,
+    "mark_stalled": mark_stalled,
+    "mark_failed": mark_failed,
+}
