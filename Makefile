@@ -55,10 +55,10 @@ bench: install-dev
 
 ## layers for the Lambda runtime (python3.12, x86_64) without Docker, and their size
 layers: install
-	$(BIN)/python -m batchgate_tools.build_layers --out build/layers
+	$(BIN)/python -m batchgate_tools.layerbuild --out build/layers
 
 layer-size: layers
-	$(BIN)/python -m batchgate_tools.build_layers --out build/layers --report
+	$(BIN)/python -m batchgate_tools.layerbuild --out build/layers --report
 
 sam-validate: $(SAMVENV)/bin/sam
 	$(SAMVENV)/bin/sam validate --lint --region us-east-1

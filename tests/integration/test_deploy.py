@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from batchgate_tools import build_layers
-from batchgate_tools.build_layers import LAMBDA_UNZIPPED_LIMIT, PIP_TARGET_ARGS, ROOT, RUNTIME_SDK_FLOOR
+from batchgate_tools import layerbuild
+from batchgate_tools.layerbuild import LAMBDA_UNZIPPED_LIMIT, PIP_TARGET_ARGS, ROOT, RUNTIME_SDK_FLOOR
 from batchgate_tools.template import load_template
 
 pytestmark = pytest.mark.xdist_group("deploy")
@@ -197,13 +197,13 @@ def test_every_queue_is_encrypted(template: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------- layers
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """`python -m batchgate_tools.build_layers --out <tmp> --report`, exactly as `make layer-size` runs it."""
+    """`python -m batchgate_tools.layerbuild --out <tmp> --report`, exactly as `make layer-size` runs it."""
     out = tmp_path_factory.mktemp("layers")
     proc = run(
         [
             sys.executable,
             "-m",
-            "batchgate_tools.build_layers",
+            "batchgate_tools.layerbuild",
             "--out",
             str(out),
             "--report",
@@ -215,7 +215,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
         timeout=600,
     )
     print(proc.stdout)  # the size table: visible with -s, and in build/layer-sizes.json
-    assert proc.returncode == 0, f"build_layers failed:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, f"layerbuild failed:\n{proc.stdout}\n{proc.stderr}"
     return out, json.loads(SIZES_JSON.read_text(encoding="utf-8"))
 
 
@@ -233,7 +233,7 @@ def runtime_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--disable-pip-version-check",
             "--no-compile",
             "--cache-dir",
-            build_layers.pip_cache_dir(),
+            layerbuild.pip_cache_dir(),
             *PIP_TARGET_ARGS,
             "--target",
             str(target),
@@ -262,8 +262,8 @@ def test_every_function_with_its_layers_fits_lambda(built: tuple[Path, dict[str,
         )
         assert f["total_bytes"] < LAMBDA_UNZIPPED_LIMIT, f"{name}: {f['total_bytes']:,} B over Lambda's limit"
     # The report's numbers are the bytes on disk, not estimates.
-    assert layers["dependencies"]["bytes"] == build_layers.tree_bytes(out / "dependencies")
-    assert layers["common"]["bytes"] == build_layers.tree_bytes(out / "common")
+    assert layers["dependencies"]["bytes"] == layerbuild.tree_bytes(out / "dependencies")
+    assert layers["common"]["bytes"] == layerbuild.tree_bytes(out / "common")
     deps = layers["dependencies"]
     stripped = sum(r["bytes"] for r in deps["stripped"])
     assert deps["before_strip_bytes"] - stripped == deps["bytes"]
@@ -308,7 +308,7 @@ def test_dependency_layer_content(built: tuple[Path, dict[str, Any]]) -> None:
     ):
         assert list((site / "pyarrow").glob(lib + ".*")), f"{lib} was stripped but pyarrow needs it"
     assert not list((site / "pyarrow").glob("libarrow_flight.so*"))
-    assert build_layers.check_needed_closure(site) == []
+    assert layerbuild.check_needed_closure(site) == []
 
 
 @pytest.mark.slow
@@ -432,7 +432,7 @@ for member in ("VersionId", "SkipArchive"):  # what pyiceberg's GlueCatalog send
 for path in sorted((common / "batchgate").rglob("*.py")):
     name = ".".join(path.relative_to(common).with_suffix("").parts).removesuffix(".__init__")
     if name in spec["skip"]:
-        continue  # reached by no handler and imports a laptop-only library: reported by build_layers
+        continue  # reached by no handler and imports a laptop-only library: reported by layerbuild
     try:
         importlib.import_module(name)
     except Exception:
@@ -541,28 +541,28 @@ def test_sam_build_without_docker(built: tuple[Path, dict[str, Any]]) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "Build Succeeded" in proc.stdout + proc.stderr
-    built_deps = build_layers.tree_bytes(build_dir / "DependenciesLayer")
-    built_common = build_layers.tree_bytes(build_dir / "CommonLayer")
+    built_deps = layerbuild.tree_bytes(build_dir / "DependenciesLayer")
+    built_common = layerbuild.tree_bytes(build_dir / "CommonLayer")
     assert (build_dir / "DependenciesLayer" / "python" / "pyarrow").is_dir()
     assert (build_dir / "CommonLayer" / "python" / "batchgate" / "__init__.py").exists()
     assert not (build_dir / "CommonLayer" / "python" / "batchgate" / "local").exists()
-    # Same rules, same bytes as build_layers (the only implementation).
+    # Same rules, same bytes as layerbuild (the only implementation).
     assert built_deps == report["layers"]["dependencies"]["bytes"]
     assert built_common == report["layers"]["common"]["bytes"]
     for name, f in report["functions"].items():
         artifacts = build_dir / name
         assert (artifacts / "app.py").exists() or not (ROOT / f["code_uri"] / "app.py").exists(), name
         assert not (artifacts / "Makefile").exists(), f"{name}: the Makefile must not be deployed"
-        total = build_layers.tree_bytes(artifacts) + built_deps + built_common
+        total = layerbuild.tree_bytes(artifacts) + built_deps + built_common
         assert total < LAMBDA_UNZIPPED_LIMIT, f"{name}: {total:,} B"
 
 
 # ----------------------------------------------------------------------------------- builder unit checks
 def test_elf_needed_reads_a_real_shared_object() -> None:
     interpreter = Path(os.path.realpath(sys.executable))  # an ELF that surely links libc
-    needed = build_layers.elf_needed(interpreter)
+    needed = layerbuild.elf_needed(interpreter)
     assert needed is not None and "libc.so.6" in needed, needed
-    assert build_layers.elf_needed(TEMPLATE) is None
+    assert layerbuild.elf_needed(TEMPLATE) is None
 
 
 def test_strip_guards_fail_when_their_reason_breaks(tmp_path: Path) -> None:
@@ -573,15 +573,15 @@ def test_strip_guards_fail_when_their_reason_breaks(tmp_path: Path) -> None:
     (site / "user.py").write_text("import pyarrow.flight\n")
     req = tmp_path / "requirements.txt"
     req.write_text("pyarrow\n")
-    with pytest.raises(build_layers.BuildError, match=r"user\.py refers to stripped code"):
-        build_layers.strip_layer(site, req)
+    with pytest.raises(layerbuild.BuildError, match=r"user\.py refers to stripped code"):
+        layerbuild.strip_layer(site, req)
 
     (site / "user.py").unlink()
     (site / "thrift").mkdir()
     (site / "thrift" / "__init__.py").write_text("")
     (site / "hive_metastore").mkdir()
-    with pytest.raises(build_layers.BuildError, match="thrift is in the layer"):
-        build_layers.strip_layer(site, req)
+    with pytest.raises(layerbuild.BuildError, match="thrift is in the layer"):
+        layerbuild.strip_layer(site, req)
 
 
 def test_check_imports_follows_the_handlers(tmp_path: Path) -> None:
@@ -606,7 +606,7 @@ def test_check_imports_follows_the_handlers(tmp_path: Path) -> None:
         "from batchgate import ok, __version__\nfrom batchgate.bad import f\nimport batchgate.nope\n"
         "import batchgate.ns\nfrom batchgate.ns import mod\nfrom batchgate.ns import missing\n"
     )
-    report = build_layers.check_imports(pkg, deps, [handler])
+    report = layerbuild.check_imports(pkg, deps, [handler])
     assert any("bad.py:1 imports duckdb" in e for e in report.errors), report
     assert any(
         "bad.py:2 imports batchgate_tools, which is in neither layer nor the runtime" in e
@@ -627,7 +627,7 @@ def test_check_imports_follows_the_handlers(tmp_path: Path) -> None:
 
 
 def test_requirements_exclude_laptop_only_packages() -> None:
-    text = build_layers.REQUIREMENTS.read_text(encoding="utf-8")
+    text = layerbuild.REQUIREMENTS.read_text(encoding="utf-8")
     reqs = [line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()]
     names = {re.split(r"[\[=<>~ ]", r, maxsplit=1)[0].lower() for r in reqs}
     assert {"pyarrow", "pyiceberg", "aws-lambda-powertools", "pydantic"} <= names

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from batchgate_tools.cli import main
-from batchgate_tools.client import Client, ClientError, Progress
+from batchgate_tools.client import Client, ClientError
+from batchgate_tools.files import Progress
 from tests.integration.api.harness import API_URL, BUCKET, TABLE, Api, Aws, Creds, sdk_session
 
 MIB = 1024 * 1024

@@ -322,8 +322,8 @@ def test_a_write_that_cannot_be_persisted_is_not_acknowledged(
     def disk_full(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(mirror._objects, "put_object", disk_full)
-    monkeypatch.setattr(mirror._items, "apply", disk_full)
+    monkeypatch.setattr(mirror.objects, "put_object", disk_full)
+    monkeypatch.setattr(mirror.items, "apply", disk_full)
     with pytest.raises(ClientError) as s3_error:
         s3.put_object(Bucket=BUCKET, Key="k", Body=b"x")
     assert s3_error.value.response["Error"]["Code"] == "InternalError"
@@ -394,7 +394,7 @@ def test_a_slow_mirror_cannot_commit_over_a_newer_version(
     s3.create_bucket(Bucket=BUCKET)
     in_window, b_done = threading.Event(), threading.Event()
     held: list[Path] = []
-    original = mirror._objects._write_json
+    original = mirror.objects.write_json
 
     def slow_commit(directory: Path, target: Path, record: Any) -> None:
         if target.name == "contended.json" and not held:
@@ -403,7 +403,7 @@ def test_a_slow_mirror_cannot_commit_over_a_newer_version(
             b_done.wait(1.0)  # B cannot finish while A holds the key's lock: this times out
         original(directory, target, record)
 
-    monkeypatch.setattr(mirror._objects, "_write_json", slow_commit)
+    monkeypatch.setattr(mirror.objects, "write_json", slow_commit)
 
     def put_b() -> None:
         s3.put_object(Bucket=BUCKET, Key="contended", Body=b"v2")
@@ -620,11 +620,11 @@ def test_embedded_aws_runs_state_machines_whose_writes_are_mirrored(
             time.sleep(0.05)
         assert status == "SUCCEEDED"
         # The execution's write went through the server, hence through the mirror.
-        assert [item["pk"] for item in mirror._items.items(TABLE)] == [{"S": "from-sfn"}]
+        assert [item["pk"] for item in mirror.items.items(TABLE)] == [{"S": "from-sfn"}]
 
         aws.reset()
         assert ddb.list_tables()["TableNames"] == []
-        assert [item["pk"] for item in mirror._items.items(TABLE)] == [{"S": "from-sfn"}]  # disk untouched
+        assert [item["pk"] for item in mirror.items.items(TABLE)] == [{"S": "from-sfn"}]  # disk untouched
     finally:
         aws.stop()
         mirror.close()

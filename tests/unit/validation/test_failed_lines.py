@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from batchgate.validation import runner
+from batchgate.validation import failed_records
 from batchgate.validation.convert import Violation
 from batchgate.validation.failed_lines import json_text, table_lines
 from tests.unit.validation.helpers import mixed_csv, mixed_jsonl, run
@@ -112,7 +112,7 @@ def test_both_paths_write_the_same_failed_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: dict[str, str], data: bytes
 ) -> None:
     column_wise = run(tmp_path / "a", data, fmt, block_size=16 << 10, max_errors_kept=40)
-    monkeypatch.setattr(runner, "table_lines", lambda *a, **k: None)
+    monkeypatch.setattr(failed_records, "table_lines", lambda *a, **k: None)
     per_row = run(tmp_path / "b", data, fmt, block_size=16 << 10, max_errors_kept=40)
     assert column_wise.result.failed_record_count > 50
     assert column_wise.failed == per_row.failed

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from batchgate_tools.client import Client, ClientError, Progress
+from batchgate_tools.client import Client, ClientError
+from batchgate_tools.files import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 

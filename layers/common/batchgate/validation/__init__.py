@@ -8,8 +8,9 @@ Public API::
     merge_results(parts) -> FileResult
 
 Error codes and their AEP equivalents: :mod:`batchgate.validation.codes`. One engine checks every
-format (:mod:`.engine`, :mod:`.convert`); readers differ (:mod:`.csv_reader`, :mod:`.json_reader`,
-:mod:`.parquet_reader`); outputs are in :mod:`.outputs`; splitting in :mod:`.parts`.
+format (:mod:`.engine`, :mod:`.convert`); readers differ (:mod:`.csv_reader`, :mod:`.jsonl_reader`,
+:mod:`.json_document_reader`, :mod:`.parquet_reader`); outputs are in :mod:`.outputs`; splitting
+in :mod:`.parts`.
 
 Decisions, in one place (details in each module):
 
