@@ -40,8 +40,10 @@ def invoke(stack: RunningStack, function: str, event: Path) -> subprocess.Comple
     )  # fmt: skip
 
 
-def put_referenced_objects(stack: RunningStack, event: dict[str, Any]) -> None:
-    """An S3 sample names an object by key and ETag: put the bytes from events/data/ there."""
+def put_referenced_objects(stack: RunningStack, event: dict[str, Any]) -> dict[str, str]:
+    """An S3 sample names an object by key and ETag: put the bytes from events/data/ there.
+    Returns each key's version id (the stack's bucket is versioned, as the template's)."""
+    versions = {}
     for record in event.get("Records", []):
         body = json.loads(record.get("body") or "{}")
         for r in body.get("Records", []):
@@ -49,7 +51,8 @@ def put_referenced_objects(stack: RunningStack, event: dict[str, Any]) -> None:
             name = key.rsplit("/", 1)[1]
             data = (EVENTS / "data" / name).read_bytes() if (EVENTS / "data" / name).exists() else b"PAR1"
             assert hashlib.md5(data).hexdigest() == r["s3"]["object"]["eTag"], f"{key}: sample ETag is stale"
-            stack.s3().put_object(Bucket=stack.bucket, Key=key, Body=data)
+            versions[key] = stack.s3().put_object(Bucket=stack.bucket, Key=key, Body=data)["VersionId"]
+    return versions
 
 
 def test_every_sample_belongs_to_a_function() -> None:
@@ -79,8 +82,7 @@ API_SAMPLE_OUTCOMES: dict[str, tuple[int, Callable[[Any], bool]]] = {
 def test_sample_event(stack: RunningStack, sample: Path) -> None:
     function = FUNCTIONS[sample.parent.name]
     event = json.loads(sample.read_text())
-    if function.startswith("Validate"):
-        put_referenced_objects(stack, event)
+    versions = put_referenced_objects(stack, event) if function.startswith("Validate") else {}
     done = invoke(stack, function, sample)
     if function == "AuthorizerFunction":
         # the sample carries a placeholder token: API Gateway would answer 401
@@ -98,7 +100,7 @@ def test_sample_event(stack: RunningStack, sample: Path) -> None:
         for r in json.loads(record["body"]).get("Records", []):
             key = r["s3"]["object"]["key"]
             if key.startswith("inbox/"):
-                bid = inbox_batch_id(key, r["s3"]["object"]["eTag"])
+                bid = inbox_batch_id(key, versions[key])
                 batch = stack.wait_batch(bid, {"failed", "success"})
                 # the samples drop into a dataset that does not exist: a failed batch, not silence
                 assert batch["errors"][0]["code"] == "BG-INBOX-DATASET", batch

@@ -146,9 +146,10 @@ def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
 def test_inbox_drop_of_unknown_dataset_is_a_failed_batch(ingest: tuple[Ingestor, Store]) -> None:
     ingestor, store = ingest
     key = "inbox/o/s/missing-dataset/people.json"
-    etag = put(key, lines(2))["ETag"].strip('"')
+    put_resp = put(key, lines(2))
+    etag = put_resp["ETag"].strip('"')
     assert ingestor.handle(event(key, etag, "0E"), "json").startswith("inbox-failed:")
-    b = store.get_batch("o", "s", inbox_batch_id(key, etag))
+    b = store.get_batch("o", "s", inbox_batch_id(key, put_resp["VersionId"]))
     assert b.status == "failed" and b.errors[0].code == "BG-INBOX-DATASET"
     assert ingestor.handle(event(key, etag, "0E"), "json") == f"inbox:{b.id}", "a duplicate changes nothing"
 
@@ -157,10 +158,51 @@ def test_inbox_drop_with_unknown_suffix_is_a_failed_batch(ingest: tuple[Ingestor
     ingestor, store = ingest
     _, ds = setup_batch(store, "suffix")
     key = f"inbox/o/s/{ds.id}/notes.txt"
-    etag = put(key, b"hello")["ETag"].strip('"')
-    ingestor.handle(event(key, etag, "0F"), "sweep")
-    b = store.get_batch("o", "s", inbox_batch_id(key, etag))
+    put_resp = put(key, b"hello")
+    ingestor.handle(event(key, put_resp["ETag"].strip('"'), "0F"), "sweep")
+    b = store.get_batch("o", "s", inbox_batch_id(key, put_resp["VersionId"]))
     assert b.status == "failed" and b.errors[0].code == "BG-INBOX-SUFFIX"
+
+
+@pytest.mark.parametrize("name", ["../x.json", "sub/./x.json", "a//b.json"])
+def test_inbox_drop_with_dot_segments_is_a_failed_batch_with_a_clear_code(
+    ingest: tuple[Ingestor, Store], name: str
+) -> None:
+    """`.`, `..` and empty segments in a drop's name used to crash the validator five times (the
+    object store normalises the path, the object is "not found") and leave the batch loading."""
+    ingestor, store = ingest
+    _, ds = setup_batch(store, f"dots-{name.encode().hex()}")
+    key = f"inbox/o/s/{ds.id}/{name}"
+    put_resp = put(key, lines(2))
+    outcome = ingestor.handle(event(key, put_resp["ETag"].strip('"'), "11"), "json")
+    b = store.get_batch("o", "s", inbox_batch_id(key, put_resp["VersionId"]))
+    assert outcome == f"inbox-failed:{b.id}"
+    assert (
+        b.status == "failed" and b.errors[0].code == "BG-INBOX-FILE-NAME" and name in b.errors[0].description
+    )
+
+
+def test_a_re_upload_of_the_same_bytes_is_a_new_batch_and_a_repeated_event_is_not(
+    ingest: tuple[Ingestor, Store],
+) -> None:
+    """A drop's batch is named after the object version: the same bytes put again are a new
+    version (a deliberate re-upload), a repeated event of one version is a duplicate. (The
+    dataset does not exist, so each batch ends failed at once, with no completion to run.)"""
+    ingestor, store = ingest
+    key = "inbox/o/s/no-such-dataset/again.json"
+    first = put(key, lines(3))
+    etag = first["ETag"].strip('"')
+    one_id = inbox_batch_id(key, first["VersionId"])
+    assert ingestor.handle(event(key, etag, "12"), "json") == f"inbox-failed:{one_id}"
+    assert ingestor.handle(event(key, etag, "12"), "json") == f"inbox:{one_id}", (
+        "a repeated event finds its batch"
+    )
+    second = put(key, lines(3))  # the same bytes again
+    assert second["ETag"] == first["ETag"] and second["VersionId"] != first["VersionId"]
+    two_id = inbox_batch_id(key, second["VersionId"])
+    assert ingestor.handle(event(key, etag, "13"), "json") == f"inbox-failed:{two_id}"
+    two = store.get_batch("o", "s", two_id)
+    assert two_id != one_id and two.source_key == key and two.source_version == second["VersionId"]
 
 
 def test_file_of_a_closed_batch_is_not_validated(ingest: tuple[Ingestor, Store]) -> None:

@@ -107,13 +107,13 @@ def test_sweep_records_inbox_drops_no_validator_took(workflow: TaskContext) -> N
     _, ds = new_batch(workflow.store, "sweep-inbox", SCHEMA)
     s3 = client("s3")
     key = f"inbox/o/s/{ds.id}/notes.txt"
-    etag = s3.put_object(Bucket=workflow.settings.bucket, Key=key, Body=b"hello")["ETag"].strip('"')
+    version = s3.put_object(Bucket=workflow.settings.bucket, Key=key, Body=b"hello")["VersionId"]
     s3.put_object(Bucket=workflow.settings.bucket, Key="inbox/stray.json", Body=b"{}")  # no tenant in the key
     assert gc.record_unrouted_drops(workflow, older_than_ms=int(time.time() * 1000) - 60_000) == 0, (
         "too young: its event may come"
     )
     assert gc.record_unrouted_drops(workflow, older_than_ms=int(time.time() * 1000) + 1000) == 1
-    b = workflow.store.get_batch("o", "s", inbox_batch_id(key, etag))
+    b = workflow.store.get_batch("o", "s", inbox_batch_id(key, version))
     assert b.status == "failed" and b.errors[0].code == "BG-INBOX-SUFFIX"
     assert gc.record_unrouted_drops(workflow, older_than_ms=int(time.time() * 1000) + 1000) == 0, (
         "recorded once"

@@ -189,3 +189,28 @@ def test_nested_array_of_objects(tmp_path: Path) -> None:
         (2, "items[].sku", codes.ROW_REQUIRED),
         (3, "items[].qty", codes.ROW_TYPE),
     ]
+
+
+def test_a_lone_surrogate_is_a_row_error_not_a_file_error(tmp_path: Path) -> None:
+    """JSON text can spell a lone UTF-16 surrogate (\\udc00), which is no Unicode character: that
+    record fails alone (BG-ROW-ENCODING) and the other 10,000 land."""
+    lines = [json.dumps(good_record(i)) for i in range(10_000)]
+    lines.insert(5_000, '{"id": "\\udc00x", "email": "a@b.io"}')
+    lines.append('{"id": "ok", "email": "\\ud83d\\ude00@b.io"}')  # a pair is one character: fine
+    out = run(tmp_path, ("\n".join(lines) + "\n").encode(), JSONL)
+    r = out.result
+    assert r.file_error is None
+    assert (r.input_record_count, r.output_record_count, r.failed_record_count) == (10_002, 10_001, 1)
+    [failed] = out.failed
+    assert failed["_row"] == 5_001 and failed["_errors"][0]["code"] == codes.ROW_ENCODING
+    assert "\\udc00" in failed["_errors"][0]["message"] and failed["_corrupt_record"].startswith('{"id"')
+
+
+def test_a_lone_surrogate_in_a_multi_line_document(tmp_path: Path) -> None:
+    objects = [json.dumps(good_record(i), indent=1) for i in range(50)]
+    objects.insert(10, '{"id": "x", "email": "a@b.io", "tags": ["\\ud800"]}')
+    out = run(tmp_path, ("[" + ",\n".join(objects) + "]").encode(), {**JSONL, "isMultiLineJson": True})
+    r = out.result
+    assert r.file_error is None
+    assert (r.input_record_count, r.output_record_count, r.failed_record_count) == (51, 50, 1)
+    assert out.failed[0]["_errors"][0]["code"] == codes.ROW_ENCODING

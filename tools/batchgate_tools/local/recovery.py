@@ -2,7 +2,8 @@
 
 Completions of batches in ``loaded`` / ``staging`` / ``retrying`` are started again (under a new
 execution name: the old ones are gone with moto's memory), and object-created events are sent
-again for files that were never validated and for bucket drops that have no batch yet.
+again for files that were never validated, for bucket drops whose batch is still ``loading`` and
+for bucket drops that have no batch yet: every drop S3 acknowledged ends in a final batch.
 """
 
 from __future__ import annotations
@@ -41,7 +42,12 @@ class Recovery:
                 start_completion(Executions(), self.complete_arn, batch, suffix=f"-r{int(time.time())}")
                 resumed += 1
         for batch in self.store.batches_in_status("loading"):
-            self._resend_pending_files(batch)
+            if batch.source == "inbox" and batch.source_key:
+                # A drop whose validation or completion was cut off: its event again finishes it
+                # (a file already validated is a duplicate, and the batch completes).
+                self.resend_event(batch.source_key)
+            else:
+                self._resend_pending_files(batch)
         for ev in drops_without_batch(self.store, self.objects, int(time.time() * 1000)):
             self.resend_event(ev.key)
         logger.warning("recovered after restart: %d completions resumed", resumed)

@@ -29,6 +29,15 @@ class ObjectInfo:
     size: int
     etag: str
     modified_s: float  # LastModified as epoch seconds
+    version_id: str | None = None  # set by current_versions_under, in a versioned bucket
+
+
+@dataclass(frozen=True)
+class Version:
+    """What S3 says the current version of a key is."""
+
+    etag: str
+    version_id: str | None
 
 
 class Objects:
@@ -56,6 +65,27 @@ class Objects:
     def current_etag(self, key: str) -> str | None:
         resp = self.head(key)
         return None if resp is None else str(resp["ETag"]).strip('"')
+
+    def current_version(self, key: str) -> Version | None:
+        resp = self.head(key)
+        if resp is None:
+            return None
+        version = resp.get("VersionId")
+        return Version(str(resp["ETag"]).strip('"'), None if version in (None, "null") else str(version))
+
+    def current_versions_under(self, prefix: str) -> Iterator[ObjectInfo]:
+        """The current version of every object under ``prefix``, with its version id (none in a
+        bucket that never had versioning: S3 answers "null")."""
+        pages = self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)
+        for page in pages:
+            for v in page.get("Versions", []):
+                if not v.get("IsLatest"):
+                    continue
+                version = v.get("VersionId")
+                yield ObjectInfo(
+                    v["Key"], int(v["Size"]), str(v["ETag"]).strip('"'), v["LastModified"].timestamp(),
+                    None if version in (None, "null") else str(version),
+                )  # fmt: skip
 
     def objects_under(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

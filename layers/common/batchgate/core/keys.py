@@ -108,9 +108,11 @@ def fs_path(bucket: str, key: str) -> str:
     return f"{bucket}/{key}"
 
 
-def inbox_batch_id(key: str, etag: str) -> str:
-    """A bucket drop's batch id, derived from the object version so a duplicate event finds it."""
-    return "inbox-" + hashlib.sha256(f"{key}\0{etag}".encode()).hexdigest()[:24]
+def inbox_batch_id(key: str, version: str) -> str:
+    """A bucket drop's batch id, derived from the object version (S3's ``versionId``; the ETag in
+    a bucket without versioning), so a repeated event of that version finds its batch and a
+    deliberate re-upload, a new version even of the same bytes, is a new batch."""
+    return "inbox-" + hashlib.sha256(f"{key}\0{version}".encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,10 @@ class Batch(BaseModel):
     version: int = 1  # optimistic-concurrency counter for conditional writes
     execution_arn: str | None = Field(default=None, alias="executionArn")
     successor: str | None = None
+    # A bucket drop's object: the key and version its one file comes from (restart recovery
+    # re-sends its event when the batch is still loading).
+    source_key: str | None = Field(default=None, alias="sourceKey")
+    source_version: str | None = Field(default=None, alias="sourceVersion")
 
     def to_aep(self) -> dict[str, Any]:
         """The batch as AEP's catalog/import APIs show it."""

@@ -16,6 +16,7 @@ from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core import keys
 from batchgate.core.errors import Conflict, IllegalTransition, InvalidRequest, NotFound
+from batchgate.core.file_names import check_file_name
 from batchgate.core.ids import now_ms
 from batchgate.core.models import Batch, Dataset, ErrorEntry, Format, InputFormat
 from batchgate.core.status import next_status
@@ -38,34 +39,38 @@ class BucketDrops:
     def accept(self, ev: ObjectEvent, ref: keys.ObjectRef) -> str:
         """The drop's batch (created on the first event), validated and completed."""
         batch = self._batch_for(ev, ref)
-        problem = None
-        dataset: Dataset | None = None
+        dataset_or_problem = self._dataset_or_problem(ref)
+        if isinstance(dataset_or_problem, ErrorEntry):
+            return self._fail(batch, dataset_or_problem)
+        if batch.status == "loading":
+            self.validator.validate(ev, batch, dataset_or_problem, ref.name)
+            self._complete(batch)
+        return f"inbox:{batch.id}"
+
+    def _dataset_or_problem(self, ref: keys.ObjectRef) -> Dataset | ErrorEntry:
+        """The dataset the drop goes to, or why it cannot go anywhere."""
+        try:
+            check_file_name(ref.name)
+        except InvalidRequest as exc:
+            return ErrorEntry(code="BG-INBOX-FILE-NAME", description=f"{ref.name!r}: {exc.message}")
         if ref.fmt is None:
-            problem = ErrorEntry(
+            return ErrorEntry(
                 code="BG-INBOX-SUFFIX",
                 description=f"{ref.name!r}: unknown suffix; use .json, .jsonl, .csv or .parquet (optionally .gz)",
             )
-        else:
-            try:
-                dataset = self.store.get_dataset(ref.org, ref.sandbox, ref.dataset_id)
-            except NotFound:
-                problem = ErrorEntry(
-                    code="BG-INBOX-DATASET",
-                    description=f"dataset {ref.dataset_id!r} does not exist in {ref.org}/{ref.sandbox}",
-                )
-        if problem is not None or dataset is None:
-            assert problem is not None
-            return self._fail(batch, problem)
-        if batch.status == "loading":
-            self.validator.validate(ev, batch, dataset, ref.name)
-            self._complete(batch)
-        return f"inbox:{batch.id}"
+        try:
+            return self.store.get_dataset(ref.org, ref.sandbox, ref.dataset_id)
+        except NotFound:
+            return ErrorEntry(
+                code="BG-INBOX-DATASET",
+                description=f"dataset {ref.dataset_id!r} does not exist in {ref.org}/{ref.sandbox}",
+            )
 
     def _batch_for(self, ev: ObjectEvent, ref: keys.ObjectRef) -> Batch:
         now = now_ms()
         fmt: Format = ref.fmt or "json"
         batch = Batch(
-            id=keys.inbox_batch_id(ev.key, ev.etag),
+            id=keys.inbox_batch_id(ev.key, ev.version),
             org=ref.org,
             sandbox=ref.sandbox,
             dataset_id=ref.dataset_id,
@@ -75,6 +80,8 @@ class BucketDrops:
             created_user=DROP_USER,
             updated_user=DROP_USER,
             source="inbox",
+            source_key=ev.key,
+            source_version=ev.version,
         )
         try:
             self.store.create_batch(batch)
@@ -123,7 +130,7 @@ def drops_without_batch(store: Store, objects: Objects, older_than_ms: int) -> I
     """Inbox objects older than ``older_than_ms`` that have no batch: drops whose suffix no
     notification rule routes, or whose event was lost. Keys outside the inbox layout cannot be
     attributed to a tenant: they are logged, not attached to anything."""
-    for obj in objects.objects_under(keys.INBOX):
+    for obj in objects.current_versions_under(keys.INBOX):
         if obj.modified_s * 1000 > older_than_ms:
             continue
         try:
@@ -132,8 +139,8 @@ def drops_without_batch(store: Store, objects: Objects, older_than_ms: int) -> I
             logger.warning("inbox object outside inbox/{org}/{sandbox}/{dataset}/", extra={"key": obj.key})
             continue
         try:
-            store.get_batch(ref.org, ref.sandbox, keys.inbox_batch_id(obj.key, obj.etag))
+            store.get_batch(ref.org, ref.sandbox, keys.inbox_batch_id(obj.key, obj.version_id or obj.etag))
         except NotFound:
             # LastModified in microseconds stands in for the sequencer of the lost event
             sequencer = format(int(obj.modified_s * 1e6), "X").rjust(32, "0")
-            yield ObjectEvent(objects.bucket, obj.key, obj.size, obj.etag, None, sequencer)
+            yield ObjectEvent(objects.bucket, obj.key, obj.size, obj.etag, obj.version_id, sequencer)

@@ -80,6 +80,12 @@ class ObjectEvent:
     version_id: str | None
     sequencer: str
 
+    @property
+    def version(self) -> str:
+        """What tells this version of the object apart: S3's version id in a versioned bucket
+        (the template's), else the ETag."""
+        return self.version_id or self.etag
+
     @classmethod
     def from_record(cls, record: S3RecordModel) -> ObjectEvent:
         obj = record.s3.object_

@@ -9,11 +9,14 @@ Exactly-once comes from three guards:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from batchgate.aws.executions import Executions
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core import keys
 from batchgate.core.errors import InvalidRequest, NotFound
+from batchgate.core.file_names import check_file_name
 from batchgate.ingest.drop import BucketDrops
 from batchgate.ingest.messages import ObjectEvent
 from batchgate.ingest.validate import FileValidator
@@ -39,12 +42,23 @@ class Ingestor:
         except InvalidRequest:
             logger.warning("object outside uploads/ and inbox/ ignored", extra={"key": ev.key})
             return "ignored"
-        current = Objects(ev.bucket).current_etag(ev.key)
+        if any(
+            part in ("", ".", "..") for part in (ref.org, ref.sandbox, ref.dataset_id, ref.batch_id or "x")
+        ):
+            logger.warning(
+                "object key with an empty, '.' or '..' tenant segment ignored", extra={"key": ev.key}
+            )
+            return "ignored"
+        current = Objects(ev.bucket).current_version(ev.key)
         if current is None:
             return "gone"
-        if current != ev.etag:
+        if current.etag != ev.etag or (ev.version_id is not None and current.version_id != ev.version_id):
             logger.info("stale event: a newer version exists", extra={"key": ev.key})
             return "stale"
+        if ev.version_id is None and current.version_id is not None:
+            # An event without versionId (moto's; S3 always sends it in a versioned bucket) is about
+            # the current version: name it, so every path derives the same identity from it.
+            ev = replace(ev, version_id=current.version_id)
         if ref.kind == "inbox":
             return self.drops.accept(ev, ref)
         if ref.fmt != expected_format:
@@ -53,6 +67,14 @@ class Ingestor:
             )
             return "misrouted"
         assert ref.batch_id is not None
+        try:
+            check_file_name(ref.name)
+        except InvalidRequest as exc:
+            # The API checks names before writing under uploads/; this object was put there directly.
+            logger.warning(
+                "upload with an unusable file name ignored", extra={"key": ev.key, "reason": exc.message}
+            )
+            return "ignored"
         try:
             batch = self.store.get_batch(ref.org, ref.sandbox, ref.batch_id)
             dataset = self.store.get_dataset(ref.org, ref.sandbox, ref.dataset_id)

@@ -21,6 +21,9 @@ BG-FILE-UNREADABLE      INVALID_FILE / FILE_UNREADABLE      not a file of the de
 BG-FILE-HEADER          INVALID_CSV_HEADER                  CSV header empty, duplicated or unknown
 BG-FILE-COMPRESSION     UNSUPPORTED_COMPRESSION             unknown compression / broken gzip
 BG-FILE-ENCODING        INVALID_ENCODING                    non-UTF-8 charset cannot be decoded
+BG-FILE-SCHEMA          (none)                              the dataset's schema cannot be run (a
+                                                            pattern RE2 refuses, stored before
+                                                            such patterns were refused)
 ======================  ==================================  ======================================
 """
 
@@ -43,6 +46,7 @@ FILE_UNREADABLE: Final = "BG-FILE-UNREADABLE"
 FILE_HEADER: Final = "BG-FILE-HEADER"
 FILE_COMPRESSION: Final = "BG-FILE-COMPRESSION"
 FILE_ENCODING: Final = "BG-FILE-ENCODING"
+FILE_SCHEMA: Final = "BG-FILE-SCHEMA"
 
 
 class FileError(Exception):

@@ -8,7 +8,9 @@ computed with ``pyarrow.compute``: no Python loop over rows. Rules, in the order
   is only required when the object itself is present; a required child of an array item is checked
   for every item.
 * ``enum`` (``BG-ROW-ENUM``), ``pattern`` (``BG-ROW-PATTERN``, RE2 *search* semantics as in JSON
-  Schema; a pattern RE2 cannot compile falls back to Python's ``re`` per distinct value),
+  Schema; RE2 runs in linear time, and a dataset whose pattern RE2 refuses is refused when it is
+  created — one stored before that rule fails its files with ``BG-FILE-SCHEMA``, never runs a
+  backtracking engine),
   ``minimum``/``maximum`` (``BG-ROW-RANGE``, inclusive), ``maxLength`` (``BG-ROW-LENGTH``, counted
   in Unicode code points as JSON Schema does).
 * Null values are never checked against enum/pattern/range/length: null is only ``required``'s
@@ -17,7 +19,6 @@ computed with ``pyarrow.compute``: no Python loop over rows. Rules, in the order
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 from batchgate.core.models import DatasetSchema, ItemSchema, SchemaField
 from batchgate.core.schema import arrow_type
 from batchgate.validation import codes
+from batchgate.validation.codes import FileError
 from batchgate.validation.convert import Violation, arange, one_array
 
 
@@ -36,7 +38,6 @@ class _Rule:
     field: SchemaField
     path: str
     value_set: pa.Array | None
-    regex_re2_ok: bool
 
 
 class Checker:
@@ -58,13 +59,16 @@ class Checker:
                 # Enum literals of another JSON type than the field (e.g. "1" for an integer) can
                 # never match a converted value; keep those that can.
                 value_set = pa.array([v for v in f.enum if _castable(v, target)], target)
-        re2_ok = True
         if f.pattern is not None:
             try:
                 pc.match_substring_regex(pa.array([""]), f.pattern)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                re2_ok = False
-        self._rules[path] = _Rule(f, path, value_set, re2_ok)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise FileError(
+                    codes.FILE_SCHEMA,
+                    f"the dataset's pattern {f.pattern!r} on {path} cannot run in linear time ({exc}); "
+                    "change the dataset's schema",
+                ) from exc
+        self._rules[path] = _Rule(f, path, value_set)
         for child in f.fields or []:
             self._compile(child, f"{path}.{child.name}")
         if f.items is not None and f.items.type == "object":
@@ -100,10 +104,7 @@ class Checker:
             bad = _true(pc.invert(pc.is_in(arr, value_set=rule.value_set)), arr)
             self._add(out, path, codes.ROW_ENUM, bad, f"value is not one of {f.enum!r}", arr)
         if f.pattern is not None:
-            if rule.regex_re2_ok:
-                matched = pc.match_substring_regex(arr, f.pattern)
-            else:
-                matched = _python_search(arr, f.pattern)
+            matched = pc.match_substring_regex(arr, f.pattern)
             bad = _true(pc.invert(matched), arr)
             self._add(out, path, codes.ROW_PATTERN, bad, f"value does not match pattern {f.pattern!r}", arr)
         if f.minimum is not None:
@@ -163,14 +164,6 @@ def _castable(value: object, target: pa.DataType) -> bool:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return False
     return True
-
-
-def _python_search(arr: pa.Array, pattern: str) -> pa.Array:
-    """Python ``re.search`` per distinct value, for patterns RE2 cannot run (look-arounds...)."""
-    compiled = re.compile(pattern)
-    distinct = pc.unique(arr.drop_null())
-    matching = [v for v in distinct.to_pylist() if compiled.search(v)]
-    return pc.is_in(arr, value_set=pa.array(matching, pa.string()))
 
 
 def failed_mask(n: int, violations: list[Violation]) -> pa.BooleanArray:

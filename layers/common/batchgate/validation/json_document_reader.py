@@ -21,7 +21,7 @@ from batchgate.core.models import DatasetSchema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit, truncate
 from batchgate.validation.codes import FileError
-from batchgate.validation.jsonl_reader import JsonBlockParser, kind_of
+from batchgate.validation.jsonl_reader import JsonBlockParser, kind_of, lone_surrogate, surrogate_message
 from batchgate.validation.source import RAW_KEEP, ByteSource
 
 
@@ -86,10 +86,17 @@ def read_multi_line_json(src: ByteSource, schema: DatasetSchema, *, block_size: 
             break
         count += 1
         if isinstance(value, dict):
-            text = json.dumps(value, ensure_ascii=False).encode()
-            lines.append(text)
-            numbers.append(line)
-            pending += len(text)
+            try:
+                text = json.dumps(value, ensure_ascii=False).encode()
+            except UnicodeEncodeError:  # a lone surrogate: not Unicode, so not UTF-8 either
+                lone = lone_surrogate(value) or "\ud800"
+                corrupt.append(
+                    Corrupt(line, truncate(json.dumps(value)), codes.ROW_ENCODING, surrogate_message(lone))
+                )
+            else:
+                lines.append(text)
+                numbers.append(line)
+                pending += len(text)
         else:
             corrupt.append(
                 Corrupt(

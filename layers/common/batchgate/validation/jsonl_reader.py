@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -34,6 +35,10 @@ from batchgate.validation.convert import Violation, arange
 from batchgate.validation.source import ByteSource, Oversize, iter_blocks
 
 _SMALL_PIECE = 16  # lines: below this a refused piece goes line by line in Python
+# An escaped UTF-16 surrogate: JSON text can spell one alone, which Python decodes to a string
+# that no UTF-8 writer (Arrow, Parquet) accepts. Lines with one get checked (a pair is fine).
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -134,6 +139,16 @@ class JsonBlockParser:
             except (ValueError, RecursionError) as exc:
                 corrupt.append(Corrupt(line, truncate(text), codes.ROW_CORRUPT, f"invalid JSON: {exc}"))
                 continue
+            if _SURROGATE_ESCAPE.search(text) and (lone := lone_surrogate(value)) is not None:
+                corrupt.append(
+                    Corrupt(
+                        line,
+                        truncate(text),
+                        codes.ROW_ENCODING,
+                        surrogate_message(lone),
+                    )
+                )
+                continue
             if not isinstance(value, dict):
                 corrupt.append(
                     Corrupt(
@@ -162,6 +177,31 @@ class JsonBlockParser:
             declared=False,
             strings_valid=True,  # Python strings
         )
+
+
+def surrogate_message(lone: str) -> str:
+    return (
+        f"a string holds the lone surrogate \\u{ord(lone):04x}, which is not a Unicode character "
+        "(a \\uD800-\\uDFFF escape must be half of a pair)"
+    )
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in any string of ``value`` (keys included), or None."""
+    if isinstance(value, str):
+        m = _LONE_SURROGATE.search(value)
+        return m.group(0) if m else None
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        found = lone_surrogate(item)
+        if found is not None:
+            return found
+    return None
 
 
 def _violations(problems: list[tuple[int, str, str]], n: int) -> list[Violation]:

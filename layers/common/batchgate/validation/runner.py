@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
+from batchgate.core import limits
 from batchgate.core.models import Dataset, ErrorEntry, InputFormat
 from batchgate.core.schema import arrow_schema
 from batchgate.validation import codes
@@ -61,7 +62,7 @@ def validate_file(
     byte_range: tuple[int, int] | None = None,
     row_groups: list[int] | None = None,
     part: int = 0,
-    block_size: int = 8 << 20,
+    block_size: int = limits.RECORD_BYTES.value,
     max_errors_kept: int = 20,
     first_line: int | None = None,
     workers: int | None = None,
@@ -78,12 +79,13 @@ def validate_file(
     out_schema = arrow_schema(dataset.schema_)
     staged = StagedWriter(fs, staged_dir, file_name, part, out_schema)
     failed = FailedWriter(fs, failed_dir, file_name, part)
-    run = FileRun(dataset, batch_id, file_name, staged, failed, result, max_errors_kept)
     closers: list[Any] = []
+    run: FileRun | None = None
     try:
         size = file_size(fs, source_path)
         result.input_bytes = (byte_range[1] - byte_range[0]) if byte_range else size
         try:
+            run = FileRun(dataset, batch_id, file_name, staged, failed, result, max_errors_kept)
             if size == 0:
                 raise FileError(codes.FILE_EMPTY, "the file has zero bytes")
             reader = _chunks(
@@ -123,8 +125,8 @@ def validate_file(
     finally:
         for c in closers:
             c.close()
-    result.line_count = run.max_row
-    result.present_columns = sorted(run.present)
+    result.line_count = run.max_row if run is not None else 0
+    result.present_columns = sorted(run.present) if run is not None else []
     result.duration_ms = int((time.monotonic() - started) * 1000)
     return result.check()
 

@@ -11,6 +11,7 @@ from batchgate.core.errors import InvalidRequest
 from batchgate.core.ids import new_id, now_ms
 from batchgate.core.keys import table_identifier
 from batchgate.core.models import Dataset
+from batchgate.core.schema_rules import check_new_schema
 
 
 def dataset_to_aep(ds: Dataset) -> dict[str, Any]:
@@ -41,6 +42,7 @@ class DatasetCatalog:
                     code="BG-400-SCHEMA-REF",
                 )
             raise InvalidRequest('\'schema\' is required: {"fields": [{"name", "type"}, ...]}')
+        check_new_schema(body.schema_)
         ts = now_ms()
         ds_id = new_id()
         ds = Dataset(
