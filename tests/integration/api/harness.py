@@ -252,11 +252,12 @@ class LambdaAdapter(requests.adapters.BaseAdapter):
         self.api = api
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        from urllib.parse import parse_qsl, unquote, urlsplit
+        from urllib.parse import parse_qsl, urlsplit
 
         url = urlsplit(request.url or "")
         body = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
-        ev = self.api.event(str(request.method), unquote(url.path), query=dict(parse_qsl(url.query)) or None)
+        # API Gateway's REST events keep the path percent-encoded, as the client sent it.
+        ev = self.api.event(str(request.method), url.path, query=dict(parse_qsl(url.query)) or None)
         ev["headers"] = dict(request.headers)
         if body:
             ev["body"], ev["isBase64Encoded"] = base64.b64encode(body).decode(), True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,3 +78,78 @@ def test_no_request_makes_the_api_fail(api: Api) -> None:
             assert err["code"].startswith(f"BG-{r.status}") and err["message"] and err["requestId"]
 
     check()
+
+
+def _post_raw(
+    api: Api,
+    path: str,
+    body: bytes,
+    content_type: str = "application/json",
+    query: dict[str, str] | None = None,
+) -> Any:
+    import base64
+
+    ev = api.event("POST", path, query=query)
+    ev["body"], ev["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    ev["headers"]["Content-Type"] = content_type
+    return api.invoke(ev)
+
+
+def test_bodies_past_a_limit_are_400s_naming_it_never_500s(api: Api) -> None:
+    """Each of these used to answer 500 (a recursion in the parser, a DynamoDB item over 400 KB)."""
+    datasets = "/data/foundation/catalog/dataSets"
+    deep_schema = '{"name": "leaf", "type": "string"}'
+    for i in range(2_000):
+        deep_schema = f'{{"name": "n{i}", "type": "object", "fields": [{deep_schema}]}}'
+    cases = {
+        "maxJsonDepth": [
+            ("[" * 100_000 + "]" * 100_000).encode(),
+            ('{"name": "d", "schema": {"fields": [' + deep_schema + "]}}").encode(),
+        ],
+        "maxSchemaBytes": [
+            json.dumps(
+                {
+                    "name": "e",
+                    "schema": {"fields": [{"name": "t", "type": "integer", "enum": list(range(800_000))}]},
+                }
+            ).encode()
+        ],
+    }
+    for limit, bodies in cases.items():
+        for body in bodies:
+            r = _post_raw(api, datasets, body)
+            assert (
+                r.status == 400 and r.error_code == "BG-400-LIMIT" and limit in r.json()["error"]["message"]
+            )
+    # the same depth check guards the file actions' JSON bodies, whatever their Content-Type
+    ds = api.create_dataset()
+    b = api.create_batch(ds)["id"]
+    r = _post_raw(
+        api, api.file_path(b, ds, "x.json"), b"[" * 5000, "application/octet-stream", {"action": "PRESIGN"}
+    )
+    assert r.status == 400 and "maxJsonDepth" in r.json()["error"]["message"]
+
+
+def test_a_body_that_is_not_utf8_is_a_400(api: Api) -> None:
+    r = _post_raw(api, "/data/foundation/catalog/dataSets", b'{"name": "\xff\xfe"}')
+    assert r.status == 400 and r.error_code == "BG-400-INVALID" and "UTF-8" in r.json()["error"]["message"]
+
+
+def test_a_file_name_is_percent_decoded_once_then_checked(api: Api, aws: Any) -> None:
+    """API Gateway's REST path keeps the client's escapes: `my%20file.json` is the file
+    `my file.json` (it used to be stored as `my%20file.json`), `%C3%A9` is `é`."""
+    ds = api.create_dataset()
+    b = api.create_batch(ds)["id"]
+    for sent, meant in (
+        ("my%20file.json", "my file.json"),
+        ("caf%C3%A9.json", "café.json"),
+        ("100%25.json", "100%.json"),
+    ):
+        r = api.call("PUT", api.file_path(b, ds, sent), data=b'{"id": "1"}\n')
+        assert r.status == 200, r.body
+        assert aws.store.get_file("acme", "prod", b, meant) is not None, meant
+    for bad, reason in (("%FF.json", "not UTF-8"), ("a%2F..%2Fb.json", "'..'")):
+        r = api.call("PUT", api.file_path(b, ds, bad), data=b"{}\n")
+        assert (
+            r.status == 400 and r.error_code == "BG-400-FILE-NAME" and reason in r.json()["error"]["message"]
+        ), r.body

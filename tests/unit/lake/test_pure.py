@@ -79,12 +79,16 @@ def test_table_identifier_is_glue_safe_and_collision_free() -> None:
 
 def test_json_safe() -> None:
     ts = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    value = {"t": ts, "d": dt.date(2026, 1, 2), "n": math.nan, "i": math.inf, "b": b"\x00", "l": [ts, 1.5]}
+    value = {
+        "t": ts, "d": dt.date(2026, 1, 2), "n": math.nan, "i": math.inf, "m": -math.inf,
+        "b": b"\x00", "l": [ts, 1.5],
+    }  # fmt: skip
     assert json_safe(value) == {
         "t": "2026-01-02T03:04:05Z",
         "d": "2026-01-02",
-        "n": None,
-        "i": None,
+        "n": "NaN",  # only a field with allowNonFinite holds these
+        "i": "Infinity",
+        "m": "-Infinity",
         "b": "AA==",
         "l": ["2026-01-02T03:04:05Z", 1.5],
     }

@@ -11,7 +11,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from batchgate.api.auth import authorize, authorizer_context
 from batchgate.aws.store import Store
@@ -25,6 +25,17 @@ logger = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/openapi.json", "/swagger", "/health")
 DRAIN_LIMIT = 64 * 1024 * 1024
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/problem+json")
+
+
+# RFC 3986 path characters, kept as they are ('%' too: the client's own escapes stay).
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
+def as_sent(path: str) -> str:
+    """The path as API Gateway's REST ``path`` carries it: percent-encoded. Python's HTTP server
+    reads the request line as Latin-1, so raw UTF-8 bytes a client sent (curl does) arrive as
+    mojibake; they are turned back into their bytes and percent-encoded."""
+    return quote(path.encode("latin-1", errors="replace"), safe=_PATH_SAFE)
 
 
 def _gateway_error(
@@ -46,7 +57,7 @@ class LocalGateway:
     ) -> tuple[int, dict[str, str], bytes]:
         request_id = str(uuid.uuid4())
         split = urlsplit(raw_path)
-        path = split.path or "/"
+        path = as_sent(split.path or "/")
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         multi_query: dict[str, list[str]] = {}
         for k, v in parse_qsl(split.query, keep_blank_values=True):

@@ -3,18 +3,23 @@ map, and the OpenAPI document generated from the request models."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchgate.api.error_map import error_response
+from batchgate.api.body_limits import check_json_body
+from batchgate.api.error_map import error_body, error_response
 from batchgate.api.routes import batches, datasets, exports, files
+from batchgate.api.services.file_upload.common import OCTET_STREAM
+from batchgate.core.errors import BatchgateError, InvalidRequest
 
 TITLE = "batchgate"
 VERSION = "1.0.0"
@@ -70,14 +75,49 @@ _lock = threading.Lock()
 
 
 def _encode_file_name(event: Mapping[str, Any]) -> dict[str, Any]:
-    """A file name may contain '/': fold the rest of the path into one percent-encoded segment."""
+    """A file name may contain '/': fold the rest of the path into one percent-encoded segment.
+    API Gateway's REST ``path`` keeps the client's percent-encoding (``my%20file.json``): it is
+    decoded exactly once here, so the name the routes see and check is the name the client meant."""
     out = dict(event)
     m = _FILE_PATH.match(str(event.get("path") or ""))
     if m:
-        out["path"] = m.group(1) + quote(m.group(2), safe="")
+        try:
+            name = unquote(m.group(2), errors="strict")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest(
+                "the file name's percent-encoding is not UTF-8", code="BG-400-FILE-NAME"
+            ) from exc
+        out["path"] = m.group(1) + quote(name, safe="")
     return out
 
 
+def _check_json_body(event: Mapping[str, Any]) -> None:
+    """Refuse a JSON body that must not reach a parser (see ``body_limits``). File bytes
+    (``application/octet-stream``) are never inspected here: they are the user's data."""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+    body = event.get("body")
+    if not body or headers.get("content-type", "").split(";")[0].strip().lower() == OCTET_STREAM:
+        return
+    encoded = event.get("isBase64Encoded")
+    check_json_body(base64.b64decode(body) if encoded else str(body).encode("utf-8", "surrogatepass"))
+
+
+def _refusal(event: Mapping[str, Any], exc: BatchgateError) -> dict[str, Any]:
+    """An error answer given before the resolver runs, in the REST proxy shape it answers with."""
+    request_id = (event.get("requestContext") or {}).get("requestId")
+    return {
+        "statusCode": exc.status,
+        "body": json.dumps(error_body(exc.status, exc.code, exc.message, request_id)),
+        "isBase64Encoded": False,
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+    }
+
+
 def resolve(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        _check_json_body(event)
+        prepared = _encode_file_name(event)
+    except BatchgateError as exc:
+        return _refusal(event, exc)
     with _lock:
-        return app.resolve(_encode_file_name(event), context)
+        return app.resolve(prepared, context)

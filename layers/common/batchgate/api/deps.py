@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from pydantic import BaseModel
 
 from batchgate.api.auth import Principal, principal_from_request_context
+from batchgate.api.body_limits import check_json_body
 from batchgate.api.services.batch_actions import BatchActions
 from batchgate.api.services.dataset_catalog import DatasetCatalog
 from batchgate.api.services.dataset_rows import DatasetRows
@@ -76,6 +77,7 @@ def json_model(router: BaseRouter, model: type[M]) -> M | None:
     raw = raw_body(router)
     if not raw.strip():
         return None
+    check_json_body(raw)  # octet-stream bodies skip the check in app.resolve; these are JSON too
     try:
         data = json.loads(raw)
     except ValueError as exc:

@@ -38,7 +38,8 @@ SCHEMA_FIELDS = Limit("maxSchemaFields", 2_000, "fields", "columns in all, neste
 ENUM_VALUES = Limit("maxEnumValues", 10_000, "values", "an enum is a set kept in memory per check")
 PATTERN_LENGTH = Limit("maxPatternLength", 1_000, "characters", "RE2 compiles each pattern into memory")
 # Request bodies that are JSON documents (not file bytes): a dataset, a batch, a file action.
-JSON_BODY_DEPTH = Limit("maxJsonDepth", 64, "levels", "deeper documents are refused before parsing")
+# (A schema nested maxSchemaDepth deep is about twice as deep in JSON: {"fields": [{...}]}.)
+JSON_BODY_DEPTH = Limit("maxJsonDepth", 128, "levels", "deeper documents are refused before parsing")
 # One record of a file: a line of JSON Lines or CSV, or one object of a multi-line JSON document,
 # must fit in one validation block (8 MiB); a longer one is a BG-ROW-TOO-LARGE row error.
 RECORD_BYTES = Limit("maxRecordBytes", 8 * 1024 * 1024, "bytes", "memory is bounded by the block size")

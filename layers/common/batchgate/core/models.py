@@ -66,6 +66,9 @@ class SchemaField(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = Field(default=None, alias="maxLength", ge=0)
+    # NaN and ±Infinity are not JSON numbers and no query engine agrees on them: a number field
+    # refuses them unless it says so.
+    allow_non_finite: bool | None = Field(default=None, alias="allowNonFinite")
     fields: list[SchemaField] | None = None
     items: ItemSchema | None = None
 
@@ -130,6 +133,8 @@ def check_fields(fields: list[SchemaField], prefix: str) -> None:
                 raise SchemaError(path, f"invalid pattern: {exc}") from exc
         if f.max_length is not None and f.type != "string":
             raise SchemaError(path, "'maxLength' applies to strings only")
+        if f.allow_non_finite is not None and f.type != "number":
+            raise SchemaError(path, "'allowNonFinite' applies to number fields only")
         if (f.minimum is not None or f.maximum is not None) and f.type not in ("integer", "number"):
             raise SchemaError(path, "'minimum'/'maximum' apply to integer and number fields only")
         if f.minimum is not None and f.maximum is not None and f.minimum > f.maximum:

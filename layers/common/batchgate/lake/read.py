@@ -30,12 +30,15 @@ MAX_LIMIT = 10_000
 
 
 def json_safe(value: Any) -> Any:
-    """A value JSON can carry: timestamps and dates as ISO 8601 (UTC as ``Z``), NaN/±inf as
-    ``None`` (JSON has no spelling for them), bytes as base64, structs and lists recursively."""
+    """A value JSON can carry: timestamps and dates as ISO 8601 (UTC as ``Z``), NaN/±inf (only in
+    fields that allow them) as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (JSON has no
+    number for them; JavaScript's spelling), bytes as base64, structs and lists recursively."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dt.datetime):
         text = value.isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text

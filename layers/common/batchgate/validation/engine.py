@@ -11,7 +11,9 @@ computed with ``pyarrow.compute``: no Python loop over rows. Rules, in the order
   Schema; RE2 runs in linear time, and a dataset whose pattern RE2 refuses is refused when it is
   created — one stored before that rule fails its files with ``BG-FILE-SCHEMA``, never runs a
   backtracking engine),
-  ``minimum``/``maximum`` (``BG-ROW-RANGE``, inclusive), ``maxLength`` (``BG-ROW-LENGTH``, counted
+  ``minimum``/``maximum`` (``BG-ROW-RANGE``, inclusive), a finite value in a ``number`` field
+  (``BG-ROW-TYPE``: NaN, ±Infinity and literals beyond a double's range such as ``1e999`` are
+  refused unless the field says ``allowNonFinite``; array items of type number always), ``maxLength`` (``BG-ROW-LENGTH``, counted
   in Unicode code points as JSON Schema does).
 * Null values are never checked against enum/pattern/range/length: null is only ``required``'s
   business.
@@ -29,6 +31,10 @@ from batchgate.core.schema import arrow_type
 from batchgate.validation import codes
 from batchgate.validation.codes import FileError
 from batchgate.validation.convert import Violation, arange, one_array
+
+NON_FINITE = (
+    "value is not a finite number (NaN, Infinity or out of range); allowNonFinite on the field accepts it"
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,9 @@ class Checker:
             matched = pc.match_substring_regex(arr, f.pattern)
             bad = _true(pc.invert(matched), arr)
             self._add(out, path, codes.ROW_PATTERN, bad, f"value does not match pattern {f.pattern!r}", arr)
+        if f.type == "number" and not f.allow_non_finite:
+            bad = _true(pc.invert(pc.is_finite(arr)), arr)
+            self._add(out, path, codes.ROW_TYPE, bad, NON_FINITE, arr)
         if f.minimum is not None:
             bad = _true(pc.less(arr, pa.scalar(f.minimum, pa.float64())), arr)
             self._add(out, path, codes.ROW_RANGE, bad, f"value is below minimum {f.minimum:g}", arr)
@@ -130,15 +139,19 @@ class Checker:
 
     def _check_items(self, items: ItemSchema, path: str, arr: pa.Array, out: list[Violation]) -> None:
         """Checks on array items run on the flattened items, then map back to their rows."""
-        if items.type != "object" or not items.fields:
+        if items.type not in ("object", "number") or (items.type == "object" and not items.fields):
             return
         values = pc.list_flatten(arr)
         if len(values) == 0:
             return
         inner: list[Violation] = []
-        flat = values.flatten()
-        for i, child in enumerate(items.fields):
-            self._check_field(child, f"{path}[].{child.name}", flat[i], values.is_valid(), inner)
+        if items.type == "number":
+            bad = _true(pc.invert(pc.is_finite(values)), values)
+            self._add(inner, f"{path}[]", codes.ROW_TYPE, bad, NON_FINITE, values)
+        else:
+            flat = values.flatten()
+            for i, child in enumerate(items.fields or []):
+                self._check_field(child, f"{path}[].{child.name}", flat[i], values.is_valid(), inner)
         if inner:
             parents = pc.list_parent_indices(arr)
             row_ids = arange(0, len(arr))
