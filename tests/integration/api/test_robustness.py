@@ -153,3 +153,22 @@ def test_a_file_name_is_percent_decoded_once_then_checked(api: Api, aws: Any) ->
         assert (
             r.status == 400 and r.error_code == "BG-400-FILE-NAME" and reason in r.json()["error"]["message"]
         ), r.body
+
+
+def test_complete_refuses_more_files_than_the_limit_naming_it(api: Api, monkeypatch: Any) -> None:
+    from batchgate.core import limits
+
+    monkeypatch.setattr(limits, "BATCH_FILES", limits.Limit("maxFilesPerBatch", 2, "files", "test"))
+    ds = api.create_dataset()
+    b = api.create_batch(ds)["id"]
+    for i in range(3):
+        assert api.put_file(b, ds, f"f{i}.json", b'{"id": "1"}\n').status == 200
+    r = api.action(b, "COMPLETE")
+    assert (
+        r.status == 400
+        and r.error_code == "BG-400-LIMIT"
+        and "maxFilesPerBatch" in r.json()["error"]["message"]
+    )
+    assert api.call("GET", f"/data/foundation/import/batches/{b}").json()["status"] == "loading", (
+        "nothing changed"
+    )

@@ -214,3 +214,19 @@ def test_a_lone_surrogate_in_a_multi_line_document(tmp_path: Path) -> None:
     assert r.file_error is None
     assert (r.input_record_count, r.output_record_count, r.failed_record_count) == (51, 50, 1)
     assert out.failed[0]["_errors"][0]["code"] == codes.ROW_ENCODING
+
+
+def test_a_truncated_gzip_lands_nothing_and_says_so_row_by_row(tmp_path: Path) -> None:
+    """The rows read before a file-level error used to be counted as output (10,012 of them)
+    although the batch failed and nothing landed: now they are failed records, with the error."""
+    body = jsonl([good_record(i) for i in range(40_000)])
+    broken = gzip.compress(body)
+    out = run(tmp_path, broken[: len(broken) // 2], JSONL, compression="gzip", block_size=64 << 10)
+    r = out.result
+    assert r.file_error is not None and r.file_error.code == codes.FILE_COMPRESSION
+    assert r.input_record_count > 1_000, "some records were read before the damage"
+    assert r.output_record_count == 0 and r.staged_paths == [] and out.staged == []
+    assert r.failed_record_count == r.input_record_count == len(out.failed)
+    first = out.failed[0]
+    assert first["_row"] == 1 and first["_values"]["id"] == good_record(0)["id"]
+    assert first["_errors"][0]["code"] == codes.FILE_COMPRESSION

@@ -150,3 +150,36 @@ def test_dictionary_only_for_repetitive_columns() -> None:
         }
     )
     assert dictionary_columns(table) == ["tier", "empty", "address.city", "tags.list.element"]
+
+
+def test_a_file_error_in_one_part_lands_nothing_of_the_others(tmp_path: Path) -> None:
+    """Validated in parts, a file whose one part failed as a file must count output 0, with every
+    row the other parts staged moved to the failed records (land_nothing, run at merge)."""
+    from batchgate.core.models import ErrorEntry
+    from batchgate.validation import land_nothing
+
+    lines = [json.dumps(good_record(i)) for i in range(2000)]
+    src = tmp_path / "big.dat"
+    src.write_bytes("\n".join(lines).encode() + b"\n")
+    fs = pafs.LocalFileSystem()
+    fmt = InputFormat(format="json")
+    common = dict(
+        fs=fs,
+        source_path=str(src),
+        dataset=make_dataset(),
+        input_format=fmt,
+        batch_id="b",
+        file_name="big.dat",
+    )
+    parts = plan_parts(fs, str(src), fmt, src.stat().st_size, 50_000)
+    results = [
+        validate_file(staged_dir=str(tmp_path / "s"), failed_dir=str(tmp_path / "f"), **common, **p)
+        for p in parts
+    ]
+    results[-1].file_error = ErrorEntry(code="BG-FILE-UNREADABLE", description="a part could not be read")
+    merged = land_nothing(fs, merge_results(results), str(tmp_path / "f"), "big.dat", part=len(parts))
+    assert merged.input_record_count == 2000 and merged.output_record_count == 0
+    assert merged.failed_record_count == 2000 and merged.staged_paths == []
+    staged, failed = read_outputs(merged)
+    assert staged == [] and sorted(r["_row"] for r in failed) == list(range(1, 2001))
+    assert not list((tmp_path / "s").glob("*.parquet")), "the staged files are gone"

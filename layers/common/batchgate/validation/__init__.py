@@ -30,6 +30,6 @@ Decisions, in one place (details in each module):
 from batchgate.validation.codes import FileError
 from batchgate.validation.parts import plan_parts
 from batchgate.validation.result import FileResult, merge_results
-from batchgate.validation.runner import validate_file
+from batchgate.validation.runner import land_nothing, validate_file
 
-__all__ = ["FileError", "FileResult", "merge_results", "plan_parts", "validate_file"]
+__all__ = ["FileError", "FileResult", "land_nothing", "merge_results", "plan_parts", "validate_file"]

@@ -244,6 +244,34 @@ class FailedWriter:
         self._file.discard()
 
 
+LINEAGE = ("_batch_id", "_source_file", "_source_row")
+
+
+def fail_staged_rows(
+    fs: pafs.FileSystem, staged_paths: list[str], failed: FailedWriter, error: Any, file_name: str
+) -> int:
+    """Move the rows of committed staged files into the failed records, each carrying the file's
+    error (``error``: an ErrorEntry), then delete the staged files; how many rows moved. Read a
+    row group at a time: memory stays bounded whatever the file held."""
+    moved = 0
+    reason = [
+        {"code": error.code, "message": f"read before the file failed: {error.description}", "field": None}
+    ]
+    for path in staged_paths:
+        with fs.open_input_file(path) as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(batch_size=16 * 1024):
+                rows = batch.to_pylist()
+                for row in rows:
+                    source_row = row.pop("_source_row")
+                    for column in LINEAGE[:2]:
+                        row.pop(column, None)
+                    failed.write(source_row, None, row, reason)
+                moved += len(rows)
+        fs.delete_file(path)
+    return moved
+
+
 def failed_line(
     file_name: str, row: int, raw: str | None, values: Any, errors: list[dict[str, Any]]
 ) -> bytes:

@@ -37,7 +37,7 @@ from batchgate.validation.engine import Checker, failed_mask
 from batchgate.validation.failed_records import FailedRecords
 from batchgate.validation.json_document_reader import read_multi_line_json
 from batchgate.validation.jsonl_reader import read_json_lines
-from batchgate.validation.outputs import FailedWriter, StagedWriter
+from batchgate.validation.outputs import FailedWriter, StagedWriter, fail_staged_rows
 from batchgate.validation.parquet_reader import open_parquet, read_parquet
 from batchgate.validation.pipeline import default_workers, depths, ordered_map, prefetch
 from batchgate.validation.result import FileResult
@@ -116,6 +116,14 @@ def validate_file(
                 code=codes.FILE_UNREADABLE, description=f"the file cannot be read: {exc}", file=file_name
             )
         result.staged_paths = staged.commit()
+        if result.file_error is not None and result.staged_paths:
+            # A file with a file-level error lands nothing (its batch fails): the rows read and
+            # found valid before the error go to the failed records too, so the counts say what
+            # happened (output 0) and input = output + failed still holds, row by row.
+            moved = fail_staged_rows(fs, result.staged_paths, failed, result.file_error, file_name)
+            result.output_record_count -= moved
+            result.failed_record_count += moved
+            result.staged_paths = []
         result.failed_path = failed.commit()
         result.failed_paths = [result.failed_path] if result.failed_path else []
     except BaseException:
@@ -128,6 +136,26 @@ def validate_file(
     result.line_count = run.max_row if run is not None else 0
     result.present_columns = sorted(run.present) if run is not None else []
     result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result.check()
+
+
+def land_nothing(
+    fs: pafs.FileSystem, result: FileResult, failed_dir: str, file_name: str, part: int
+) -> FileResult:
+    """A merged result with a file-level error (one part failed as a file) lands nothing: the
+    other parts' staged rows become failed records too, written as part ``part`` (past the
+    others), so the counts say output 0 and input = output + failed still holds."""
+    if result.file_error is None or not result.staged_paths:
+        return result
+    failed = FailedWriter(fs, failed_dir, file_name, part)
+    moved = fail_staged_rows(fs, result.staged_paths, failed, result.file_error, file_name)
+    result.output_record_count -= moved
+    result.failed_record_count += moved
+    result.staged_paths = []
+    path = failed.commit()
+    if path is not None:
+        result.failed_paths.append(path)
+        result.failed_path = result.failed_paths[0]
     return result.check()
 
 

@@ -18,7 +18,7 @@ from batchgate.core.file_names import format_for_name
 from batchgate.core.models import Batch, Dataset, ErrorEntry
 from batchgate.ingest.messages import ObjectEvent
 from batchgate.ingest.results import record_result
-from batchgate.validation import FileResult, merge_results, plan_parts, validate_file
+from batchgate.validation import FileResult, land_nothing, merge_results, plan_parts, validate_file
 from batchgate.validation.codes import FILE_UNREADABLE
 from batchgate.workflow.context import State, TaskContext
 
@@ -71,6 +71,8 @@ def merge_parts(ctx: TaskContext, state: State) -> State:
     batch, _ = _context(ctx, file)
     result_keys = [item["resultKey"] for item in state["results"]]
     merged = merge_results([result_from_json(ctx.objects.get_json(k)) for k in result_keys])
+    failed_dir = keys.fs_path(file["bucket"], keys.batch_failed_prefix(batch))
+    merged = land_nothing(s3_filesystem(), merged, failed_dir, file["name"], part=len(result_keys))
     outcome = record_result(ctx.store, _event(file), batch, file["name"], merged)
     ctx.objects.delete_keys(result_keys)
     return {"status": outcome, "parts": len(result_keys), "inputRecordCount": merged.input_record_count}

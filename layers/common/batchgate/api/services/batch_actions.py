@@ -15,6 +15,7 @@ from batchgate.api.bodies import BatchAction, BatchCreate
 from batchgate.aws.executions import ExecutionNotStarted, Executions, batch_input, execution_arn
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import BatchQuery, Store
+from batchgate.core import limits
 from batchgate.core.errors import (
     BatchgateError,
     Conflict,
@@ -180,9 +181,12 @@ class BatchActions:
         return b
 
     def _check_files_landed(self, p: Principal, b: Batch) -> None:
-        """COMPLETE must not seal a batch whose chunked or presigned files never arrived."""
+        """COMPLETE must not seal a batch whose chunked or presigned files never arrived, nor one
+        with more files than a completion handles."""
+        files = self.store.list_files(p.org, p.sandbox, b.id)
+        limits.BATCH_FILES.check(len(files), f"batch {b.id}'s file count")
         missing = []
-        for f in self.store.list_files(p.org, p.sandbox, b.id):
+        for f in files:
             if f.status == "uploading" and not self.objects.exists(f.key):
                 missing.append(f.name)
         if missing:
