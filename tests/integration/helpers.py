@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from batchgate.aws.store import Store
+from batchgate.core.keys import table_identifier
 from batchgate.core.models import Batch, BatchStatus, Dataset, InputFormat
 
 
@@ -16,7 +17,7 @@ def new_batch(
     now = int(time.time() * 1000)
     ds = Dataset.model_validate(
         {"id": f"ds-{batch_id}", "name": "t", "org": "o", "sandbox": "s", "schema": schema,
-         "created": now, "updated": now, "table": "x.y"}
+         "created": now, "updated": now, "table": table_identifier("o", "s", f"ds-{batch_id}")}
     )  # fmt: skip
     store.put_dataset(ds)
     b = Batch(

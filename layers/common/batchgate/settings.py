@@ -38,6 +38,9 @@ class Settings:
     loading_ttl_seconds: int
     single_put_max_bytes: int
     split_bytes: int
+    # How long a landing can go on after it began: a completion task's timeout. ABORT's cleanup
+    # waits this long before deleting what a commit may still register (workflow.abort).
+    commit_window_seconds: int = 900
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -56,6 +59,7 @@ class Settings:
             loading_ttl_seconds=int(os.environ.get("BATCHGATE_LOADING_TTL_SECONDS", str(7 * 24 * 3600))),
             single_put_max_bytes=int(os.environ.get("BATCHGATE_SINGLE_PUT_MAX", str(SINGLE_PUT_MAX_BYTES))),
             split_bytes=int(os.environ.get("BATCHGATE_SPLIT_BYTES", str(256 * 1024 * 1024))),
+            commit_window_seconds=int(os.environ.get("BATCHGATE_COMMIT_WINDOW_SECONDS", "900")),
         )
 
 

@@ -82,3 +82,68 @@ def test_rows_pages_filters_and_time_travel(
     r = api.call("GET", f"/data/foundation/export/datasets/{other_ds}/rows", query={"batchId": first})
     assert r.status == 400 and r.error_code == "BG-400-BATCH-DATASET"
     assert other_api.call("GET", rows_path).status == 404
+
+
+def _lake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> object:
+    monkeypatch.setenv("BATCHGATE_CATALOG_TYPE", "sql")
+    monkeypatch.setenv("BATCHGATE_WAREHOUSE", f"s3://{BUCKET}/warehouse")
+    monkeypatch.setenv("BATCHGATE_CATALOG_URI", str(tmp_path / "catalog.db"))
+    refresh_process_state()
+    from batchgate.lake.catalog import shared_catalog
+
+    return shared_catalog()
+
+
+def _set_status(aws: Aws, batch_id: str, status: str) -> None:
+    b = aws.store.get_batch("acme", "prod", batch_id)
+    aws.store.save_batch(
+        b.model_copy(update={"status": status}), expected_status=b.status, expected_version=b.version
+    )
+
+
+def test_no_read_returns_a_reverted_batchs_rows(
+    api: Api, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revert is how data that should never have landed is removed: its rows are gone from
+    the current rows, from time travel (asOfBatch, a page token from before) and by batchId."""
+    from batchgate.lake.revert import revert
+
+    catalog = _lake_env(monkeypatch, tmp_path)
+    ds = api.create_dataset()
+    rows_path = f"/data/foundation/export/datasets/{ds}/rows"
+    b1, b2 = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
+    land(aws, catalog, ds, b1, ["pii-1", "pii-2", "pii-3"])
+    land(aws, catalog, ds, b2, ["ok-1"])
+    before = api.call("GET", rows_path, query={"limit": "2"}).json()["page"]["next"]
+    revert(catalog, aws.store.get_dataset("acme", "prod", ds), b1)  # type: ignore[arg-type]
+    _set_status(aws, b1, "inactive")
+
+    def ids(query: dict[str, str]) -> list[str]:
+        r = api.call("GET", rows_path, query=query)
+        assert r.status == 200, r.body
+        return sorted(row["id"] for row in r.json()["data"])
+
+    assert ids({}) == ["ok-1"]
+    assert ids({"asOfBatch": b2}) == ["ok-1"], "time travel to after b1 landed leaves b1 out"
+    assert ids({"batchId": b1}) == []
+    as_of_reverted = api.call("GET", rows_path, query={"asOfBatch": b1})
+    assert as_of_reverted.status == 400 and as_of_reverted.error_code == "BG-400-AS-OF-BATCH"
+    next_page = api.call("GET", rows_path, query={"limit": "2", "start": before})
+    assert next_page.status == 409 and next_page.error_code == "BG-409-ROWS-CHANGED"
+
+
+def test_an_aborted_landing_is_not_read_before_its_compensation_commits(
+    api: Api, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ABORT can win while the batch's commit runs: the table then holds the aborted rows until
+    the compensating revert commits a moment later. Reads do not show them in between."""
+    catalog = _lake_env(monkeypatch, tmp_path)
+    ds = api.create_dataset()
+    rows_path = f"/data/foundation/export/datasets/{ds}/rows"
+    good, late = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
+    land(aws, catalog, ds, good, ["a"])
+    land(aws, catalog, ds, late, ["b", "c"])
+    _set_status(aws, late, "aborted")  # ABORT answered; the revert has not landed yet
+    r = api.call("GET", rows_path)
+    assert r.status == 200 and [row["id"] for row in r.json()["data"]] == ["a"]
+    assert api.call("GET", rows_path, query={"asOfBatch": late}).status == 400

@@ -13,8 +13,7 @@ from batchgate.core.errors import CommitConflict
 from batchgate.lake.commit import CommitPolicy
 from batchgate.lake.promote import promote
 from batchgate.lake.revert import revert
-
-from .conftest import Lake, people, rows_of
+from tests.integration.lake.helpers import Lake, people, rows_of
 
 FAST = CommitPolicy(attempts=3, base_delay=0.0, max_delay=0.0)
 

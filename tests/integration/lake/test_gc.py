@@ -8,8 +8,7 @@ from batchgate.lake.gc import gc
 from batchgate.lake.promote import promote
 from batchgate.lake.revert import revert
 from batchgate.lake.upsert import upsert
-
-from .conftest import Lake, people, rows_of
+from tests.integration.lake.helpers import Lake, people, rows_of
 
 
 def _future() -> int:
@@ -88,3 +87,29 @@ def test_gc_keeps_prior_snapshot_of_protected_upsert_batch(s3lake: Lake) -> None
     # Unprotected, the same call expires the older snapshots.
     assert gc(s3lake.catalog, ds, older_than_ms=_future(), keep_last=1).expired_snapshots == 3
     assert _every_snapshot_readable(s3lake, ds.table) == 1
+
+
+def test_purge_removes_a_reverted_batch_from_storage_now(lake: Lake) -> None:
+    """REVERT {"purge": true}: every snapshot that still reads the batch's files is expired and
+    the files are deleted at once, not after the retention; every snapshot left stays readable."""
+    from batchgate.core.errors import Conflict
+    from batchgate.lake.gc import purge
+
+    ds = lake.dataset()
+    b1 = lake.stage(ds, "B1", people("a", 2))
+    b2 = lake.stage(ds, "B2", people("b", 2))
+    promote(lake.catalog, ds, "B1", [b1])
+    promote(lake.catalog, ds, "B2", [b2])
+    try:
+        purge(lake.catalog, ds, "B1")
+        raise AssertionError("purging a batch the current snapshot reads must be refused")
+    except Conflict as exc:
+        assert exc.code == "BG-409-PURGE-NOT-REVERTED"
+    revert(lake.catalog, ds, "B1")
+    result = purge(lake.catalog, ds, "B1")
+    assert result.expired_snapshots == 2, "B1's landing and B2's landing both read B1's file"
+    assert b1 in result.deleted_paths and not lake.exists(b1) and lake.exists(b2)
+    assert sorted(r["id"] for r in rows_of(lake, ds)) == ["b0", "b1"]
+    assert _every_snapshot_readable(lake, ds.table) == 1
+    again = purge(lake.catalog, ds, "B1")
+    assert (again.expired_snapshots, again.deleted_files) == (0, 0), "a second purge finds nothing"

@@ -12,8 +12,7 @@ from batchgate.lake.commit import BATCH_KEY, OPERATION_KEY
 from batchgate.lake.files import StagedFileError
 from batchgate.lake.promote import promote
 from batchgate.lake.revert import revert
-
-from .conftest import Lake, _make_lake, people, rows_of
+from tests.integration.lake.helpers import Lake, make_lake, people, rows_of
 
 
 def test_promote_registers_staged_files_in_place(lake: Lake) -> None:
@@ -172,7 +171,7 @@ def test_staged_file_with_a_null_lineage_value_is_refused(s3lake: Lake) -> None:
 
 
 def test_manifests_are_merged_instead_of_piling_up(tmp_path: Path) -> None:
-    lake = _make_lake("file", tmp_path, None)  # a catalog property is the subject, not storage
+    lake = make_lake("file", tmp_path, None)  # a catalog property is the subject, not storage
     ds = lake.dataset()
     table = lake.catalog.load_table(ds.table)
     with table.transaction() as tx:

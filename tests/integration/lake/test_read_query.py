@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from batchgate.core.errors import InvalidRequest, NotFound
+from batchgate.core.errors import Conflict, InvalidRequest, NotFound
 from batchgate.core.models import Dataset
 from batchgate.lake.promote import promote
-from batchgate.lake.read import read_rows
+from batchgate.lake.read import read_rows, snapshot_for
 from batchgate.lake.revert import revert
 from batchgate_tools.query import query
-
-from .conftest import Lake, people
+from tests.integration.lake.helpers import Lake, people
 
 
 def _all_pages(lake: Lake, ds: Dataset, limit: int, **kwargs: Any) -> list[dict[str, Any]]:
@@ -59,21 +58,39 @@ def test_read_rows_pages_json_safe_values(lake: Lake) -> None:
 def test_read_rows_by_batch_and_as_of_snapshot(s3lake: Lake) -> None:
     ds = s3lake.dataset()
     first = promote(s3lake.catalog, ds, "B1", [s3lake.stage(ds, "B1", people("a", 3))])
-    promote(s3lake.catalog, ds, "B2", [s3lake.stage(ds, "B2", people("b", 2))])
-    revert(s3lake.catalog, ds, "B1")
+    second = promote(s3lake.catalog, ds, "B2", [s3lake.stage(ds, "B2", people("b", 2))])
+    promote(s3lake.catalog, ds, "B3", [s3lake.stage(ds, "B3", people("c", 1))])
+    revert(s3lake.catalog, ds, "B2")
 
-    only_b2, token = read_rows(s3lake.catalog, ds, limit=10, batch_id="B2")
-    now_b1, _ = read_rows(s3lake.catalog, ds, limit=10, batch_id="B1")
+    only_b3, token = read_rows(s3lake.catalog, ds, limit=10, batch_id="B3")
+    now_b2, _ = read_rows(s3lake.catalog, ds, limit=10, batch_id="B2")
     then, _ = read_rows(s3lake.catalog, ds, limit=10, snapshot_id=first.snapshot_id)
     page, then_token = read_rows(s3lake.catalog, ds, limit=2, snapshot_id=first.snapshot_id)
 
-    assert [r["id"] for r in only_b2] == ["b0", "b1"] and token is None
-    assert now_b1 == []
+    assert [r["id"] for r in only_b3] == ["c0"] and token is None
+    assert now_b2 == []
     assert sorted(r["id"] for r in then) == ["a0", "a1", "a2"]
     # The token pins the snapshot: later pages come from the same snapshot, with no snapshot_id.
     assert then_token is not None and then_token.startswith(f"{first.snapshot_id}:")
     rest, end = read_rows(s3lake.catalog, ds, limit=2, start=then_token)
     assert [r["id"] for r in page + rest] == [r["id"] for r in then] and end is None
+    # B2 was reverted: no read shows its rows again, time travel to when it was there included.
+    as_of_b2, _ = read_rows(s3lake.catalog, ds, limit=10, snapshot_id=second.snapshot_id)
+    assert sorted(r["id"] for r in as_of_b2) == ["a0", "a1", "a2"]
+    assert (
+        snapshot_for(s3lake.catalog, ds, "B2") is None and snapshot_for(s3lake.catalog, ds, "B1") is not None
+    )
+
+
+def test_a_revert_between_two_pages_makes_the_next_page_a_409(s3lake: Lake) -> None:
+    ds = s3lake.dataset()
+    promote(s3lake.catalog, ds, "B1", [s3lake.stage(ds, "B1", people("a", 3))])
+    promote(s3lake.catalog, ds, "B2", [s3lake.stage(ds, "B2", people("b", 3))])
+    _, token = read_rows(s3lake.catalog, ds, limit=2)
+    revert(s3lake.catalog, ds, "B1")
+    with pytest.raises(Conflict) as info:
+        read_rows(s3lake.catalog, ds, limit=2, start=token)
+    assert info.value.code == "BG-409-ROWS-CHANGED"
 
 
 def test_read_rows_rejects_bad_input(s3lake: Lake) -> None:

@@ -6,8 +6,7 @@ from batchgate.lake.commit import PREDECESSORS_KEY
 from batchgate.lake.promote import promote, replay
 from batchgate.lake.read import snapshot_for
 from batchgate.lake.revert import revert
-
-from .conftest import Lake, people, rows_of
+from tests.integration.lake.helpers import Lake, people, rows_of
 
 
 def test_replay_swaps_rows_atomically_in_one_snapshot(lake: Lake) -> None:

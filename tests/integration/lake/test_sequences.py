@@ -19,14 +19,13 @@ from batchgate.lake.gc import gc
 from batchgate.lake.promote import promote, replay
 from batchgate.lake.revert import revert
 from batchgate.lake.upsert import upsert
-
-from .conftest import Lake, _make_lake, rows_of
+from tests.integration.lake.helpers import Lake, make_lake, rows_of
 
 KEYS = [f"k{i}" for i in range(6)]
 
 
 def _fresh_lake() -> Lake:
-    return _make_lake("file", Path(tempfile.mkdtemp(prefix="lake-seq-")), None)
+    return make_lake("file", Path(tempfile.mkdtemp(prefix="lake-seq-")), None)
 
 
 def _view(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

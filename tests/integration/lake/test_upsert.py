@@ -9,8 +9,7 @@ import pyarrow.compute as pc
 from batchgate.lake.promote import promote, replay
 from batchgate.lake.revert import revert
 from batchgate.lake.upsert import upsert
-
-from .conftest import Lake, people, rows_of
+from tests.integration.lake.helpers import Lake, people, rows_of
 
 ADDRESS = {"city": "Oslo"}
 

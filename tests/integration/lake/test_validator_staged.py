@@ -6,8 +6,7 @@ from __future__ import annotations
 from batchgate.core.models import InputFormat
 from batchgate.lake.promote import promote
 from batchgate.validation import validate_file
-
-from .conftest import Lake, rows_of
+from tests.integration.lake.helpers import Lake, rows_of
 
 
 def test_validator_staged_file_is_registered_in_place_with_metrics(lake: Lake) -> None:

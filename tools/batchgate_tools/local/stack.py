@@ -34,6 +34,7 @@ LOCAL_ORG, LOCAL_SANDBOX = "local", "prod"
 LOCAL_PARAMETERS = {
     "PollSeconds": "1",
     "RetryWaitSeconds": "2",
+    "CommitWindowSeconds": "20",
     "MaxPolls": "600",
     "SweepSchedule": "rate(1 minute)",
 }

@@ -37,6 +37,15 @@ class BatchCreate(BaseModel):
     tags: dict[str, Any] | None = None  # accepted for AEP compatibility, not interpreted
 
 
+class BatchActionBody(BaseModel):
+    """Optional body of ``POST …/batches/{id}?action=…``: ``purge`` (REVERT only) also removes the
+    reverted rows from storage now, expiring every snapshot that still reads them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purge: bool = False
+
+
 FileAction = Literal["INITIALIZE", "COMPLETE", "PRESIGN"]
 BatchAction = Literal["COMPLETE", "ABORT", "REVERT"]
 

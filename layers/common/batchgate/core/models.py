@@ -284,6 +284,9 @@ class Batch(BaseModel):
     successor: str | None = None
     # A bucket drop's object: the key and version its one file comes from (restart recovery
     # re-sends its event when the batch is still loading).
+    # When the last attempt to land the batch began (it moved to ``staging``): while a commit may
+    # still be running, ABORT's cleanup leaves the staged files alone (workflow.abort).
+    commit_started: int | None = Field(default=None, alias="commitStarted")
     source_key: str | None = Field(default=None, alias="sourceKey")
     source_version: str | None = Field(default=None, alias="sourceVersion")
 

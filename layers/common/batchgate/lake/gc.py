@@ -1,4 +1,5 @@
-"""Garbage collection: expire old snapshots, then delete files that no remaining snapshot needs.
+"""Garbage collection: expire old snapshots, then delete files that no remaining snapshot needs;
+and ``purge``: the same, now, for every snapshot that still reads one reverted batch.
 
 Safety rule: a file is deleted only if it is referenced by an expired snapshot (or passed in as a
 candidate) AND no snapshot left after the expiry commit references it as live — the reachable
@@ -21,7 +22,7 @@ by the table properties ``write.metadata.delete-after-commit.enabled``/``previou
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pyiceberg.catalog import Catalog
@@ -33,7 +34,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
-from batchgate.core.errors import CommitConflict
+from batchgate.core.errors import CommitConflict, Conflict
 from batchgate.core.models import Dataset
 from batchgate.lake.commit import BATCH_KEY, DEFAULT_POLICY, CommitPolicy
 from batchgate.lake.tables import identifier_of
@@ -106,23 +107,74 @@ def gc(
     """Expire snapshots older than ``older_than_ms`` (epoch ms) beyond the kept ones, in one
     commit, then delete unreferenced files; see the module docstring. Safe to re-run."""
     protected = set(protected_batches)
+
+    def going(table: Table) -> list[Snapshot]:
+        keep = _keep(table.metadata, older_than_ms, keep_last, protected)
+        return [s for s in table.metadata.snapshots if s.snapshot_id not in keep]
+
+    return expire_and_delete(catalog, identifier_of(dataset), going, candidates, policy)
+
+
+def purge(
+    catalog: Catalog, dataset: Dataset, batch_id: str, *, policy: CommitPolicy = DEFAULT_POLICY
+) -> GcResult:
+    """Remove a reverted batch's data from storage now: expire every snapshot that still reads a
+    file of the batch's partition, then delete those files. Time travel to the expired snapshots
+    ends with them (that is the point: the data must be gone). The current snapshot must not read
+    the batch (revert it first): refused with ``Conflict`` otherwise."""
     identifier = identifier_of(dataset)
+
+    def going(table: Table) -> list[Snapshot]:
+        current = table.current_snapshot()
+        if current is not None and _partition_files(table.io, [current], batch_id):
+            raise Conflict(
+                f"batch {batch_id} is still in the current snapshot of {identifier}: revert it before purging",
+                code="BG-409-PURGE-NOT-REVERTED",
+            )
+        return [s for s in table.metadata.snapshots if _partition_files(table.io, [s], batch_id)]
+
+    table = catalog.load_table(identifier)
+    files = _partition_files(table.io, table.metadata.snapshots, batch_id)
+    return expire_and_delete(catalog, identifier, going, files, policy)
+
+
+def _partition_files(io: FileIO, snapshots: Iterable[Snapshot], batch_id: str) -> set[str]:
+    """Data files of ``batch_id``'s partition that the snapshots read (live entries only)."""
+    found: set[str] = set()
+    for snapshot in snapshots:
+        for manifest in snapshot.manifests(io):
+            for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
+                partition = entry.data_file.partition
+                if partition is not None and len(partition) > 0 and partition[0] == batch_id:
+                    found.add(entry.data_file.file_path)
+    return found
+
+
+def expire_and_delete(
+    catalog: Catalog,
+    identifier: str,
+    going: Callable[[Table], list[Snapshot]],
+    candidates: Iterable[str],
+    policy: CommitPolicy,
+) -> GcResult:
+    """Expire the snapshots ``going`` picks from fresh metadata (one commit, retried on a lost
+    race), then delete the files they referenced, and the ``candidates``, that no remaining
+    snapshot reads."""
     expired: list[int] = []
     doomed: set[str] = set(candidates)
     for attempt in range(1, policy.attempts + 1):
         table = catalog.load_table(identifier)
-        keep = _keep(table.metadata, older_than_ms, keep_last, protected)
-        going = [s for s in table.metadata.snapshots if s.snapshot_id not in keep]
-        if not going:
+        leaving = going(table)
+        if not leaving:
             break
-        referenced = _files(table.io, going, live_only=False)
+        referenced = _files(table.io, leaving, live_only=False)
         try:
-            table = _expire(table, {s.snapshot_id for s in going})
+            table = _expire(table, {s.snapshot_id for s in leaving})
         except CommitFailedException:
             if attempt == policy.attempts:
                 raise CommitConflict(f"gc of {identifier} lost {policy.attempts} commit races") from None
             continue
-        expired = [s.snapshot_id for s in going]
+        expired = [s.snapshot_id for s in leaving]
         doomed |= referenced
         break
     if not doomed:

@@ -50,6 +50,7 @@ from batchgate.lake.commit import (
     run_commit,
 )
 from batchgate.lake.files import align, table_arrow_schema, write_data_files
+from batchgate.lake.history import reverted_property
 from batchgate.lake.removal import plan_removal
 from batchgate.lake.tables import BATCH_COLUMN, LINEAGE_COLUMNS, identifier_of
 
@@ -102,6 +103,9 @@ def revert(
     def build(table: Table, tx: Transaction, properties: dict[str, str]) -> Plan:
         metadata = table.metadata
         removal = plan_removal(table, metadata, {batch_id})
+        # Readers must never show this batch again, time travel included (lake.history): the
+        # revert is recorded on the table as well as in its snapshot, which gc may expire.
+        tx.set_properties({reverted_property(batch_id): "true"})
         upserted = find_operation(table, UPSERT, batch_id)
         prior = upsert_prior_snapshot
         if prior is None and upserted is not None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from batchgate import faults
 from batchgate.core.errors import BatchgateError, IllegalTransition
+from batchgate.core.ids import now_ms
 from batchgate.core.models import Batch, BatchFile, Dataset, ErrorEntry
 from batchgate.core.status import FINAL, PENDING_FILES, decide, next_status
 from batchgate.lake.commit import CommitResult
@@ -122,7 +123,7 @@ def _land(ctx: TaskContext, state: State, mode: Mode, commit: Commit) -> State:
         return {"status": "failed"}
     target = next_status(batch.status, "STAGE")
     assert target is not None
-    batch = ctx.move(batch, target)
+    batch = ctx.move(batch, target, commit_started=now_ms())
     outcome = decide(files, batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics)
     if not outcome.succeeded:
         batch = ctx.move(batch, "failed", metrics=outcome.metrics, errors=outcome.errors)

@@ -8,8 +8,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from batchgate.api.bodies import BatchAction, BatchCreate
-from batchgate.api.deps import principal, services
+from batchgate.api.bodies import BatchAction, BatchActionBody, BatchCreate
+from batchgate.api.deps import json_model, principal, services
 from batchgate.aws.store import BatchQuery
 from batchgate.core.models import BatchStatus
 
@@ -29,9 +29,18 @@ def get_batch(batch_id: str) -> dict[str, Any]:
     return services().batches.get(principal(router), batch_id).to_aep()
 
 
-@router.post(f"{IMPORT}/<batch_id>", tags=["batches"], summary="COMPLETE, ABORT or REVERT a batch")
+@router.post(
+    f"{IMPORT}/<batch_id>",
+    tags=["batches"],
+    summary="COMPLETE, ABORT or REVERT a batch",
+    description='REVERT takes an optional JSON body {"purge": true}: the reverted rows are also removed '
+    "from storage now (every snapshot that still reads them is expired) instead of at the GC after the "
+    "retention; also for a batch reverted before.",
+)
 def batch_action(batch_id: str, action: Annotated[BatchAction, Query()]) -> dict[str, Any]:
-    return services().batches.act(principal(router), batch_id, action).to_aep()
+    body = json_model(router, BatchActionBody)
+    purge = body.purge if body is not None else False
+    return services().batches.act(principal(router), batch_id, action, purge=purge).to_aep()
 
 
 @router.get(CATALOG, tags=["batches"], summary="List batches (AEP catalog: {id: batch, ...})")

@@ -104,11 +104,21 @@ class BatchActions:
 
     # -- actions --------------------------------------------------------------------------
     @tracer.capture_method
-    def act(self, p: Principal, batch_id: str, action: BatchAction) -> Batch:
-        """COMPLETE / ABORT / REVERT. Returns the batch as it is after the action."""
+    def act(self, p: Principal, batch_id: str, action: BatchAction, *, purge: bool = False) -> Batch:
+        """COMPLETE / ABORT / REVERT (``purge``: REVERT only). Returns the batch as it is after."""
         b = self.store.get_batch(p.org, p.sandbox, batch_id)
+        if purge and action != "REVERT":
+            raise InvalidRequest("'purge' applies to REVERT only", code="BG-400-PURGE")
+        if purge and b.status == "inactive":
+            return self._purge_reverted(b)
+        if purge and self._is_repeat(b, action):
+            # The run already started did not ask for a purge, and it cannot be told now.
+            raise Conflict(
+                f"batch {b.id} is being reverted without purge; repeat REVERT with purge once it is 'inactive'",
+                code="BG-409-REVERT-RUNNING",
+            )
         if self._is_repeat(b, action):
-            return self._ensure_started(b, action)
+            return self._ensure_started(b, action, purge=purge)
         next_status(b.status, action)  # raises IllegalTransition (409) naming what is allowed
         arn = self._machine(action)
         if action == "COMPLETE":
@@ -125,7 +135,22 @@ class BatchActions:
             raise
         if action == "ABORT" and b.execution_arn:
             self.executions.stop(b.execution_arn, cause="batch aborted")
-        return self._ensure_started(stored, action)
+        return self._ensure_started(stored, action, purge=purge)
+
+    def _purge_reverted(self, b: Batch) -> Batch:
+        """REVERT with purge on a batch reverted before: a run of the revert machine that only
+        purges (its revert step finds the batch reverted)."""
+        if b.successor is not None:
+            raise Conflict(
+                f"batch {b.id} was replaced by replay {b.successor}, not reverted; purge applies to reverted batches",
+                code="BG-409-PURGE-NOT-REVERTED",
+            )
+        arn = self._machine("REVERT")
+        assert arn is not None
+        self._start(
+            b, "REVERT", arn, execution_name("REVERT", b.id, version=b.version, suffix="-purge"), purge=True
+        )
+        return b
 
     def _machine(self, action: BatchAction) -> str | None:
         arn = {
@@ -157,7 +182,7 @@ class BatchActions:
         update["execution_arn"] = execution_arn(arn, _execution_name(b, action)) if arn else None
         return b.model_copy(update=update)
 
-    def _ensure_started(self, b: Batch, action: BatchAction) -> Batch:
+    def _ensure_started(self, b: Batch, action: BatchAction, *, purge: bool = False) -> Batch:
         """Start (or re-start: the name makes it a no-op) the action's execution when one is due."""
         due = {
             "COMPLETE": b.status == "loaded",
@@ -170,15 +195,19 @@ class BatchActions:
         if arn is None:
             return b
         name = b.execution_arn.rsplit(":", 1)[1] if b.execution_arn else _execution_name(b, action)
+        self._start(b, action, arn, name, purge=purge)
+        return b
+
+    def _start(self, b: Batch, action: BatchAction, arn: str, name: str, *, purge: bool) -> None:
+        payload: dict[str, Any] = {**batch_input(b), **({"purge": True} if purge else {})}
         try:
-            self.executions.start(arn, name, batch_input(b))
+            self.executions.start(arn, name, payload)
         except ExecutionNotStarted as exc:
             raise Transient(
                 f"batch {b.id} is '{b.status}' but its {action} execution could not be started "
                 f"({exc.aws_code}); repeat the action to retry",
                 code="BG-503-START-FAILED",
             ) from exc
-        return b
 
     def _check_files_landed(self, p: Principal, b: Batch) -> None:
         """COMPLETE must not seal a batch whose chunked or presigned files never arrived, nor one

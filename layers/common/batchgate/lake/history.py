@@ -1,0 +1,65 @@
+"""What a table's history says about batches: which landed, which were reverted.
+
+A reverted batch's rows must never be read again, whatever snapshot a reader asks for (a revert is
+how personal data that should never have landed is removed). Older snapshots still list the
+batch's files, so readers drop them by partition (every data file holds one batch:
+``identity(_batch_id)``). Which batches are reverted is recorded twice: in the revert snapshot's
+summary, and as a table property written in the same commit, which outlives the snapshot when gc
+expires it.
+"""
+
+from __future__ import annotations
+
+from pyiceberg.table import Table
+
+from batchgate.lake.commit import BATCH_KEY, OPERATION_KEY, REVERT, WRITING_OPERATIONS, find_operation
+
+REVERTED_PROPERTY_PREFIX = "batchgate.reverted."
+
+
+def reverted_property(batch_id: str) -> str:
+    return f"{REVERTED_PROPERTY_PREFIX}{batch_id}"
+
+
+def reverted_batches(table: Table) -> frozenset[str]:
+    """Every batch ever reverted from this table (a compensated ABORT is a revert too)."""
+    found = {
+        key[len(REVERTED_PROPERTY_PREFIX) :]
+        for key in table.properties
+        if key.startswith(REVERTED_PROPERTY_PREFIX)
+    }
+    for snapshot in table.metadata.snapshots:
+        summary = snapshot.summary
+        if summary is not None and summary.get(OPERATION_KEY) == REVERT and summary.get(BATCH_KEY):
+            found.add(str(summary.get(BATCH_KEY)))
+    return frozenset(found)
+
+
+def landed(table: Table, batch_id: str) -> bool:
+    """The batch's landing (promote, replay or upsert) is in the current ancestry."""
+    return find_operation(table, WRITING_OPERATIONS, batch_id) is not None
+
+
+def recent_landings(table: Table, since_ms: int) -> list[tuple[str, int]]:
+    """(batch, snapshot) of the landings in the current ancestry committed at or after
+    ``since_ms``, newest first."""
+    from pyiceberg.table.snapshots import ancestors_of
+
+    found = []
+    for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
+        if snapshot.timestamp_ms < since_ms:
+            break
+        batch = batch_of(table, snapshot.snapshot_id)
+        if batch is not None:
+            found.append((batch, snapshot.snapshot_id))
+    return found
+
+
+def batch_of(table: Table, snapshot_id: int) -> str | None:
+    """The batch whose landing produced ``snapshot_id``, if a batch's landing did."""
+    snapshot = table.metadata.snapshot_by_id(snapshot_id)
+    summary = snapshot.summary if snapshot is not None else None
+    if summary is None or summary.get(OPERATION_KEY) not in WRITING_OPERATIONS:
+        return None
+    batch = summary.get(BATCH_KEY)
+    return str(batch) if batch else None
