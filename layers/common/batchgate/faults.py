@@ -1,19 +1,71 @@
-"""Failure drills: ``BATCHGATE_FAULT=<point>`` makes the next pass through that point fail as a
-transient error, so operators (and the end-to-end tests) can watch a batch go retrying → staging
-→ success and check that nothing of the failed attempt stayed. Off unless the variable is set;
-each drill fires once.
+"""Failure drills: make one step of batchgate fail on purpose, to watch what becomes of the data.
 
-Points: ``commit`` (a batch's Iceberg commit: promote, replay, upsert), ``revert``.
+``BATCHGATE_FAULT`` holds ``point[:action]`` entries, comma-separated. Each fires once, the first
+time the step reaches its point, and is then forgotten. Off unless the variable is set.
+
+Points, in the order a batch meets them:
+
+``validate``
+    a file's validation, after its first block was checked and staged
+``assemble``
+    joining an AEP chunked upload at its COMPLETE, after the first part is in S3
+``commit``
+    a batch's landing (promote, replay, upsert), just before its Iceberg commit
+``abort-cleanup``
+    an aborted batch's cleanup, after its staged files were handled
+``revert``
+    a revert, just before its Iceberg commit
+``gc``
+    the GC sweep, after a reverted batch's snapshots were expired, before its prefixes go
+
+Actions: ``transient`` (the default) raises a transient error, which the state machines retry;
+``kill`` ends the process at once (``os._exit``: no cleanup, no flush — as ``kill -9`` would), to
+drill crash recovery; ``delay=SECONDS`` sleeps there, to widen a race (an ABORT during a commit).
+``tests/e2e/test_faults.py`` runs each kill point end to end and checks the invariants after a
+restart; an operator can run the same drills against their own stack.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 from batchgate.core.errors import Transient
 
+POINTS = ("validate", "assemble", "commit", "abort-cleanup", "revert", "gc")
+ENV = "BATCHGATE_FAULT"
+_lock = threading.Lock()
+
 
 def inject(point: str) -> None:
-    if os.environ.get("BATCHGATE_FAULT") == point:
-        os.environ.pop("BATCHGATE_FAULT")
-        raise Transient(f"injected fault at {point} (BATCHGATE_FAULT)", code="BG-503-INJECTED")
+    """Fire the drill set for ``point``, if any (and forget it)."""
+    if point not in POINTS:
+        raise ValueError(f"unknown fault point {point!r}")
+    if not os.environ.get(ENV):
+        return
+    with _lock:
+        entries = [e.strip() for e in os.environ.get(ENV, "").split(",") if e.strip()]
+        for i, entry in enumerate(entries):
+            name, _, action = entry.partition(":")
+            if name == point:
+                del entries[i]
+                if entries:
+                    os.environ[ENV] = ",".join(entries)
+                else:
+                    os.environ.pop(ENV, None)
+                break
+        else:
+            return
+    _act(point, action or "transient")
+
+
+def _act(point: str, action: str) -> None:
+    if action == "transient":
+        raise Transient(f"injected fault at {point} ({ENV})", code="BG-503-INJECTED")
+    if action == "kill":
+        os._exit(137)
+    if action.startswith("delay="):
+        time.sleep(float(action.removeprefix("delay=")))
+        return
+    raise ValueError(f"{ENV}: unknown action {action!r} at {point} (transient, kill or delay=SECONDS)")

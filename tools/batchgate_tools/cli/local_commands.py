@@ -31,6 +31,15 @@ def register(sub: Any) -> None:
     inv.add_argument("--aws-port", type=int, default=4566, help="the running stack's AWS endpoint port")
     inv.set_defaults(func=_invoke)
 
+    chk = sub.add_parser(
+        "check",
+        help="check the running local stack's data against batchgate's invariants (exit 1 if one fails)",
+        description="Every drop has a final batch; no batch left in flight; input = output + failed; "
+        "no row of an aborted or reverted batch visible; no snapshot reads a missing file.",
+    )
+    chk.add_argument("--aws-port", type=int, default=4566, help="the running stack's AWS endpoint port")
+    chk.set_defaults(func=_check)
+
     gc = sub.add_parser("gc", help="run garbage collection now on the running local stack")
     gc.add_argument("--aws-port", type=int, default=4566)
     gc.add_argument("--retention-seconds", type=int, default=0)
@@ -110,6 +119,23 @@ def _invoke(args: argparse.Namespace) -> int:
         sys.stdout = real_stdout
     print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    info = _attach(args.aws_port)
+    from batchgate.aws.objects import Objects
+    from batchgate.lake.catalog import shared_catalog
+    from batchgate_tools.client import Client
+    from batchgate_tools.invariants import check
+
+    client = Client(
+        info["api"], api_key=info["keyId"], token=info["token"], org=info["org"], sandbox=info["sandbox"]
+    )
+    findings = check(client, Objects(info["bucket"]), shared_catalog(), info["org"], info["sandbox"])
+    for finding in findings:
+        print(finding)
+    print("all invariants hold" if not findings else f"{len(findings)} finding(s)")
+    return 1 if findings else 0
 
 
 def _gc(args: argparse.Namespace) -> int:

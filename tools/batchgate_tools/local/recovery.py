@@ -1,7 +1,8 @@
 """After a restart with ``--data-dir``: executions and queued events did not survive, batches did.
 
-Completions of batches in ``loaded`` / ``staging`` / ``retrying`` are started again (under a new
-execution name: the old ones are gone with moto's memory), and object-created events are sent
+Completions of batches in ``loaded`` / ``staging`` / ``retrying``, reverts of batches a REVERT was
+answered for, and cleanups of aborted batches that still have files are started again (under new
+execution names: the old ones are gone with moto's memory), and object-created events are sent
 again for files that were never validated, for bucket drops whose batch is still ``loading`` and
 for bucket drops that have no batch yet: every drop S3 acknowledged ends in a final batch.
 """
@@ -13,9 +14,11 @@ import logging
 import time
 
 from batchgate.aws.clients import client
-from batchgate.aws.executions import Executions
+from batchgate.aws.executions import Executions, batch_input
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
+from batchgate.core import keys
+from batchgate.core.keys import execution_name
 from batchgate.core.models import Batch, BatchStatus
 from batchgate.core.status import PENDING_FILES
 from batchgate.ingest.drop import drops_without_batch, start_completion
@@ -27,9 +30,10 @@ RESUMABLE: tuple[BatchStatus, ...] = ("loaded", "staging", "retrying")
 
 
 class Recovery:
-    def __init__(self, provisioner: Provisioner, complete_state_machine_arn: str) -> None:
+    def __init__(self, provisioner: Provisioner, state_machines: dict[str, str]) -> None:
         self.provisioner = provisioner
-        self.complete_arn = complete_state_machine_arn
+        self.machines = state_machines
+        self.complete_arn = state_machines["CompleteStateMachine"]
         self.store = Store(settings().table_name)
         self.objects = Objects(settings().bucket)
 
@@ -50,8 +54,36 @@ class Recovery:
                 self._resend_pending_files(batch)
         for ev in drops_without_batch(self.store, self.objects, int(time.time() * 1000)):
             self.resend_event(ev.key)
-        logger.warning("recovered after restart: %d completions resumed", resumed)
+        resumed += self._restart_reverts() + self._restart_abort_cleanups()
+        logger.warning("recovered after restart: %d executions resumed", resumed)
         return resumed
+
+    def _restart_reverts(self) -> int:
+        """A REVERT answered 200 leaves the batch ``success`` with its revert execution recorded
+        until that execution moves it: such batches get their revert run again."""
+        count = 0
+        for batch in self.store.batches_in_status("success"):
+            if batch.execution_arn and f":revert-{batch.id}" in batch.execution_arn:
+                payload = {**batch_input(batch), **({"purge": True} if batch.purge_requested else {})}
+                name = execution_name(
+                    "REVERT", batch.id, version=batch.version, suffix=f"-r{int(time.time())}"
+                )
+                Executions().start(self.machines["RevertStateMachine"], name, payload)
+                count += 1
+        return count
+
+    def _restart_abort_cleanups(self) -> int:
+        """An aborted batch whose cleanup was cut off still has staged or failed-records files."""
+        count = 0
+        for batch in self.store.batches_in_status("aborted"):
+            leftovers = self.objects.keys_under(keys.batch_staged_prefix(batch)) or self.objects.keys_under(
+                keys.batch_failed_prefix(batch)
+            )
+            if leftovers:
+                name = execution_name("ABORT", batch.id, suffix=f"-r{int(time.time())}")
+                Executions().start(self.machines["AbortStateMachine"], name, batch_input(batch))
+                count += 1
+        return count
 
     def _resend_pending_files(self, batch: Batch) -> None:
         for f in self.store.list_files(batch.org, batch.sandbox, batch.id):

@@ -119,7 +119,7 @@ class LocalStack:
         if restored:
             from batchgate_tools.local.recovery import Recovery
 
-            Recovery(provisioner, self.state_machines["CompleteStateMachine"]).run()
+            Recovery(provisioner, self.state_machines).run()
         self._write_state_file(env)
 
     def _write_state_file(self, env: dict[str, str]) -> None:

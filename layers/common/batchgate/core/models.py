@@ -287,6 +287,8 @@ class Batch(BaseModel):
     # When the last attempt to land the batch began (it moved to ``staging``): while a commit may
     # still be running, ABORT's cleanup leaves the staged files alone (workflow.abort).
     commit_started: int | None = Field(default=None, alias="commitStarted")
+    # A REVERT asked to purge (restart recovery re-runs a lost revert with it).
+    purge_requested: bool = Field(default=False, alias="purgeRequested")
     source_key: str | None = Field(default=None, alias="sourceKey")
     source_version: str | None = Field(default=None, alias="sourceVersion")
 

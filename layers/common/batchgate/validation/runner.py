@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
+from batchgate import faults
 from batchgate.core import limits
 from batchgate.core.models import Dataset, ErrorEntry, InputFormat
 from batchgate.core.schema import arrow_schema
@@ -290,6 +291,7 @@ class FileRun:
         self.result.output_record_count += outcome.good.num_rows if outcome.good is not None else 0
         self.result.failed_record_count += outcome.failed_count
         self.max_row = max(self.max_row, outcome.max_row)
+        faults.inject("validate")
 
     def _process(self, chunk: Chunk) -> _Outcome:
         n = len(chunk.rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from batchgate import faults
 from batchgate.core import keys
 from batchgate.core.errors import IllegalTransition
 from batchgate.core.ids import now_ms
@@ -40,6 +41,7 @@ def abort_cleanup(ctx: TaskContext, state: State) -> State:
         # snapshot it committed still reads these files until gc expires it.
         lake_gc(ctx.lake(dataset), dataset, older_than_ms=0, candidates=candidates)
     deleted = len(candidates) - len(ctx.staged_candidates(batch))
+    faults.inject("abort-cleanup")
     deleted += ctx.objects.delete_prefix(keys.batch_failed_prefix(batch))
     aborted_uploads = 0
     for f in ctx.store.list_files(batch.org, batch.sandbox, batch.id):

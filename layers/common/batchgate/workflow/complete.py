@@ -121,7 +121,9 @@ def _land(ctx: TaskContext, state: State, mode: Mode, commit: Commit) -> State:
         ctx.move(batch, "failed", errors=[error])
         ctx.notify(batch, "failed")
         return {"status": "failed"}
-    target = next_status(batch.status, "STAGE")
+    # From "staging" this is a landing resumed after its task was lost (a restart of the local
+    # stack): the commit is idempotent, so it simply runs again.
+    target = "staging" if batch.status == "staging" else next_status(batch.status, "STAGE")
     assert target is not None
     batch = ctx.move(batch, target, commit_started=now_ms())
     outcome = decide(files, batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics)

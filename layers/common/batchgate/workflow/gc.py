@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from batchgate import faults
 from batchgate.core import keys
 from batchgate.core.errors import IllegalTransition
 from batchgate.core.ids import now_ms
@@ -45,6 +46,7 @@ def sweep(ctx: TaskContext, state: State) -> State:
             ctx.lake(dataset), dataset, older_than_ms=now - retention_ms, candidates=ctx.staged_candidates(b)
         )
         expired += result.expired_snapshots
+        faults.inject("gc")
         if ctx.staged_candidates(b):
             continue  # a live snapshot still reads some of its files: a later sweep tries again
         ctx.objects.delete_prefix(keys.batch_staged_prefix(b))  # what is left are directory markers

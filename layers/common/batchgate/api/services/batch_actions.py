@@ -123,7 +123,7 @@ class BatchActions:
         arn = self._machine(action)
         if action == "COMPLETE":
             self._check_files_landed(p, b)
-        new = self._apply(b, action, p.user, arn)
+        new = self._apply(b, action, p.user, arn, purge=purge)
         try:
             stored = self.store.save_batch(new, expected_status=b.status, expected_version=b.version)
         except IllegalTransition:
@@ -174,8 +174,10 @@ class BatchActions:
             return False
 
     @staticmethod
-    def _apply(b: Batch, action: BatchAction, user: str, arn: str | None) -> Batch:
+    def _apply(b: Batch, action: BatchAction, user: str, arn: str | None, *, purge: bool) -> Batch:
         update: dict[str, Any] = {"updated": now_ms(), "updated_user": user}
+        if action == "REVERT":
+            update["purge_requested"] = purge
         target = next_status(b.status, action)
         if action != "REVERT" and target is not None:
             update["status"] = target

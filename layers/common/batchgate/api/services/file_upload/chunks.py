@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from batchgate import faults
 from batchgate.api.auth import Principal
 from batchgate.api.services.file_upload.common import CHUNKED, MIB, UploadRules, content_type_for
 from batchgate.core import keys
@@ -229,6 +230,7 @@ def _assemble(rules: UploadRules, key: str, chunks: list[Chunk], content_type: s
                         buf += block
                 etag = objects.upload_part(key, upload_id, number, bytes(buf))
             done.append((number, etag))
+            faults.inject("assemble")
         objects.complete_multipart(key, upload_id, done)
     except BaseException:
         objects.abort_multipart_quietly(key, upload_id)
