@@ -39,13 +39,13 @@ def put(key: str, body: bytes) -> dict[str, Any]:
     return resp
 
 
-def event(key: str, etag: str, sequencer: str, size: int = 10) -> ObjectEvent:
+def event(key: str, etag: str, sequencer: str, size: int = 10, version: str | None = None) -> ObjectEvent:
+    obj: dict[str, Any] = {"key": key.replace(" ", "+"), "eTag": etag, "size": size, "sequencer": sequencer}
+    if version is not None:
+        obj["versionId"] = version
     record = {
         "eventName": "ObjectCreated:Put",
-        "s3": {
-            "bucket": {"name": "batchgate-uploads"},
-            "object": {"key": key.replace(" ", "+"), "eTag": etag, "size": size, "sequencer": sequencer},
-        },
+        "s3": {"bucket": {"name": "batchgate-uploads"}, "object": obj},
     }
     return ObjectEvent.from_record(S3RecordModel.model_validate(record))
 
@@ -203,6 +203,31 @@ def test_a_re_upload_of_the_same_bytes_is_a_new_batch_and_a_repeated_event_is_no
     assert ingestor.handle(event(key, etag, "13"), "json") == f"inbox-failed:{two_id}"
     two = store.get_batch("o", "s", two_id)
     assert two_id != one_id and two.source_key == key and two.source_version == second["VersionId"]
+
+
+def test_a_drop_overwritten_before_its_event_is_handled_is_still_its_own_batch(
+    module_aws: TemplateAws,
+) -> None:
+    """S3 names the version in every event of a versioned bucket: the first of two quick puts of
+    one key is read from that version (copied aside) and lands as a batch of its own."""
+    from dataclasses import replace
+
+    machines = module_aws.state_machines()  # recorded, not run: the test checks the batch is completed
+    settings = replace(module_aws.settings, complete_state_machine_arn=machines["CompleteStateMachine"])
+    store = module_aws.store
+    ingestor = Ingestor(settings, store)
+    _, ds = setup_batch(store, "overwritten")
+    key = f"inbox/o/s/{ds.id}/daily.json"
+    first, second = put(key, lines(3)), put(key, lines(3))
+    etag = first["ETag"].strip('"')
+    for resp, seq in ((first, "20"), (second, "21")):
+        assert ingestor.handle(event(key, etag, seq, version=resp["VersionId"]), "json").startswith("inbox:")
+    for resp in (first, second):
+        b = store.get_batch("o", "s", inbox_batch_id(key, resp["VersionId"]))
+        [f] = store.list_files("o", "s", b.id)
+        assert b.status == "loaded" and f.output_record_count == 3, (b, f)
+    [older] = store.list_files("o", "s", inbox_batch_id(key, first["VersionId"]))
+    assert older.key.startswith("drops/o/s/"), "the older version was read from its copy"
 
 
 def test_file_of_a_closed_batch_is_not_validated(ingest: tuple[Ingestor, Store]) -> None:

@@ -38,6 +38,15 @@ def as_sent(path: str) -> str:
     return quote(path.encode("latin-1", errors="replace"), safe=_PATH_SAFE)
 
 
+def _is_utf8(body: bytes) -> bool:
+    """A body that is not UTF-8 travels base64-encoded, as API Gateway sends binary media types."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _gateway_error(
     status: int, code: str, message: str, request_id: str
 ) -> tuple[int, dict[str, str], bytes]:
@@ -70,7 +79,7 @@ class LocalGateway:
                 # API Gateway answers 401/403 itself when the authorizer refuses.
                 return _gateway_error(exc.status, exc.code, exc.message, request_id)
         content_type = headers.get("content-type", headers.get("Content-Type", ""))
-        is_text = any(content_type.startswith(t) for t in TEXT_TYPES) or not body
+        is_text = (any(content_type.startswith(t) for t in TEXT_TYPES) and _is_utf8(body)) or not body
         event = {
             "resource": "/{proxy+}",
             "path": path,

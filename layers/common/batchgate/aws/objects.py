@@ -87,6 +87,20 @@ class Objects:
                     None if version in (None, "null") else str(version),
                 )  # fmt: skip
 
+    def copy_version(self, key: str, version_id: str, target: str) -> bool:
+        """Copy one version of ``key`` to ``target`` (server-side); False if that version is gone."""
+        try:
+            self.s3.copy_object(
+                Bucket=self.bucket,
+                Key=target,
+                CopySource={"Bucket": self.bucket, "Key": key, "VersionId": version_id},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in (*_MISSING, "NoSuchVersion", "InvalidArgument"):
+                return False
+            raise
+        return True
+
     def objects_under(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         for page in pages:

@@ -14,6 +14,8 @@ S3 (one upload bucket):
   staged/{org}/{sandbox}/{datasetId}/{batchId}/...      validated rows as Parquet
   failed/{org}/{sandbox}/{datasetId}/{batchId}/...      failed-records reports (JSON Lines)
   work/{org}/{sandbox}/{batchId}/{digest}/part-N.json   a large file's part results (validate-large)
+  drops/{org}/{sandbox}/{datasetId}/{batchId}/{name}   a drop's version, copied when the key
+                                                        was overwritten before its event came
   warehouse/...                                         Iceberg tables
 DynamoDB (one table, pk/sk, tenant-prefixed):
   {org}#{sandbox}#BATCH#{id}   / BATCH          the batch
@@ -106,6 +108,12 @@ def s3_uri(bucket: str, key: str) -> str:
 def fs_path(bucket: str, key: str) -> str:
     """A key as pyarrow's S3 filesystem spells it."""
     return f"{bucket}/{key}"
+
+
+def drop_copy_prefix(org: str, sandbox: str, dataset_id: str, batch_id: str) -> str:
+    """Where a bucket drop's older version is copied to be read (pyarrow reads keys, not
+    versions): outside inbox/ and uploads/, so no notification fires."""
+    return f"drops/{org}/{sandbox}/{dataset_id}/{batch_id}/"
 
 
 def inbox_batch_id(key: str, version: str) -> str:

@@ -79,6 +79,13 @@ class ObjectEvent:
     etag: str
     version_id: str | None
     sequencer: str
+    # Where the bytes are read from when not ``key`` itself: a drop's version that was
+    # overwritten before its event was handled is copied there first (router).
+    read_key: str | None = None
+
+    @property
+    def source_key(self) -> str:
+        return self.read_key or self.key
 
     @property
     def version(self) -> str:

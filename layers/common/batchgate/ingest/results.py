@@ -24,7 +24,7 @@ def record_result(store: Store, ev: ObjectEvent, batch: Batch, name: str, result
     f = BatchFile(
         batch_id=batch.id,
         name=name,
-        key=ev.key,
+        key=ev.source_key,
         status="failed" if result.file_error is not None else "validated",
         size=ev.size,
         etag=ev.etag,

@@ -49,9 +49,23 @@ class Ingestor:
                 "object key with an empty, '.' or '..' tenant segment ignored", extra={"key": ev.key}
             )
             return "ignored"
-        current = Objects(ev.bucket).current_version(ev.key)
+        objects = Objects(ev.bucket)
+        current = objects.current_version(ev.key)
         if current is None:
             return "gone"
+        if (
+            ref.kind == "inbox"
+            and ev.version_id is not None
+            and current.version_id not in (None, ev.version_id)
+        ):
+            # Put again before this event was handled: that version is a drop of its own. (moto's
+            # events carry no versionId, so locally a version overwritten this fast is taken for
+            # the newer one; S3 always names the version.)
+            batch_id = keys.inbox_batch_id(ev.key, ev.version_id)
+            copy = keys.drop_copy_prefix(ref.org, ref.sandbox, ref.dataset_id, batch_id) + ref.name
+            if not objects.copy_version(ev.key, ev.version_id, copy):
+                return "gone"
+            return self.drops.accept(replace(ev, read_key=copy), ref)
         if current.etag != ev.etag or (ev.version_id is not None and current.version_id != ev.version_id):
             logger.info("stale event: a newer version exists", extra={"key": ev.key})
             return "stale"

@@ -38,7 +38,7 @@ class FileValidator:
         _, compression = format_for_name(name)
         result = validate_file(
             fs=s3_filesystem(),
-            source_path=keys.fs_path(ev.bucket, ev.key),
+            source_path=keys.fs_path(ev.bucket, ev.source_key),
             dataset=dataset,
             input_format=batch.input_format,
             batch_id=batch.id,
@@ -55,13 +55,13 @@ class FileValidator:
         arn = self.settings.validate_large_state_machine_arn
         assert arn is not None
         pending = BatchFile(
-            batch_id=batch.id, name=name, key=ev.key, status="validating", size=ev.size, etag=ev.etag
+            batch_id=batch.id, name=name, key=ev.source_key, status="validating", size=ev.size, etag=ev.etag
         )
         self.store.mark_file_validating(batch.org, batch.sandbox, pending, ev.sequencer)
         digest = hashlib.sha256(f"{batch.id}\0{name}\0{ev.sequencer}".encode()).hexdigest()[:40]
         file = {
             "org": batch.org, "sandbox": batch.sandbox, "batchId": batch.id, "name": name,
-            "bucket": ev.bucket, "key": ev.key, "size": ev.size, "etag": ev.etag,
+            "bucket": ev.bucket, "key": ev.source_key, "size": ev.size, "etag": ev.etag,
             "versionId": ev.version_id, "sequencer": ev.sequencer,
         }  # fmt: skip
         _, started = self.executions.start(arn, f"split-{digest}", {"file": file})

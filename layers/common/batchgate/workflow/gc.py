@@ -52,6 +52,7 @@ def sweep(ctx: TaskContext, state: State) -> State:
         ctx.objects.delete_prefix(keys.batch_staged_prefix(b))  # what is left are directory markers
         ctx.objects.delete_prefix(keys.batch_failed_prefix(b))
         ctx.objects.delete_prefix(keys.batch_upload_prefix(b))
+        ctx.objects.delete_prefix(keys.drop_copy_prefix(b.org, b.sandbox, b.dataset_id, b.id))
         try:
             ctx.move(b, "deleted")
             deleted += 1

@@ -59,8 +59,12 @@ class DatasetRows:
                     code="BG-400-AS-OF-BATCH",
                 )
         elif not start:
+            # Read the snapshot the aborted check saw: a landing committed since could be one.
             current = table.current_snapshot()
-            if current is not None and batch_of(table, current.snapshot_id) in aborted:
+            if current is None:
+                return [], None
+            snapshot = current.snapshot_id
+            if batch_of(table, snapshot) in aborted:
                 snapshot = current.parent_snapshot_id
                 if snapshot is None:
                     return [], None  # the aborted batch was the first to land
