@@ -27,6 +27,7 @@ def chunks(*ranges: tuple[int, int], total: int | None = None) -> list[Chunk]:
 def test_content_range() -> None:
     assert parse_content_range("bytes 0-9/100", 10) == (0, 9, 100)
     assert parse_content_range("bytes 10-19/*", 10) == (10, 19, None)
+    assert parse_content_range("bytes 10-19", 10) == (10, 19, None), "AEP's guide sends no total"
     for bad, n in (
         ("bytes 0-9/100", 9),
         ("bytes 9-0/100", 10),

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchgate.api.body_limits import check_json_body
 from batchgate.api.error_map import error_body, error_response
-from batchgate.api.routes import batches, datasets, exports, files
+from batchgate.api.routes import batches, datasets, exports, files, schemas
 from batchgate.api.services.file_upload.common import OCTET_STREAM
 from batchgate.core.errors import BatchgateError, InvalidRequest
 
@@ -45,7 +45,7 @@ _DOC: dict[str, Any] = {
 }
 
 app = APIGatewayRestResolver(enable_validation=True)
-for _router in (datasets.router, batches.router, files.router, exports.router):
+for _router in (datasets.router, schemas.router, batches.router, files.router, exports.router):
     app.include_router(_router)
 # The Swagger UI's JS and CSS ship inside powertools and are inlined: it works offline.
 app.enable_swagger(path="/swagger", **_DOC)
@@ -113,10 +113,21 @@ def _refusal(event: Mapping[str, Any], exc: BatchgateError) -> dict[str, Any]:
     }
 
 
+def _upper_case_action(event: dict[str, Any]) -> dict[str, Any]:
+    """``?action=complete`` works as ``COMPLETE`` (one line of AEP's guide writes it so)."""
+    for field in ("queryStringParameters", "multiValueQueryStringParameters"):
+        params = event.get(field)
+        if isinstance(params, dict) and "action" in params:
+            value = params["action"]
+            upper = [str(v).upper() for v in value] if isinstance(value, list) else str(value).upper()
+            event[field] = {**params, "action": upper}
+    return event
+
+
 def resolve(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         _check_json_body(event)
-        prepared = _encode_file_name(event)
+        prepared = _upper_case_action(_encode_file_name(event))
     except BatchgateError as exc:
         return _refusal(event, exc)
     with _lock:

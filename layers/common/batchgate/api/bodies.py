@@ -12,9 +12,9 @@ MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # SigV4's ceiling for presigned URLs
 
 
 class DatasetCreate(BaseModel):
-    """``POST /data/foundation/catalog/dataSets``. AEP's ``schemaRef`` (an XDM schema id) is
-    accepted by shape only to answer with a clear 400: batchgate datasets carry their schema.
-    Other AEP fields (``fileDescription``, ``description``, …) are ignored, so AEP bodies work."""
+    """``POST /data/foundation/catalog/dataSets``: the schema inline (our ``fields`` or a JSON Schema
+    document), or AEP's ``schemaRef`` naming a schema of the tenant's registry. Other AEP fields
+    (``fileDescription``, ``description``, …) are ignored, so AEP bodies work."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
@@ -22,6 +22,21 @@ class DatasetCreate(BaseModel):
     schema_: DatasetSchema | None = Field(default=None, alias="schema")
     schema_ref: dict[str, Any] | None = Field(default=None, alias="schemaRef")
     tags: DatasetTags = Field(default_factory=DatasetTags)
+
+
+class SchemaCreate(BaseModel):
+    """``POST /data/foundation/schemaregistry/tenant/schemas``: a title, and the schema either as
+    our ``fields`` or as a JSON Schema document (``type: object``, ``properties``, ``required``…)
+    in the same body."""
+
+    model_config = ConfigDict(extra="allow")
+
+    title: str = Field(min_length=1, max_length=256)
+    description: str = Field(default="", max_length=10_000)
+
+    def document(self) -> dict[str, Any]:
+        """The schema part of the body: everything but the title and description."""
+        return dict(self.model_extra or {})
 
 
 class BatchCreate(BaseModel):

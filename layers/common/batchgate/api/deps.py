@@ -18,6 +18,7 @@ from batchgate.api.services.dataset_catalog import DatasetCatalog
 from batchgate.api.services.dataset_rows import DatasetRows
 from batchgate.api.services.downloads import Downloads
 from batchgate.api.services.file_upload.uploads import FileUploads
+from batchgate.api.services.schema_registry import SchemaRegistry
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core.errors import InvalidRequest
@@ -35,6 +36,7 @@ class Services:
     uploads: FileUploads
     downloads: Downloads
     rows: DatasetRows
+    schemas: SchemaRegistry
 
 
 @lru_cache(maxsize=1)
@@ -44,11 +46,12 @@ def services() -> Services:
     return Services(
         cfg=cfg,
         store=store,
-        datasets=DatasetCatalog(store),
+        datasets=DatasetCatalog(store, SchemaRegistry(store)),
         batches=BatchActions(store, cfg),
         uploads=FileUploads(store, cfg),
         downloads=Downloads(store, Objects(cfg.bucket)),
         rows=DatasetRows(store),
+        schemas=SchemaRegistry(store),
     )
 
 

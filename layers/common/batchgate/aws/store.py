@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from batchgate.aws.clients import client
 from batchgate.core import keys
 from batchgate.core.errors import Conflict, IllegalTransition, NotFound
-from batchgate.core.models import Batch, BatchFile, BatchStatus, Dataset
+from batchgate.core.models import Batch, BatchFile, BatchStatus, Dataset, RegisteredSchema
 
 
 def _s(value: str) -> dict[str, str]:
@@ -82,6 +82,34 @@ class Store:
             if len(out) >= limit:
                 break
             out.append(Dataset.model_validate_json(item["doc"]["S"]))
+        return out
+
+    # -- the schema registry ----------------------------------------------------------------
+    def put_schema(self, schema: RegisteredSchema) -> None:
+        item = {
+            "pk": _s(keys.schema_pk(schema.org, schema.sandbox, schema.id)),
+            "sk": _s(keys.SCHEMA_SK),
+            "gsi1pk": _s(keys.schemas_of_tenant(schema.org, schema.sandbox)),
+            "gsi1sk": _s(keys.time_order(schema.created, schema.id)),
+            "doc": _s(schema.model_dump_json(by_alias=True)),
+        }
+        self.ddb.put_item(TableName=self.table, Item=item)
+
+    def get_schema(self, org: str, sandbox: str, schema_id: str) -> RegisteredSchema:
+        item = self._get(keys.schema_pk(org, sandbox, schema_id), keys.SCHEMA_SK)
+        if item is None:
+            raise NotFound(f"schema {schema_id} not found in the registry", code="BG-404-SCHEMA")
+        return RegisteredSchema.model_validate_json(item["doc"]["S"])
+
+    def list_schemas(self, org: str, sandbox: str, limit: int = 50, start: int = 0) -> list[RegisteredSchema]:
+        items = self._query_index("gsi1", keys.schemas_of_tenant(org, sandbox), desc=True)
+        out: list[RegisteredSchema] = []
+        for i, item in enumerate(items):
+            if i < start:
+                continue
+            if len(out) >= limit:
+                break
+            out.append(RegisteredSchema.model_validate_json(item["doc"]["S"]))
         return out
 
     # -- batches --------------------------------------------------------------------------

@@ -21,8 +21,10 @@ DynamoDB (one table, pk/sk, tenant-prefixed):
   {org}#{sandbox}#BATCH#{id}   / BATCH          the batch
   {org}#{sandbox}#BATCH#{id}   / FILE#{name}    one item per file (no hot counter on the batch)
   {org}#{sandbox}#DATASET#{id} / DATASET        the dataset
+  {org}#{sandbox}#SCHEMA#{id}  / SCHEMA         a schema of the tenant's registry
   APIKEY#{keyId}               / APIKEY         an API key (secret hashed)
-  index gsi1: {tenant}#DATASETS (datasets) and {tenant}#DS#{datasetId} (batches by dataset)
+  index gsi1: {tenant}#DATASETS (datasets), {tenant}#SCHEMAS (the registry) and
+              {tenant}#DS#{datasetId} (batches by dataset)
   index gsi2: STATUS#{status} (batches by status and last change: GC, sweeps, recovery)
   index gsi3: {tenant}#BATCHES (batches by tenant and creation time)
 Iceberg: namespace bg_{org}_{sandbox}, table ds_{datasetId}, sanitised to what Glue accepts.
@@ -164,6 +166,18 @@ def batch_pk(org: str, sandbox: str, batch_id: str) -> str:
 
 def dataset_pk(org: str, sandbox: str, dataset_id: str) -> str:
     return f"{tenant(org, sandbox)}#DATASET#{dataset_id}"
+
+
+SCHEMA_SK = "SCHEMA"
+
+
+def schema_pk(org: str, sandbox: str, schema_id: str) -> str:
+    return f"{tenant(org, sandbox)}#SCHEMA#{schema_id}"
+
+
+def schemas_of_tenant(org: str, sandbox: str) -> str:
+    """gsi1 partition of a tenant's registered schemas."""
+    return f"{tenant(org, sandbox)}#SCHEMAS"
 
 
 def file_sk(name: str) -> str:

@@ -69,6 +69,8 @@ class SchemaField(BaseModel):
     # NaN and ±Infinity are not JSON numbers and no query engine agrees on them: a number field
     # refuses them unless it says so.
     allow_non_finite: bool | None = Field(default=None, alias="allowNonFinite")
+    # Marks the upsert identity on the schema, as AEP's XDM schemas do (tags.identity also works).
+    identity: bool | None = None
     fields: list[SchemaField] | None = None
     items: ItemSchema | None = None
 
@@ -83,9 +85,24 @@ class SchemaField(BaseModel):
 
 
 class DatasetSchema(BaseModel):
+    """Our ``{"fields": [...]}``, or a JSON Schema document given in its place (converted by
+    :mod:`batchgate.core.json_schema`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     fields: list[SchemaField]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_json_schema(cls, data: Any) -> Any:
+        from batchgate.core.json_schema import is_json_schema, to_fields
+
+        return to_fields(data) if is_json_schema(data) else data
+
+    @property
+    def identity_fields(self) -> list[str]:
+        """The fields the schema marks as the upsert identity."""
+        return [f.name for f in self.fields if f.identity]
 
     @model_validator(mode="after")
     def _check(self) -> DatasetSchema:
@@ -135,6 +152,8 @@ def check_fields(fields: list[SchemaField], prefix: str) -> None:
             raise SchemaError(path, "'maxLength' applies to strings only")
         if f.allow_non_finite is not None and f.type != "number":
             raise SchemaError(path, "'allowNonFinite' applies to number fields only")
+        if f.identity and (prefix or f.type in ("object", "array")):
+            raise SchemaError(path, "'identity' applies to top-level scalar fields only")
         if (f.minimum is not None or f.maximum is not None) and f.type not in ("integer", "number"):
             raise SchemaError(path, "'minimum'/'maximum' apply to integer and number fields only")
         if f.minimum is not None and f.maximum is not None and f.minimum > f.maximum:
@@ -180,16 +199,52 @@ class Dataset(BaseModel):
     created: int  # epoch milliseconds, as AEP's catalog
     updated: int
     table: str  # Iceberg identifier "namespace.table"
+    # AEP's pointer to the schema the dataset was created from (the registry's $id).
+    schema_ref: dict[str, str] | None = Field(default=None, alias="schemaRef")
 
     @model_validator(mode="after")
     def _identity_known(self) -> Dataset:
+        if not self.tags.identity and self.schema_.identity_fields:
+            # The AEP form: the identity is marked on the schema, the tags only say isUpsert.
+            self.tags.identity = self.schema_.identity_fields
         names = {f.name for f in self.schema_.fields}
         for ident in self.tags.identity:
             if ident not in names:
                 raise SchemaError(f"tags.identity.{ident}", "identity field is not in the schema")
         if self.tags.is_upsert and not self.tags.identity:
-            raise SchemaError("tags.identity", "an upsert dataset needs at least one identity field")
+            raise SchemaError(
+                "tags.identity",
+                'an upsert dataset needs its identity: "identity": ["field", ...] in tags, or '
+                '"identity": true on the schema\'s identity fields',
+            )
         return self
+
+
+class RegisteredSchema(BaseModel):
+    """A schema in the tenant's registry (``/data/foundation/schemaregistry/tenant/schemas``):
+    datasets point at it with AEP's ``schemaRef`` and take its fields when they are created."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    org: str
+    sandbox: str
+    title: str
+    description: str = ""
+    schema_: DatasetSchema = Field(alias="schema")
+    # The JSON Schema document as given, when the schema was given that way.
+    document: dict[str, Any] | None = None
+    created: int
+    updated: int
+
+    @property
+    def ref(self) -> str:
+        """The ``$id`` a ``schemaRef`` names it by."""
+        return f"https://ns.batchgate.dev/{self.org}/schemas/{self.id}"
+
+    @property
+    def alt_id(self) -> str:
+        return f"_{self.org}.schemas.{self.id}"
 
 
 class InputFormat(BaseModel):

@@ -6,6 +6,7 @@ from typing import Any
 
 from batchgate.api.auth import Principal
 from batchgate.api.bodies import DatasetCreate
+from batchgate.api.services.schema_registry import SchemaRegistry
 from batchgate.aws.store import Store
 from batchgate.core.errors import InvalidRequest
 from batchgate.core.ids import new_id, now_ms
@@ -26,23 +27,37 @@ def dataset_to_aep(ds: Dataset) -> dict[str, Any]:
         "updated": ds.updated,
         "table": ds.table,
         "version": "1.0.0",
+        **({"schemaRef": ds.schema_ref} if ds.schema_ref else {}),
     }
 
 
 class DatasetCatalog:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, registry: SchemaRegistry) -> None:
         self.store = store
+        self.registry = registry
 
     def create(self, p: Principal, body: DatasetCreate) -> Dataset:
-        if body.schema_ is None:
-            if body.schema_ref is not None:
+        schema, schema_ref = body.schema_, None
+        if schema is None and body.schema_ref is not None:
+            ref = body.schema_ref.get("id")
+            if not isinstance(ref, str) or not ref:
                 raise InvalidRequest(
-                    "'schemaRef' (an XDM schema id) is not supported: give the dataset's columns in "
-                    "'schema': {\"fields\": [...]} (see docs/api.md)",
-                    code="BG-400-SCHEMA-REF",
+                    "'schemaRef' needs the schema's 'id' (its $id)", code="BG-400-SCHEMA-REF"
                 )
-            raise InvalidRequest('\'schema\' is required: {"fields": [{"name", "type"}, ...]}')
-        check_new_schema(body.schema_)
+            registered = self.registry.get(p, ref)
+            schema = registered.schema_
+            schema_ref = {
+                "id": registered.ref,
+                "contentType": str(
+                    body.schema_ref.get("contentType") or "application/vnd.adobe.xed+json;version=1"
+                ),
+            }
+        if schema is None:
+            raise InvalidRequest(
+                '\'schema\' is required: {"fields": [{"name", "type"}, ...]} or a JSON Schema document, '
+                "or 'schemaRef' naming a schema of the registry"
+            )
+        check_new_schema(schema)
         ts = now_ms()
         ds_id = new_id()
         ds = Dataset(
@@ -50,7 +65,8 @@ class DatasetCatalog:
             name=body.name,
             org=p.org,
             sandbox=p.sandbox,
-            schema_=body.schema_,
+            schema_=schema,
+            schema_ref=schema_ref,
             tags=body.tags,
             created=ts,
             updated=ts,

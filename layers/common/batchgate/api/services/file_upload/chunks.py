@@ -25,7 +25,8 @@ from batchgate.core.models import Batch, BatchFile
 S3_MIN_PART = 5 * MIB  # every multipart part but the last must be at least this big
 S3_MAX_PARTS = 10_000
 ASSEMBLY_PART = 8 * MIB  # parts built from small chunks: bounded memory, few requests
-_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+# bytes {first}-{last}[/{total}|/*]: AEP's guide sends it without the total.
+_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)(?:/(\d+|\*))?\s*$")
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,12 @@ def parse_content_range(header: str | None, body_len: int) -> tuple[int, int, in
     m = _RANGE.match(header or "")
     if not m:
         raise InvalidRequest(
-            "PATCH needs 'Content-Range: bytes <first>-<last>/<total or *>' (inclusive offsets)",
+            "PATCH needs 'Content-Range: bytes <first>-<last>' (inclusive offsets), optionally followed by "
+            "'/<total>' or '/*'",
             code="BG-400-CONTENT-RANGE",
         )
     start, end = int(m.group(1)), int(m.group(2))
-    total = None if m.group(3) == "*" else int(m.group(3))
+    total = None if m.group(3) in (None, "*") else int(m.group(3))
     if end < start:
         raise InvalidRequest(f"Content-Range {header!r} ends before it starts", code="BG-400-CONTENT-RANGE")
     if end - start + 1 != body_len:
