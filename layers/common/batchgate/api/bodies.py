@@ -24,6 +24,16 @@ class DatasetCreate(BaseModel):
     tags: DatasetTags = Field(default_factory=DatasetTags)
 
 
+class DatasetPatch(BaseModel):
+    """``PATCH /data/foundation/catalog/dataSets/{id}``: the whole new schema (the server works out
+    what changed), and optionally new tags (the upsert settings cannot change)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_: DatasetSchema | None = Field(default=None, alias="schema")
+    tags: DatasetTags | None = None
+
+
 class SchemaCreate(BaseModel):
     """``POST /data/foundation/schemaregistry/tenant/schemas``: a title, and the schema either as
     our ``fields`` or as a JSON Schema document (``type: object``, ``properties``, ``required``…)

@@ -46,7 +46,9 @@ def services() -> Services:
     return Services(
         cfg=cfg,
         store=store,
-        datasets=DatasetCatalog(store, SchemaRegistry(store)),
+        datasets=DatasetCatalog(
+            store, SchemaRegistry(store), commit_window_seconds=cfg.commit_window_seconds
+        ),
         batches=BatchActions(store, cfg),
         uploads=FileUploads(store, cfg),
         downloads=Downloads(store, Objects(cfg.bucket)),

@@ -52,20 +52,95 @@ class Store:
         self.ddb = client("dynamodb")
 
     # -- datasets -------------------------------------------------------------------------
-    def put_dataset(self, ds: Dataset) -> None:
-        item = {
+    def _dataset_item(self, ds: Dataset) -> dict[str, Any]:
+        return {
             "pk": _s(keys.dataset_pk(ds.org, ds.sandbox, ds.id)),
             "sk": _s(keys.DATASET_SK),
             "gsi1pk": _s(keys.datasets_of_tenant(ds.org, ds.sandbox)),
             "gsi1sk": _s(keys.time_order(ds.created, ds.id)),
+            "updated": _n(ds.updated),
             "doc": _s(ds.model_dump_json(by_alias=True)),
         }
+
+    def put_dataset(self, ds: Dataset) -> None:
         try:
-            self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=self._dataset_item(ds),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
         except ClientError as exc:
             if _conditional_failed(exc):
                 raise Conflict(f"dataset {ds.id} already exists") from exc
             raise
+
+    def replace_dataset(self, ds: Dataset, *, expected_updated: int) -> None:
+        """Write a changed dataset, unless it changed since it was read (``updated``)."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=self._dataset_item(ds),
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#u) OR #u = :u)",
+                ExpressionAttributeNames={"#u": "updated"},
+                ExpressionAttributeValues={":u": _n(expected_updated)},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                raise Conflict(
+                    f"dataset {ds.id} changed concurrently; read it again and retry",
+                    code="BG-409-CONCURRENT-CHANGE",
+                ) from exc
+            raise
+
+    def delete_dataset(self, ds: Dataset, *, table_location: str | None) -> None:
+        """Remove the dataset and leave a tombstone, in one transaction: the GC sweep deletes
+        its files (staged, failed records, uploads, the table's) and then the tombstone."""
+        pk = keys.dataset_pk(ds.org, ds.sandbox, ds.id)
+        tombstone = {
+            "pk": _s(pk),
+            "sk": _s(keys.DATASET_TOMBSTONE_SK),
+            "gsi2pk": _s(keys.DELETED_DATASETS),
+            "gsi2sk": _s(keys.time_order(ds.updated, keys.tenant(ds.org, ds.sandbox), ds.id)),
+            "doc": _s(
+                json.dumps({"dataset": ds.model_dump(mode="json", by_alias=True), "location": table_location})
+            ),
+        }
+        try:
+            self.ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.table,
+                            "Key": {"pk": _s(pk), "sk": _s(keys.DATASET_SK)},
+                            "ConditionExpression": "#u = :u",
+                            "ExpressionAttributeNames": {"#u": "updated"},
+                            "ExpressionAttributeValues": {":u": _n(ds.updated)},
+                        }
+                    },
+                    {"Put": {"TableName": self.table, "Item": tombstone}},
+                ]
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                raise Conflict(
+                    f"dataset {ds.id} changed concurrently; read it again and retry",
+                    code="BG-409-CONCURRENT-CHANGE",
+                ) from exc
+            raise
+
+    def deleted_datasets(self) -> list[tuple[Dataset, str | None]]:
+        """Tombstones of deleted datasets whose files are not all gone: (dataset, table location)."""
+        out = []
+        for item in self._query_index("gsi2", keys.DELETED_DATASETS, desc=False):
+            doc = json.loads(item["doc"]["S"])
+            out.append((Dataset.model_validate(doc["dataset"]), doc["location"]))
+        return out
+
+    def forget_deleted_dataset(self, ds: Dataset) -> None:
+        self.ddb.delete_item(
+            TableName=self.table,
+            Key={"pk": _s(keys.dataset_pk(ds.org, ds.sandbox, ds.id)), "sk": _s(keys.DATASET_TOMBSTONE_SK)},
+        )
 
     def get_dataset(self, org: str, sandbox: str, dataset_id: str) -> Dataset:
         item = self._get(keys.dataset_pk(org, sandbox, dataset_id), keys.DATASET_SK)
@@ -194,6 +269,10 @@ class Store:
             if len(out) >= q.limit:
                 break
         return out
+
+    def all_batches_of_dataset(self, org: str, sandbox: str, dataset_id: str) -> Iterator[Batch]:
+        for item in self._query_index("gsi1", keys.batches_of_dataset(org, sandbox, dataset_id), desc=True):
+            yield Batch.model_validate_json(item["doc"]["S"])
 
     def batches_in_status(self, status: BatchStatus, updated_before: int | None = None) -> list[Batch]:
         """All tenants' batches in a status (GC, abandoned sweep, restart recovery)."""

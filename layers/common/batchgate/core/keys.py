@@ -21,11 +21,13 @@ DynamoDB (one table, pk/sk, tenant-prefixed):
   {org}#{sandbox}#BATCH#{id}   / BATCH          the batch
   {org}#{sandbox}#BATCH#{id}   / FILE#{name}    one item per file (no hot counter on the batch)
   {org}#{sandbox}#DATASET#{id} / DATASET        the dataset
+  {org}#{sandbox}#DATASET#{id} / DELETED        a deleted dataset's tombstone, until GC removed its files
   {org}#{sandbox}#SCHEMA#{id}  / SCHEMA         a schema of the tenant's registry
   APIKEY#{keyId}               / APIKEY         an API key (secret hashed)
   index gsi1: {tenant}#DATASETS (datasets), {tenant}#SCHEMAS (the registry) and
               {tenant}#DS#{datasetId} (batches by dataset)
-  index gsi2: STATUS#{status} (batches by status and last change: GC, sweeps, recovery)
+  index gsi2: STATUS#{status} (batches by status and last change: GC, sweeps, recovery) and
+              DATASETS#DELETED (tombstones for the GC sweep)
   index gsi3: {tenant}#BATCHES (batches by tenant and creation time)
 Iceberg: namespace bg_{org}_{sandbox}, table ds_{datasetId}, sanitised to what Glue accepts.
 """
@@ -73,6 +75,16 @@ def batch_staged_prefix(batch: Batch) -> str:
 
 def batch_failed_prefix(batch: Batch) -> str:
     return failed_prefix(batch.org, batch.sandbox, batch.dataset_id, batch.id)
+
+
+def dataset_data_prefixes(org: str, sandbox: str, dataset_id: str) -> list[str]:
+    """Every prefix under which a dataset's batches keep files (the table's own are elsewhere)."""
+    return [
+        *(f"{UPLOADS}{fmt}/{org}/{sandbox}/{dataset_id}/" for fmt in FORMATS),
+        f"staged/{org}/{sandbox}/{dataset_id}/",
+        f"failed/{org}/{sandbox}/{dataset_id}/",
+        f"drops/{org}/{sandbox}/{dataset_id}/",
+    ]
 
 
 def chunk_prefix(org: str, sandbox: str, batch_id: str, name: str) -> str:
@@ -169,6 +181,9 @@ def dataset_pk(org: str, sandbox: str, dataset_id: str) -> str:
 
 
 SCHEMA_SK = "SCHEMA"
+DATASET_TOMBSTONE_SK = "DELETED"
+# gsi2 partition of deleted datasets whose files the GC sweep has still to remove.
+DELETED_DATASETS = "DATASETS#DELETED"
 
 
 def schema_pk(org: str, sandbox: str, schema_id: str) -> str:

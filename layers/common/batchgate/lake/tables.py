@@ -114,3 +114,36 @@ def load_table(catalog: Catalog, dataset: Dataset) -> Table:
         return catalog.load_table(identifier_of(dataset))
     except NoSuchTableError as exc:
         raise NotFound(f"dataset {dataset.id} has no table {identifier_of(dataset)}") from exc
+
+
+def evolve_table(catalog: Catalog, dataset: Dataset, *, attempts: int = 5) -> bool:
+    """Add to the dataset's table the columns its schema has and the table lacks, in one commit
+    (the name mapping that registers staged files grows with it). False when the table does not
+    exist yet: the first batch creates it with the whole schema. Retried when a landing commits
+    first (a commit from stale metadata is refused, not merged)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            table = catalog.load_table(identifier_of(dataset))
+        except NoSuchTableError:
+            return False
+        try:
+            with table.update_schema() as update:
+                update.union_by_name(table_arrow_schema(dataset))
+            return True
+        except CommitFailedException:
+            if attempt == attempts:
+                raise
+    return True
+
+
+def drop_table(catalog: Catalog, dataset: Dataset) -> str | None:
+    """Drop the dataset's table from the catalog; its location (the files stay for GC), or None
+    when it never existed."""
+    try:
+        table = catalog.load_table(identifier_of(dataset))
+    except NoSuchTableError:
+        return None
+    location = str(table.metadata.location)
+    with contextlib.suppress(NoSuchTableError):
+        catalog.drop_table(identifier_of(dataset))
+    return location

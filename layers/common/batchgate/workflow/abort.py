@@ -15,7 +15,7 @@ from typing import Any
 
 from batchgate import faults
 from batchgate.core import keys
-from batchgate.core.errors import IllegalTransition
+from batchgate.core.errors import IllegalTransition, NotFound
 from batchgate.core.ids import now_ms
 from batchgate.core.models import Batch, Dataset
 from batchgate.lake.gc import gc as lake_gc
@@ -30,13 +30,17 @@ from batchgate.workflow.revert import revert_commit
 def abort_cleanup(ctx: TaskContext, state: State) -> State:
     """Remove what an aborted batch left: staged rows, failed-records files, AEP chunks and
     unfinished presigned multipart uploads. Uploaded files stay (they are the user's input)."""
-    batch, dataset = ctx.load(state)
+    batch = ctx.store.get_batch(state["org"], state["sandbox"], state["batchId"])
     if batch.status != "aborted":
         raise IllegalTransition(f"batch {batch.id} is '{batch.status}', not aborted; nothing cleaned")
-    if batch.commit_started is not None and not _landing_settled(ctx, batch, dataset):
+    try:
+        dataset: Dataset | None = ctx.store.get_dataset(batch.org, batch.sandbox, batch.dataset_id)
+    except NotFound:
+        dataset = None  # deleted since: its table is dropped, the GC sweep removes its files
+    if dataset is not None and batch.commit_started is not None and not _landing_settled(ctx, batch, dataset):
         return {"state": "waiting", "commitStarted": batch.commit_started}
     candidates = ctx.staged_candidates(batch)
-    if candidates:
+    if candidates and dataset is not None:
         # The lake deletes only what no snapshot needs: if a landing was compensated, the
         # snapshot it committed still reads these files until gc expires it.
         lake_gc(ctx.lake(dataset), dataset, older_than_ms=0, candidates=candidates)

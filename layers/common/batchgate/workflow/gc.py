@@ -12,7 +12,7 @@ from typing import Any
 
 from batchgate import faults
 from batchgate.core import keys
-from batchgate.core.errors import IllegalTransition
+from batchgate.core.errors import IllegalTransition, NotFound
 from batchgate.core.ids import now_ms
 from batchgate.ingest.drop import drops_without_batch
 from batchgate.ingest.router import Ingestor
@@ -41,14 +41,21 @@ def sweep(ctx: TaskContext, state: State) -> State:
     deleted = 0
     expired = 0
     for b in ctx.store.batches_in_status("inactive", updated_before=now - retention_ms):
-        dataset = ctx.store.get_dataset(b.org, b.sandbox, b.dataset_id)
-        result = lake_gc(
-            ctx.lake(dataset), dataset, older_than_ms=now - retention_ms, candidates=ctx.staged_candidates(b)
-        )
-        expired += result.expired_snapshots
-        faults.inject("gc")
-        if ctx.staged_candidates(b):
-            continue  # a live snapshot still reads some of its files: a later sweep tries again
+        try:
+            dataset = ctx.store.get_dataset(b.org, b.sandbox, b.dataset_id)
+        except NotFound:
+            dataset = None  # deleted: its table is dropped and remove_deleted_datasets takes the files
+        if dataset is not None:
+            result = lake_gc(
+                ctx.lake(dataset),
+                dataset,
+                older_than_ms=now - retention_ms,
+                candidates=ctx.staged_candidates(b),
+            )
+            expired += result.expired_snapshots
+            faults.inject("gc")
+            if ctx.staged_candidates(b):
+                continue  # a live snapshot still reads some of its files: a later sweep tries again
         ctx.objects.delete_prefix(keys.batch_staged_prefix(b))  # what is left are directory markers
         ctx.objects.delete_prefix(keys.batch_failed_prefix(b))
         ctx.objects.delete_prefix(keys.batch_upload_prefix(b))
@@ -59,12 +66,29 @@ def sweep(ctx: TaskContext, state: State) -> State:
         except IllegalTransition:
             continue
     unrouted = record_unrouted_drops(ctx, older_than_ms=now - INBOX_GRACE_MS)
+    removed = remove_deleted_datasets(ctx)
     return {
         "abandoned": abandoned,
         "deleted": deleted,
         "expiredSnapshots": expired,
         "inboxRecorded": unrouted,
+        "datasetsRemoved": removed,
     }
+
+
+def remove_deleted_datasets(ctx: TaskContext) -> int:
+    """Delete the files of datasets deleted through the API (their batches' and their dropped
+    table's), then their tombstones."""
+    removed = 0
+    for ds, location in ctx.store.deleted_datasets():
+        for prefix in keys.dataset_data_prefixes(ds.org, ds.sandbox, ds.id):
+            ctx.objects.delete_prefix(prefix)
+        bucket_prefix = f"s3://{ctx.settings.bucket}/"
+        if location and location.startswith(bucket_prefix):
+            ctx.objects.delete_prefix(location.removeprefix(bucket_prefix).rstrip("/") + "/")
+        ctx.store.forget_deleted_dataset(ds)
+        removed += 1
+    return removed
 
 
 def record_unrouted_drops(ctx: TaskContext, *, older_than_ms: int) -> int:

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from batchgate.api.bodies import DatasetCreate
+from batchgate.api.bodies import DatasetCreate, DatasetPatch
 from batchgate.api.deps import principal, services
 from batchgate.api.services.dataset_catalog import dataset_to_aep
 
@@ -29,6 +29,32 @@ def list_datasets(
 ) -> dict[str, Any]:
     found = services().datasets.list(principal(router), limit=limit, start=start)
     return {ds.id: dataset_to_aep(ds) for ds in found}
+
+
+@router.patch(
+    f"{BASE}/<dataset_id>",
+    tags=["datasets"],
+    summary="Evolve a dataset's schema",
+    description='Body: {"schema": <the whole new schema>, "tags"?: ...}. Added optional columns, relaxed '
+    "required, added enum values and relaxed constraints are applied in one Iceberg schema change; anything "
+    "landed rows could break (a removed column, a new required one, a narrowed type or rule) is a 409 naming it.",
+)
+def patch_dataset(dataset_id: str, body: Annotated[DatasetPatch, Body()]) -> dict[str, Any]:
+    ds = services().datasets.patch(principal(router), dataset_id, body)
+    return {ds.id: dataset_to_aep(ds)}
+
+
+@router.delete(
+    f"{BASE}/<dataset_id>",
+    tags=["datasets"],
+    summary="Delete a dataset",
+    description="Refused (409) while one of its batches is completing. The table is dropped now; its files "
+    "and the batches' files are deleted by the next GC sweep.",
+    responses={204: {"description": "Deleted"}},
+)
+def delete_dataset(dataset_id: str) -> Response[None]:
+    services().datasets.delete(principal(router), dataset_id)
+    return Response(204)
 
 
 @router.get(f"{BASE}/<dataset_id>", tags=["datasets"], summary="Get a dataset")

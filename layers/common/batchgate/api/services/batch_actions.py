@@ -109,6 +109,8 @@ class BatchActions:
         b = self.store.get_batch(p.org, p.sandbox, batch_id)
         if purge and action != "REVERT":
             raise InvalidRequest("'purge' applies to REVERT only", code="BG-400-PURGE")
+        if action in ("COMPLETE", "REVERT"):
+            self._check_dataset_exists(b)
         if purge and b.status == "inactive":
             return self._purge_reverted(b)
         if purge and self._is_repeat(b, action):
@@ -136,6 +138,15 @@ class BatchActions:
         if action == "ABORT" and b.execution_arn:
             self.executions.stop(b.execution_arn, cause="batch aborted")
         return self._ensure_started(stored, action, purge=purge)
+
+    def _check_dataset_exists(self, b: Batch) -> None:
+        try:
+            self.store.get_dataset(b.org, b.sandbox, b.dataset_id)
+        except NotFound as exc:
+            raise Conflict(
+                f"dataset {b.dataset_id} of batch {b.id} was deleted; its batches can no longer change",
+                code="BG-409-DATASET-DELETED",
+            ) from exc
 
     def _purge_reverted(self, b: Batch) -> Batch:
         """REVERT with purge on a batch reverted before: a run of the revert machine that only

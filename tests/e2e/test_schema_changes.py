@@ -1,0 +1,181 @@
+"""A dataset's schema changing under landed rows, and a dataset deleted, against `batchgate up`:
+PATCH evolves the Iceberg table in one commit, old batches read the new columns as null, revert
+and replay work across the change, and DELETE drops the table and lets GC take the files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.stack import RunningStack
+from tests.e2e.test_guide_flows import Flow, iceberg_rows, jsonl, run_gc
+
+DATASETS = "/data/foundation/catalog/dataSets"
+BASE = {
+    "fields": [
+        {"name": "id", "type": "string", "required": True},
+        {"name": "n", "type": "integer", "minimum": 0},
+        {"name": "kind", "type": "string", "enum": ["a", "b"]},
+    ]
+}
+
+
+def with_fields(*extra: dict[str, Any], base: dict[str, Any] = BASE) -> dict[str, Any]:
+    return {"fields": [*base["fields"], *extra]}
+
+
+def patch(stack: RunningStack, ds: str, body: dict[str, Any]) -> requests.Response:
+    return requests.patch(f"{stack.api}{DATASETS}/{ds}", headers=stack.headers(), json=body, timeout=60)
+
+
+def delete(stack: RunningStack, ds: str) -> requests.Response:
+    return requests.delete(f"{stack.api}{DATASETS}/{ds}", headers=stack.headers(), timeout=60)
+
+
+@pytest.fixture(scope="module")
+def flow(stack: RunningStack) -> Flow:
+    return Flow(stack)
+
+
+def test_a_column_added_then_used_then_a_revert_and_a_replay_across_it(
+    flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("evolving", schema=BASE)
+    before = flow.ingest(ds, jsonl([{"id": f"o{i}", "n": i, "kind": "a"} for i in range(3)]))
+    assert before["status"] == "success", before
+
+    r = patch(stack, ds, {"schema": with_fields({"name": "tier", "type": "string"})})
+    assert r.status_code == 200, r.text
+    assert [f["name"] for f in r.json()[ds]["schema"]["fields"]] == ["id", "n", "kind", "tier"]
+    after = flow.ingest(ds, jsonl([{"id": f"t{i}", "n": i, "kind": "b", "tier": "gold"} for i in range(2)]))
+    assert after["status"] == "success", after
+
+    by_id = {r["id"]: r for r in flow.rows(ds)}
+    assert by_id["o0"]["tier"] is None and by_id["t1"]["tier"] == "gold", (
+        "old batches read the new column as null"
+    )
+    assert len(by_id) == 5
+
+    # revert the batch landed before the change, then replay the later one: both across it
+    assert flow.action(before["id"], "REVERT").status_code == 200
+    stack.wait_batch(before["id"], {"inactive"})
+    assert sorted(r["id"] for r in flow.rows(ds)) == ["t0", "t1"]
+    replay = flow.ingest(
+        ds,
+        jsonl([{"id": "t0", "n": 9, "kind": "a", "tier": "silver"}]),
+        replay={"predecessors": [after["id"]], "reason": "replace"},
+    )
+    assert replay["status"] == "success", replay
+    assert [(r["id"], r["tier"]) for r in flow.rows(ds)] == [("t0", "silver")]
+    table_rows = iceberg_rows(stack, ds)
+    assert [(r["id"], r["tier"]) for r in table_rows] == [("t0", "silver")], "the table itself agrees"
+
+
+def test_relaxed_rules_apply_to_the_next_batch(flow: Flow, stack: RunningStack) -> None:
+    ds = flow.dataset("relaxing", schema=BASE)
+    data = jsonl([{"id": "x", "n": -1, "kind": "c"}])
+    assert flow.ingest(ds, data)["metrics"]["failedRecordCount"] == 1
+    relaxed = {
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "n", "type": "integer"},
+            {"name": "kind", "type": "string", "enum": ["a", "b", "c"]},
+        ]
+    }
+    assert patch(stack, ds, {"schema": relaxed}).status_code == 200
+    done = flow.ingest(ds, data + jsonl([{"n": 1}]))
+    assert done["status"] == "success" and done["metrics"]["outputRecordCount"] == 2, done
+
+
+@pytest.mark.parametrize(
+    ("schema", "named"),
+    [
+        ({"fields": BASE["fields"][:2]}, "kind: removing a column"),
+        (
+            with_fields({"name": "must", "type": "string", "required": True}),
+            "must: a new column must be optional",
+        ),
+        (
+            {"fields": [BASE["fields"][0], {"name": "n", "type": "string"}, BASE["fields"][2]]},
+            "n: changing type integer to string",
+        ),
+        (
+            {"fields": [*BASE["fields"][:2], {"name": "kind", "type": "string", "enum": ["a"]}]},
+            "kind: removing enum values ['b']",
+        ),
+        (
+            {
+                "fields": [
+                    BASE["fields"][0],
+                    {"name": "n", "type": "integer", "minimum": 5},
+                    BASE["fields"][2],
+                ]
+            },
+            "n: narrowing minimum from 0 to 5",
+        ),
+    ],
+)
+def test_a_change_landed_rows_could_break_is_a_409_naming_the_field(
+    flow: Flow, stack: RunningStack, schema: dict[str, Any], named: str
+) -> None:
+    ds = flow.dataset("narrowing", schema=BASE)
+    r = patch(stack, ds, {"schema": schema})
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["code"] == "BG-409-SCHEMA-CHANGE" and named in error["message"], error
+    assert [f["name"] for f in stack.get(f"{DATASETS}/{ds}").json()[ds]["schema"]["fields"]] == [
+        "id",
+        "n",
+        "kind",
+    ]
+
+
+def test_the_upsert_settings_cannot_change(flow: Flow, stack: RunningStack) -> None:
+    ds = flow.dataset("fixed-upsert", schema=BASE)
+    r = patch(stack, ds, {"tags": {"isUpsert": True, "identity": ["id"]}})
+    assert r.status_code == 409 and "upsert" in r.json()["error"]["message"], r.text
+
+
+def test_delete_refuses_an_open_batch_then_drops_the_table_and_gc_takes_the_files(
+    flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("doomed", schema=BASE)
+    landed = flow.ingest(ds, jsonl([{"id": "a", "n": 1}]))
+    assert landed["status"] == "success"
+    open_batch = flow.batch(ds)
+    busy = delete(stack, ds)
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "BG-409-DATASET-BUSY", busy.text
+    assert open_batch in busy.json()["error"]["message"]
+    assert flow.action(open_batch, "ABORT").status_code == 200
+
+    r = delete(stack, ds)
+    assert r.status_code == 204, r.text
+    assert stack.get(f"{DATASETS}/{ds}").status_code == 404
+    assert delete(stack, ds).status_code == 404
+    assert stack.get(f"/data/foundation/export/datasets/{ds}/rows").status_code == 404
+    gone = stack.post(
+        "/data/foundation/import/batches", json={"datasetId": ds, "inputFormat": {"format": "json"}}
+    )
+    assert gone.status_code == 400 and gone.json()["error"]["code"] == "BG-400-UNKNOWN-DATASET", gone.text
+    revert = flow.action(landed["id"], "REVERT")
+    assert revert.status_code == 409 and revert.json()["error"]["code"] == "BG-409-DATASET-DELETED"
+    assert (
+        stack.get(f"/data/foundation/catalog/batches/{landed['id']}").json()[landed["id"]]["status"]
+        == "success"
+    )
+
+    s3 = stack.s3()
+
+    def files_of_dataset() -> list[str]:
+        keys = []
+        for prefix in (f"staged/local/prod/{ds}/", "warehouse/"):
+            listing = s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix).get("Contents", [])
+            keys += [o["Key"] for o in listing if not o["Key"].endswith("/")]
+        return [k for k in keys if ds in k]
+
+    assert files_of_dataset(), "the files stay until GC"
+    output = run_gc(stack, expect_deleted=False)
+    assert output["datasetsRemoved"] >= 1
+    assert files_of_dataset() == []
