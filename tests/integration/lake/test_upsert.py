@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from batchgate.lake.promote import promote, replay
 from batchgate.lake.revert import revert
-from batchgate.lake.upsert import upsert
+from batchgate.lake.upsert import REFUSED_FIELD, REFUSED_INSERT, upsert
 from tests.integration.lake.helpers import Lake, people, rows_of
 
 ADDRESS = {"city": "Oslo"}
@@ -182,3 +182,49 @@ def test_present_columns_per_file(s3lake: Lake) -> None:
     assert (got["a0"]["age"], got["a0"]["email"], got["a0"]["address"]) == (1, "a0@x.io", ADDRESS)
     assert (got["a1"]["age"], got["a1"]["email"], got["a1"]["address"]) == (21, None, ADDRESS)
     assert (got["n"]["age"], got["n"]["email"], got["a2"]["_batch_id"]) == (None, "n@x.io", "U1")
+
+
+def test_required_binds_the_stored_row_refused_rows_are_handed_over_and_left_out(s3lake: Lake) -> None:
+    """core/upsert_rules: a new identity must be whole; an update may leave a required column out
+    but not clear it through a file that carries it; refused rows touch nothing."""
+    ds = s3lake.dataset(upsert=True)
+    upsert(s3lake.catalog, ds, "U1", [s3lake.stage(ds, "U1", people("a", 3, address=ADDRESS))], ["id"], None)
+    before = _by_id(rows_of(s3lake, ds))
+    ages = s3lake.stage(ds, "U2", [{"id": "a0", "age": 1}, {"id": "new", "age": 2}], name="ages")
+    mails = s3lake.stage(
+        ds, "U2", [{"id": "a1", "email": None}, {"id": "a2", "email": "x@x.io"}], name="mails"
+    )
+    handed: list[Any] = []
+
+    result = upsert(
+        s3lake.catalog, ds, "U2", [ages, mails], ["id"], {ages: ["id", "age"], mails: ["id", "email"]},
+        required_at_commit=frozenset({"email"}), on_refused=handed.append,
+    )  # fmt: skip
+
+    [refused] = handed
+    shown = sorted(
+        zip(
+            refused.column("id").to_pylist(),
+            refused.column(REFUSED_FIELD).to_pylist(),
+            refused.column(REFUSED_INSERT).to_pylist(),
+            refused.column("_source_file").to_pylist(),
+            strict=True,
+        )
+    )
+    assert shown == [("a1", "email", False, "mails"), ("new", "email", True, "ages")]
+    got = _by_id(rows_of(s3lake, ds))
+    assert sorted(got) == ["a0", "a1", "a2"] and result.rows_added == 2
+    assert (got["a0"]["age"], got["a0"]["email"]) == (1, "a0@x.io"), "an update leaving email out keeps it"
+    assert got["a1"] == before["a1"], "a refused update leaves the stored row as it was"
+    assert got["a2"]["email"] == "x@x.io"
+    snapshot = s3lake.catalog.load_table(ds.table).current_snapshot()
+    assert snapshot is not None and snapshot.summary is not None
+    assert snapshot.summary["batchgate.rows-refused"] == "2"
+
+    # a re-run is a no-op and refuses nothing again (the reports of the landed attempt stand)
+    handed.clear()
+    again = upsert(
+        s3lake.catalog, ds, "U2", [ages, mails], ["id"], {ages: ["id", "age"], mails: ["id", "email"]},
+        required_at_commit=frozenset({"email"}), on_refused=handed.append,
+    )  # fmt: skip
+    assert again.noop and handed == []

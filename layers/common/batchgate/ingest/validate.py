@@ -14,6 +14,7 @@ from batchgate.aws.store import Store
 from batchgate.core import keys
 from batchgate.core.file_names import format_for_name
 from batchgate.core.models import Batch, BatchFile, Dataset
+from batchgate.core.upsert_rules import required_at_commit
 from batchgate.ingest.messages import ObjectEvent
 from batchgate.ingest.results import record_result
 from batchgate.observability import tracer
@@ -46,6 +47,7 @@ class FileValidator:
             staged_dir=keys.fs_path(ev.bucket, keys.batch_staged_prefix(batch)),
             failed_dir=keys.fs_path(ev.bucket, keys.batch_failed_prefix(batch)),
             compression=compression,
+            required_at_commit=required_at_commit(dataset, batch),
         )
         return record_result(self.store, ev, batch, name, result)
 

@@ -23,12 +23,14 @@ registered in place exactly like ``promote`` (zero bytes written).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
 
 from batchgate.core.errors import InvalidRequest
 from batchgate.core.models import Dataset
@@ -58,9 +60,15 @@ from batchgate.lake.tables import BATCH_COLUMN, LINEAGE_COLUMNS, identifier_of
 
 ROWS_UPDATED_KEY = "batchgate.rows-updated"
 ROWS_INSERTED_KEY = "batchgate.rows-inserted"
+ROWS_REFUSED_KEY = "batchgate.rows-refused"
 
 
 FILE_INDEX = "__bg_file"
+# Columns of the refused rows handed to ``on_refused``: the first required column that broke the
+# rule, and whether the row was a new identity (an insert) or an update.
+REFUSED_FIELD = "__bg_refused_field"
+REFUSED_INSERT = "__bg_refused_insert"
+OnRefused = Callable[[pa.Table], None]
 
 
 def merge(
@@ -110,6 +118,8 @@ def upsert(
     present_columns: list[str] | Mapping[str, list[str] | None] | None = None,
     *,
     policy: CommitPolicy = DEFAULT_POLICY,
+    required_at_commit: frozenset[str] = frozenset(),
+    on_refused: OnRefused | None = None,
 ) -> CommitResult:
     """Upsert the staged rows into the table in one commit; see the module docstring.
 
@@ -122,6 +132,13 @@ def upsert(
     old versions removed; ``bytes_rewritten`` the bytes of every data file this commit wrote.
     Within the batch, a later row for an identity replaces an earlier one entirely.
     Idempotent: a re-run finds the upsert snapshot and returns it (``noop``).
+
+    ``required_at_commit``: required columns checked on the row as it will be stored (see
+    :mod:`batchgate.core.upsert_rules`): a new identity lacking one, or an update through a file
+    that carries one and gives null, is refused — left out of the commit, the stored row (if any)
+    untouched. Every attempt that gets as far as deciding hands ``on_refused`` the refused rows
+    (lineage, values, :data:`REFUSED_FIELD`, :data:`REFUSED_INSERT`; possibly none) before it
+    commits; the callback may raise to stop the commit. The count is in the snapshot summary.
     """
     if not identity:
         raise InvalidRequest(f"upsert into dataset {dataset.id} needs identity columns")
@@ -166,6 +183,18 @@ def upsert(
             return Plan(empty=True)
         staged = incoming_rows(table)
         incoming = ident.last_per_key(staged, identity)
+        refused_count = 0
+        if required_at_commit:
+            refused = refused_mask(table, metadata, incoming, identity, present_by_file, required_at_commit)
+            refused_rows = incoming.filter(refused.mask)
+            refused_rows = refused_rows.append_column(REFUSED_FIELD, refused.field.filter(refused.mask))
+            refused_rows = refused_rows.append_column(REFUSED_INSERT, refused.insert.filter(refused.mask))
+            if on_refused is not None:
+                on_refused(refused_rows)
+            refused_count = refused_rows.num_rows
+            if refused_count:
+                incoming = incoming.filter(pc.invert(refused.mask))
+        properties[ROWS_REFUSED_KEY] = str(refused_count)
         keys = ident.non_null_keys(incoming, identity)
         removal = Removal(batch_ids=frozenset())
         matched: list[pa.Table] = []
@@ -218,3 +247,59 @@ def upsert(
         )
 
     return run_commit(catalog, identifier_of(dataset), UPSERT, batch_id, build, policy=policy)
+
+
+@dataclass
+class Refused:
+    """Per incoming row: refused or not, the first required column that broke the rule (else
+    null), and whether the row was a new identity."""
+
+    mask: pa.Array
+    field: pa.Array
+    insert: pa.Array
+
+
+def refused_mask(
+    table: Table,
+    metadata: TableMetadata,
+    incoming: pa.Table,
+    identity: list[str],
+    present_by_file: list[set[str]],
+    required: frozenset[str],
+) -> Refused:
+    """Which incoming rows break ``required`` on the row as it would be stored: a null in a
+    required column of a new identity, or of an update whose file carried that column (where it
+    did not, the stored value stays, and stored rows already satisfy the rule)."""
+    n = incoming.num_rows
+    columns = [c for c in incoming.column_names if c in required]  # schema order
+    nulls = {c: incoming.column(c).is_null() for c in columns}
+    no_field = pa.nulls(n, pa.string())
+    if not any(pc.any(m).as_py() for m in nulls.values()):
+        falses = pa.repeat(pa.scalar(False), n)
+        return Refused(falses, no_field, falses)
+    insert = pc.invert(matched_identities(table, metadata, incoming, identity))
+    files = incoming.column(FILE_INDEX)
+    mask = pa.repeat(pa.scalar(False), n)
+    field_ = no_field
+    for c in columns:
+        carried = pa.array([i for i, cols in enumerate(present_by_file) if c in cols], pa.int32())
+        broken = pc.and_(nulls[c], pc.or_(insert, pc.is_in(files, value_set=carried)))
+        first = pc.and_(broken, pc.invert(mask))
+        field_ = pc.if_else(first, pa.scalar(c), field_)
+        mask = pc.or_(mask, broken)
+    return Refused(pc.fill_null(mask, False), field_, insert)
+
+
+def matched_identities(
+    table: Table, metadata: TableMetadata, incoming: pa.Table, identity: list[str]
+) -> pa.Array:
+    """True where an incoming row's identity is in the table now (reads identity columns only)."""
+    n = incoming.num_rows
+    keys = ident.non_null_keys(incoming, identity)
+    if not keys.num_rows or metadata.current_snapshot() is None:
+        return pa.repeat(pa.scalar(False), n)
+    hits = [pa.array([], pa.int64())]
+    for task in scan_tasks(table, metadata, ident.key_filter(keys, identity)):
+        file_keys = read_tasks(table, metadata, [task], columns=identity)
+        hits.append(ident.match(file_keys, incoming, identity)[1])
+    return pc.invert(ident.not_in(n, pa.concat_arrays(hits)))

@@ -49,8 +49,11 @@ class _Rule:
 class Checker:
     """Precompiled constraint checks for one dataset schema; reusable across blocks and files."""
 
-    def __init__(self, schema: DatasetSchema) -> None:
+    def __init__(self, schema: DatasetSchema, *, required_at_commit: frozenset[str] = frozenset()) -> None:
+        """``required_at_commit``: top-level columns whose ``required`` an upsert checks on the
+        stored row when the batch lands (see :mod:`batchgate.core.upsert_rules`), not here."""
         self.schema = schema
+        self.required_at_commit = required_at_commit
         self._rules: dict[str, _Rule] = {}
         for f in schema.fields:
             self._compile(f, f.name)
@@ -85,6 +88,8 @@ class Checker:
         """Every violated rule of every row of ``table`` (conformed to the dataset schema)."""
         out: list[Violation] = []
         for f in self.schema.fields:
+            if f.name in self.required_at_commit:
+                f = f.model_copy(update={"required": False})
             self._check_field(f, f.name, one_array(table.column(f.name)), present=None, out=out)
         return out
 

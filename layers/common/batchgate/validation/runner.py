@@ -67,13 +67,15 @@ def validate_file(
     max_errors_kept: int = 20,
     first_line: int | None = None,
     workers: int | None = None,
+    required_at_commit: frozenset[str] = frozenset(),
 ) -> FileResult:
     """Validate one uploaded file (or one part from :func:`plan_parts`) and stage its rows.
 
     ``first_line`` (from :func:`plan_parts`) is the physical line number where ``byte_range``
     starts; when omitted for a range, it is found by counting the newlines before the range.
     ``workers``: threads that parse and check blocks side by side (default: the usable CPUs, at
-    most 3); the outputs and counts are the same for any number.
+    most 3); the outputs and counts are the same for any number. ``required_at_commit``: an
+    upsert's required columns, checked when the batch lands (:mod:`batchgate.core.upsert_rules`).
     """
     started = time.monotonic()
     result = FileResult()
@@ -86,7 +88,9 @@ def validate_file(
         size = file_size(fs, source_path)
         result.input_bytes = (byte_range[1] - byte_range[0]) if byte_range else size
         try:
-            run = FileRun(dataset, batch_id, file_name, staged, failed, result, max_errors_kept)
+            run = FileRun(
+                dataset, batch_id, file_name, staged, failed, result, max_errors_kept, required_at_commit
+            )
             if size == 0:
                 raise FileError(codes.FILE_EMPTY, "the file has zero bytes")
             reader = _chunks(
@@ -255,9 +259,10 @@ class FileRun:
         failed: FailedWriter,
         result: FileResult,
         max_errors_kept: int,
+        required_at_commit: frozenset[str] = frozenset(),
     ) -> None:
         self.target = arrow_schema(dataset.schema_, lineage=False)
-        self.checker = Checker(dataset.schema_)
+        self.checker = Checker(dataset.schema_, required_at_commit=required_at_commit)
         self.batch_id = batch_id
         self.file_name = file_name
         self.staged = staged

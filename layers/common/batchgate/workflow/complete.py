@@ -21,12 +21,14 @@ from batchgate.core.errors import BatchgateError, IllegalTransition
 from batchgate.core.ids import now_ms
 from batchgate.core.models import Batch, BatchFile, Dataset, ErrorEntry
 from batchgate.core.status import FINAL, PENDING_FILES, decide, next_status
+from batchgate.core.upsert_rules import required_at_commit
 from batchgate.lake.commit import CommitResult
 from batchgate.lake.promote import promote as promote_commit
 from batchgate.lake.promote import replay as replay_commit
 from batchgate.lake.upsert import upsert as upsert_commit
 from batchgate.observability import logger, tracer
 from batchgate.workflow.context import State, TaskContext, errors_with_cause
+from batchgate.workflow.refusals import CommitRefusals, TooManyRefused
 from batchgate.workflow.revert import revert_commit
 
 MAX_PROMOTE_ATTEMPTS = 5
@@ -59,13 +61,13 @@ def check_files(ctx: TaskContext, state: State) -> State:
     return {"state": "waiting", "mode": mode, "pending": pending[:20]}
 
 
-Commit = Callable[[Batch, Dataset, list[BatchFile]], CommitResult]
+Commit = Callable[[Batch, Dataset, list[BatchFile], CommitRefusals], CommitResult]
 
 
 def promote(ctx: TaskContext, state: State) -> State:
     """Append the batch's staged files to the table."""
 
-    def commit(batch: Batch, dataset: Dataset, files: list[BatchFile]) -> CommitResult:
+    def commit(batch: Batch, dataset: Dataset, files: list[BatchFile], _: CommitRefusals) -> CommitResult:
         return promote_commit(ctx.lake(dataset), dataset, batch.id, ctx.staged_uris(files))
 
     return _land(ctx, state, "append", commit)
@@ -74,7 +76,7 @@ def promote(ctx: TaskContext, state: State) -> State:
 def replay(ctx: TaskContext, state: State) -> State:
     """Replace the predecessors' rows with the batch's in one commit, then mark them inactive."""
 
-    def commit(batch: Batch, dataset: Dataset, files: list[BatchFile]) -> CommitResult:
+    def commit(batch: Batch, dataset: Dataset, files: list[BatchFile], _: CommitRefusals) -> CommitResult:
         assert batch.replay is not None
         predecessors = batch.replay.predecessors
         return replay_commit(ctx.lake(dataset), dataset, batch.id, ctx.staged_uris(files), predecessors)
@@ -88,13 +90,24 @@ def replay(ctx: TaskContext, state: State) -> State:
 def upsert(ctx: TaskContext, state: State) -> State:
     """Merge the batch's rows into the table by the dataset's identity (AEP patch semantics)."""
 
-    def commit(batch: Batch, dataset: Dataset, files: list[BatchFile]) -> CommitResult:
+    def commit(
+        batch: Batch, dataset: Dataset, files: list[BatchFile], refusals: CommitRefusals
+    ) -> CommitResult:
         # patch semantics are per file: each staged file carries its source file's columns
         present: dict[str, list[str] | None] = {
             uri: f.present_columns for f in files for uri in ctx.staged_uris([f])
         }
         staged = ctx.staged_uris(files)
-        return upsert_commit(ctx.lake(dataset), dataset, batch.id, staged, dataset.tags.identity, present)
+        return upsert_commit(
+            ctx.lake(dataset),
+            dataset,
+            batch.id,
+            staged,
+            dataset.tags.identity,
+            present,
+            required_at_commit=refusals.required,
+            on_refused=refusals.write,
+        )
 
     return _land(ctx, state, "upsert", commit)
 
@@ -132,7 +145,22 @@ def _land(ctx: TaskContext, state: State, mode: Mode, commit: Commit) -> State:
         ctx.notify(batch, "failed")
         return {"status": "failed"}
     faults.inject("commit")
-    result = commit(batch, dataset, files)
+    refusals = CommitRefusals(ctx, batch, files, required_at_commit(dataset, batch))
+    try:
+        result = commit(batch, dataset, files, refusals)
+    except TooManyRefused as exc:
+        outcome = decide(
+            refusals.apply(), batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics
+        )
+        error = ErrorEntry(code=exc.code, description=exc.message)
+        batch = ctx.move(batch, "failed", metrics=outcome.metrics, errors=[*outcome.errors, error])
+        ctx.notify(batch, "failed")
+        return {"status": "failed"}
+    if refusals.required:
+        # rows refused at commit are failed records now: the counts and the error sample say so
+        outcome = decide(
+            refusals.apply(), batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics
+        )
     try:
         batch = ctx.move(
             batch,

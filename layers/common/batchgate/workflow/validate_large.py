@@ -16,6 +16,7 @@ from batchgate.aws.s3fs import s3_filesystem
 from batchgate.core import keys
 from batchgate.core.file_names import format_for_name
 from batchgate.core.models import Batch, Dataset, ErrorEntry
+from batchgate.core.upsert_rules import required_at_commit
 from batchgate.ingest.messages import ObjectEvent
 from batchgate.ingest.results import record_result
 from batchgate.validation import FileResult, land_nothing, merge_results, plan_parts, validate_file
@@ -52,6 +53,7 @@ def validate_part(ctx: TaskContext, state: State) -> State:
         staged_dir=keys.fs_path(file["bucket"], keys.batch_staged_prefix(batch)),
         failed_dir=keys.fs_path(file["bucket"], keys.batch_failed_prefix(batch)),
         compression=format_for_name(file["name"])[1],
+        required_at_commit=required_at_commit(dataset, batch),
         **part,
     )
     key = keys.part_result_key(

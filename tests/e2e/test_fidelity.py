@@ -1,16 +1,18 @@
-"""A dataset's schema changing under landed rows, and a dataset deleted, against `batchgate up`:
-PATCH evolves the Iceberg table in one commit, old batches read the new columns as null, revert
-and replay work across the change, and DELETE drops the table and lets GC take the files."""
+"""AEP fidelity against `batchgate up`: the guide's upsert patch with a required column outside
+the patch; a dataset's schema changing under landed rows (PATCH evolves the Iceberg table in one
+commit, old batches read the new columns as null, revert and replay work across the change); a
+dataset deleted (the table dropped, GC takes the files)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 import requests
 
 from tests.e2e.stack import RunningStack
-from tests.e2e.test_guide_flows import Flow, iceberg_rows, jsonl, run_gc
+from tests.e2e.test_guide_flows import Flow, iceberg_rows, jsonl, parquet, people, run_gc
 
 DATASETS = "/data/foundation/catalog/dataSets"
 BASE = {
@@ -179,3 +181,69 @@ def test_delete_refuses_an_open_batch_then_drops_the_table_and_gc_takes_the_file
     output = run_gc(stack, expect_deleted=False)
     assert output["datasetsRemoved"] >= 1
     assert files_of_dataset() == []
+
+
+def failed_records(stack: RunningStack, batch_id: str) -> list[dict[str, Any]]:
+    listing = stack.get(f"/data/foundation/export/batches/{batch_id}/failed")
+    assert listing.status_code == 200, listing.text
+    out = []
+    for f in listing.json()["data"]:
+        r = stack.get(f"/data/foundation/export/files/{f['dataSetFileId']}", allow_redirects=True)
+        assert r.status_code == 200, r.text
+        out += [json.loads(line) for line in r.content.splitlines()]
+    return out
+
+
+UPSERT = {"isUpsert": True, "identity": ["id"]}
+
+
+def test_the_guides_patch_leaves_a_required_column_alone_and_a_new_identity_must_be_whole(
+    flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("patched", tags=UPSERT)  # PROFILE: email is required
+    assert flow.ingest(ds, jsonl(people(3)))["status"] == "success"
+    # the guide's patch: a Parquet file holding the fields to patch and the identity field
+    patch_rows = [
+        {"id": "p0", "tier": "silver"},
+        {"id": "p1", "tier": "bronze"},
+        {"id": "p9", "tier": "gold"},
+    ]
+    done = flow.ingest(ds, parquet(patch_rows), "patch.parquet", "parquet", partialIngestionPercentage=50)
+    assert done["status"] == "success", done
+    assert (done["metrics"]["inputRecordCount"], done["metrics"]["outputRecordCount"]) == (3, 2)
+    assert done["metrics"]["failedRecordCount"] == 1
+    rows = {r["id"]: r for r in flow.rows(ds)}
+    assert set(rows) == {"p0", "p1", "p2"}, "the new identity without its email was refused"
+    assert (rows["p0"]["tier"], rows["p0"]["email"]) == ("silver", "p0@example.com"), "email left alone"
+    assert rows["p1"]["tier"] == "bronze" and rows["p2"]["tier"] == "gold"
+    [refused] = failed_records(stack, done["id"])
+    assert refused["_row"] == 2 and refused["_filename"] == "patch.parquet"
+    assert refused["_values"] == {"id": "p9", "tier": "gold"}
+    assert refused["_errors"][0]["code"] == "BG-ROW-REQUIRED" and refused["_errors"][0]["field"] == "email"
+    sample = [e for e in done["errors"] if e.get("code") == "BG-ROW-REQUIRED"]
+    assert sample and sample[0]["field"] == "email", done["errors"]
+
+
+def test_an_update_may_not_clear_a_required_column_and_over_the_budget_nothing_lands(
+    flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("cleared", tags=UPSERT)
+    assert flow.ingest(ds, jsonl(people(2)))["status"] == "success"
+    # the file carries email (p1 gives one), so p0's null would clear it
+    data = jsonl(
+        [{"id": "p0", "email": None, "tier": "silver"}, {"id": "p1", "email": "n@x.org", "tier": "bronze"}]
+    )
+    strict = flow.ingest(ds, data)  # partialIngestionPercentage 0: one refused row fails the batch
+    assert strict["status"] == "failed", strict
+    assert strict["metrics"]["failedRecordCount"] == 1 and strict["metrics"]["outputRecordCount"] == 1
+    assert any("nothing was landed" in e["description"] for e in strict["errors"]), strict["errors"]
+    assert {r["id"]: (r["email"], r["tier"]) for r in flow.rows(ds)} == {
+        "p0": ("p0@example.com", "gold"),
+        "p1": ("p1@example.com", "gold"),
+    }, "nothing landed"
+    [refused] = failed_records(stack, strict["id"])
+    assert refused["_errors"][0]["field"] == "email" and "cannot clear" in refused["_errors"][0]["message"]
+    # a CSV patch without the email column updates what it carries
+    csv = flow.ingest(ds, b"id,tier\np1,silver\n", "tiers.csv", "csv")
+    assert csv["status"] == "success", csv
+    assert {r["id"]: (r["email"], r["tier"]) for r in flow.rows(ds)}["p1"] == ("p1@example.com", "silver")
