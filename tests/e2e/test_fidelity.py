@@ -247,3 +247,41 @@ def test_an_update_may_not_clear_a_required_column_and_over_the_budget_nothing_l
     csv = flow.ingest(ds, b"id,tier\np1,silver\n", "tiers.csv", "csv")
     assert csv["status"] == "success", csv
     assert {r["id"]: (r["email"], r["tier"]) for r in flow.rows(ds)}["p1"] == ("p1@example.com", "silver")
+
+
+def test_extra_columns_discard_warns_freeze_fails_evolve_adds_them(flow: Flow, stack: RunningStack) -> None:
+    data = jsonl([{"id": "a", "n": 1, "note": "x"}, {"id": "b", "n": 2, "note": "y", "level": 3}])
+
+    discard = flow.dataset("discarding", schema=BASE)
+    done = flow.ingest(discard, data)
+    assert done["status"] == "success", done
+    [warning] = [e for e in done["errors"] if e["code"] == "BG-WARN-EXTRA-COLUMNS"]
+    assert "level (1 rows)" in warning["description"] and "note (2 rows)" in warning["description"]
+    assert set(flow.rows(discard)[0]) == {"id", "n", "kind", "_batch_id", "_source_file", "_source_row"}
+
+    freeze = stack.post(DATASETS, json={"name": "frozen", "schema": BASE, "extraColumns": "freeze"})
+    frozen = freeze.json()[0].split("/")[-1]
+    failed = flow.ingest(frozen, data)
+    assert failed["status"] == "failed", failed
+    assert any(e["code"] == "BG-FILE-EXTRA-COLUMNS" and "note" in e["description"] for e in failed["errors"])
+    assert (failed["metrics"]["inputRecordCount"], failed["metrics"]["failedRecordCount"]) == (2, 2)
+    assert stack.get(f"/data/foundation/export/datasets/{frozen}/rows").json()["data"] == []
+
+    evolving = flow.dataset("evolving-by-files", schema=BASE)
+    first = flow.ingest(evolving, jsonl([{"id": "old", "n": 0}]))
+    assert first["status"] == "success"
+    assert patch(stack, evolving, {"extraColumns": "evolve"}).json()[evolving]["extraColumns"] == "evolve"
+    by_json = flow.ingest(evolving, data)
+    assert by_json["status"] == "success", by_json
+    csv = flow.ingest(evolving, b"id,n,score\nc,3,1.5\n", "more.csv", "csv")
+    assert csv["status"] == "success", csv
+    fields = {f["name"]: f for f in stack.get(f"{DATASETS}/{evolving}").json()[evolving]["schema"]["fields"]}
+    assert (fields["note"]["type"], fields["level"]["type"], fields["score"]["type"]) == (
+        "string",
+        "integer",
+        "number",
+    )
+    assert not any(fields[c].get("required") for c in ("note", "level", "score"))
+    rows = {r["id"]: r for r in iceberg_rows(stack, evolving)}
+    assert (rows["old"]["note"], rows["b"]["level"], rows["c"]["score"]) == (None, 3, 1.5)
+    assert rows["a"]["note"] == "x" and rows["a"]["level"] is None

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batchgate.core.models import DatasetSchema, DatasetTags, InputFormat, Replay
+from batchgate.core.models import DatasetSchema, DatasetTags, ExtraColumnsPolicy, InputFormat, Replay
 
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # SigV4's ceiling for presigned URLs
 
@@ -22,6 +22,7 @@ class DatasetCreate(BaseModel):
     schema_: DatasetSchema | None = Field(default=None, alias="schema")
     schema_ref: dict[str, Any] | None = Field(default=None, alias="schemaRef")
     tags: DatasetTags = Field(default_factory=DatasetTags)
+    extra_columns: ExtraColumnsPolicy = Field(default="discard", alias="extraColumns")
 
 
 class DatasetPatch(BaseModel):
@@ -32,6 +33,7 @@ class DatasetPatch(BaseModel):
 
     schema_: DatasetSchema | None = Field(default=None, alias="schema")
     tags: DatasetTags | None = None
+    extra_columns: ExtraColumnsPolicy | None = Field(default=None, alias="extraColumns")
 
 
 class SchemaCreate(BaseModel):

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 FieldType = Literal["string", "integer", "number", "boolean", "timestamp", "date", "object", "array"]
 Format = Literal["json", "csv", "parquet"]
+# discard: dropped, the batch warns naming them; freeze: the file fails naming them; evolve: added
+# to the dataset as optional columns when the batch lands.
+ExtraColumnsPolicy = Literal["discard", "freeze", "evolve"]
 
 BatchStatus = Literal[
     "loading",
@@ -201,6 +204,8 @@ class Dataset(BaseModel):
     table: str  # Iceberg identifier "namespace.table"
     # AEP's pointer to the schema the dataset was created from (the registry's $id).
     schema_ref: dict[str, str] | None = Field(default=None, alias="schemaRef")
+    # What a file's columns the schema does not have become (after dlt's schema contracts).
+    extra_columns: ExtraColumnsPolicy = Field(default="discard", alias="extraColumns")
 
     @model_validator(mode="after")
     def _identity_known(self) -> Dataset:
@@ -392,6 +397,10 @@ class BatchFile(BaseModel):
     # S3's event sequencer of the object version last validated: orders racing/duplicate events.
     sequencer: str | None = None
     present_columns: list[str] | None = Field(default=None, alias="presentColumns")
+    # Columns the dataset's schema lacks: path → rows giving a value (dropped, extraColumns
+    # "discard"), and the optional fields "evolve" adds when the batch lands (path → field).
+    extra_columns: dict[str, int] = Field(default_factory=dict, alias="extraColumns")
+    added_columns: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="addedColumns")
     input_record_count: int = Field(default=0, alias="inputRecordCount")
     output_record_count: int = Field(default=0, alias="outputRecordCount")
     failed_record_count: int = Field(default=0, alias="failedRecordCount")

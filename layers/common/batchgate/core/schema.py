@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from batchgate.core.models import DatasetSchema, ItemSchema, SchemaField
+from batchgate.core.models import DatasetSchema, FieldType, ItemSchema, SchemaField
 
 LINEAGE_COLUMNS = ("_batch_id", "_source_file", "_source_row")
 
@@ -60,3 +60,43 @@ def arrow_schema(schema: DatasetSchema, *, lineage: bool = True) -> pa.Schema:
     if lineage:
         fields.extend(LINEAGE_FIELDS)
     return pa.schema(fields)
+
+
+class NoFieldType(ValueError):
+    """An Arrow type no dataset field type holds (a map, binary, a union...)."""
+
+
+def field_from_arrow(name: str, t: pa.DataType) -> SchemaField:
+    """The optional dataset field a column of Arrow type ``t`` becomes (an evolved column).
+    A column that only ever held nulls becomes a string."""
+    if pa.types.is_struct(t):
+        return SchemaField(name=name, type="object", fields=[field_from_arrow(c.name, c.type) for c in t])
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return SchemaField(name=name, type="array", items=_item_from_arrow(name, t.value_type))
+    return SchemaField(name=name, type=_scalar_from_arrow(name, t))
+
+
+def _item_from_arrow(name: str, t: pa.DataType) -> ItemSchema:
+    if pa.types.is_struct(t):
+        return ItemSchema(type="object", fields=[field_from_arrow(c.name, c.type) for c in t])
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return ItemSchema(type="array", items=_item_from_arrow(name, t.value_type))
+    return ItemSchema(type=_scalar_from_arrow(name, t))
+
+
+def _scalar_from_arrow(name: str, t: pa.DataType) -> FieldType:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
+        return "string"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_date(t):
+        return "date"
+    raise NoFieldType(f"column {name} holds {t}, which no dataset field type holds")

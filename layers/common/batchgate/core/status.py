@@ -101,6 +101,10 @@ class Outcome:
     errors: list[ErrorEntry]
 
 
+# A warning, not an error: the batch's outcome does not depend on it.
+WARN_EXTRA_COLUMNS = "BG-WARN-EXTRA-COLUMNS"
+
+
 def decide(
     files: Iterable[BatchFile], partial_ingestion_percentage: float, *, diagnostics: bool = True
 ) -> Outcome:
@@ -145,6 +149,17 @@ def decide(
             errors.extend(sample[:ROW_ERROR_SAMPLE])
     else:
         too_many = False
+    for f in files:
+        if f.extra_columns:
+            shown = ", ".join(f"{path} ({rows} rows)" for path, rows in sorted(f.extra_columns.items()))
+            errors.append(
+                ErrorEntry(
+                    code=WARN_EXTRA_COLUMNS,
+                    description=f"columns not in the dataset schema were dropped (extraColumns: discard): {shown}",
+                    file=f.name,
+                    recordCount=max(f.extra_columns.values()),
+                )
+            )
     has_file_errors = any(f.file_error is not None for f in files)
     succeeded = bool(files) and not has_file_errors and not too_many
     return Outcome(succeeded=succeeded, metrics=metrics, errors=errors)

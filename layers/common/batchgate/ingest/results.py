@@ -39,6 +39,8 @@ def record_result(store: Store, ev: ObjectEvent, batch: Batch, name: str, result
         errors=result.errors,
         file_error=result.file_error,
         present_columns=result.present_columns,
+        extra_columns=result.extra_columns,
+        added_columns=result.added_columns,
         validated_at=now_ms(),
         duration_ms=result.duration_ms,
     )

@@ -18,8 +18,9 @@ Decisions, in one place (details in each module):
 * Row numbers: CSV and JSON Lines — the 1-based physical line where the record starts (the CSV
   header is line 1); multi-line JSON — the line where the object starts; Parquet — the 0-based
   row index in the file. Parts number rows file-wide (``first_line`` from :func:`plan_parts`).
-* Fields a file has that the schema does not are ignored (AEP does the same); a CSV whose header
-  names no schema field at all is a file error.
+* Fields a file has that the schema does not follow the dataset's ``extraColumns`` policy
+  (:mod:`.extra_columns`: discard and warn, freeze, evolve); a CSV whose header names no schema
+  field at all is a file error.
 * File errors (zero bytes, not Parquet, bad header, bad compression, undecodable charset) never
   raise: ``FileResult.file_error`` is set, records read before it keep their outcome (so an
   unopenable file counts 0/0/0). Missing objects and I/O failures raise, for the caller to retry.

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 
 from batchgate.validation.convert import Violation
+from batchgate.validation.extra_columns import ExtraColumns
 
 
 @dataclass
@@ -39,6 +40,10 @@ class Chunk:
     values: dict[int, Any] = field(default_factory=dict)
     declared: bool = True
     strings_valid: bool = False  # the reader already checked every string is UTF-8
+    # Extra columns the reader found without putting them in ``table`` (a CSV header's, a
+    # Parquet file's unread ones, JSON fields of lines parsed in Python); those in ``table``
+    # beyond the dataset's are found by the runner.
+    extras: ExtraColumns | None = None
 
     @staticmethod
     def only_corrupt(corrupt: list[Corrupt]) -> Chunk:

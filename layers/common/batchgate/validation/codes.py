@@ -24,6 +24,11 @@ BG-FILE-ENCODING        INVALID_ENCODING                    non-UTF-8 charset ca
 BG-FILE-SCHEMA          (none)                              the dataset's schema cannot be run (a
                                                             pattern RE2 refuses, stored before
                                                             such patterns were refused)
+BG-FILE-EXTRA-COLUMNS   (none)                              columns the schema lacks, refused by
+                                                            extraColumns 'freeze', or 'evolve'
+                                                            cannot type them
+BG-WARN-EXTRA-COLUMNS   (none; a warning)                   columns the schema lacks, dropped
+                                                            (extraColumns 'discard')
 ======================  ==================================  ======================================
 """
 
@@ -47,6 +52,7 @@ FILE_HEADER: Final = "BG-FILE-HEADER"
 FILE_COMPRESSION: Final = "BG-FILE-COMPRESSION"
 FILE_ENCODING: Final = "BG-FILE-ENCODING"
 FILE_SCHEMA: Final = "BG-FILE-SCHEMA"
+FILE_EXTRA_COLUMNS: Final = "BG-FILE-EXTRA-COLUMNS"
 
 
 class FileError(Exception):

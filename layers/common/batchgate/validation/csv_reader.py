@@ -4,8 +4,8 @@ Contract:
 * ``delimiter``/``quote``/``escape`` as given (a quote inside a quoted value is doubled, RFC 4180;
   with ``escape`` it may also be escaped), quoted values may hold newlines.
 * ``header: true`` — the first record names the columns; names match dataset fields exactly;
-  ``parent.child`` names fill object children; unknown columns are ignored (as AEP ignores fields
-  its schema does not know). A header that is empty, has duplicate names, or names no dataset
+  ``parent.child`` names fill object children; unknown columns are not read, only named for the
+  dataset's ``extraColumns`` policy. A header that is empty, has duplicate names, or names no dataset
   field is a file error (``BG-FILE-HEADER``). ``header: false`` — columns are the dataset's
   top-level fields in schema order.
 * Array fields (and object fields given as one column) hold JSON text: ``["a","b"]``.
@@ -33,6 +33,7 @@ from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit, truncate
 from batchgate.validation.codes import FileError
 from batchgate.validation.convert import BOOL_FALSE, BOOL_TRUE, arange, one_array
+from batchgate.validation.extra_columns import ExtraColumns
 from batchgate.validation.source import Block, ByteSource, Oversize, first_record_end, iter_blocks
 
 
@@ -58,12 +59,23 @@ class CsvLayout:
         for f in schema.fields:
             self.known.extend(_columns_for(f, f.name, available))
         self.typed = _typed_columns(schema, self.known)
+        # Header columns no dataset field takes: every record of the file carries them.
+        self.extra = [n for n in names if n not in set(self.known) and n.strip()]
         if not self.known:
             raise FileError(
                 codes.FILE_HEADER,
                 f"no CSV column matches a dataset field (header: {names[:20]!r})",
             )
         self.schema = schema
+
+    def extras(self, rows: int) -> ExtraColumns | None:
+        """The extra columns of ``rows`` records (their type is not known from a header)."""
+        if not self.extra or not rows:
+            return None
+        found = ExtraColumns()
+        for name in self.extra:
+            found.add(name, rows, pa.null())
+        return found
 
     def build(self, table: pa.Table) -> pa.Table:
         """The parsed (bytes) columns shaped as the dataset's top-level fields."""
@@ -243,7 +255,9 @@ def _parse_block(
     n_lines = block.line_count
     if not invalid and n_lines == table.num_rows:
         # One line per record (no blank lines, no quoted newlines): the common case.
-        yield Chunk(layout.build(table), arange(block.first_line, n_lines), strings_valid=typed)
+        chunk = Chunk(layout.build(table), arange(block.first_line, n_lines), strings_valid=typed)
+        chunk.extras = layout.extras(n_lines)
+        yield chunk
         return
     starts = _record_starts(block, n_lines, table, invalid, quote, escape)
     n_records = table.num_rows + len(invalid)
@@ -258,7 +272,7 @@ def _parse_block(
         rows = pa.array([s for i, s in enumerate(starts) if i not in bad], pa.int64())
     else:
         rows = pa.array(starts, pa.int64())
-    yield Chunk(layout.build(table), rows, corrupt, strings_valid=typed)
+    yield Chunk(layout.build(table), rows, corrupt, strings_valid=typed, extras=layout.extras(len(rows)))
 
 
 def _read_block(
@@ -393,6 +407,8 @@ def _parse_records(
             )
     if tables:
         merged = pa.concat_tables(tables)
-        yield Chunk(layout.build(merged), pa.array(rows, pa.int64()), corrupt)
+        yield Chunk(
+            layout.build(merged), pa.array(rows, pa.int64()), corrupt, extras=layout.extras(len(rows))
+        )
     elif corrupt:
         yield Chunk.only_corrupt(corrupt)

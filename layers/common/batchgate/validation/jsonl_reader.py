@@ -4,7 +4,7 @@ Contract:
 * One object per line; blank lines are skipped; the row number is the 1-based line. A line that
   is not one JSON object (syntax error, an array, two objects) is ``BG-ROW-CORRUPT``, a line with
   bytes that are not UTF-8 is ``BG-ROW-ENCODING``; both keep their raw text.
-* Fields not in the schema are ignored (as AEP ignores fields its schema does not know).
+* Fields not in the schema come back as extra columns, for the dataset's ``extraColumns`` policy.
 * Types are strict, as JSON has them: a string is not an integer (``"12"`` fails an integer
   field), an integral number (``3.0``) is an integer; timestamps and dates are ISO-8601 strings.
 
@@ -16,6 +16,7 @@ per-line Python path, which reports each problem on its field.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -32,6 +33,7 @@ from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit, truncate
 from batchgate.validation.codes import FileError
 from batchgate.validation.convert import Violation, arange
+from batchgate.validation.extra_columns import ExtraColumns
 from batchgate.validation.source import ByteSource, Oversize, iter_blocks
 
 _SMALL_PIECE = 16  # lines: below this a refused piece goes line by line in Python
@@ -63,9 +65,16 @@ class JsonBlockParser:
     def __init__(self, schema: DatasetSchema) -> None:
         self.schema = schema
         self.read_schema = json_read_schema(schema)
+        # "infer": fields the schema lacks come back as extra columns (the dataset's
+        # extraColumns policy needs them named and counted); "ignore" for a block where they
+        # change type from line to line, so the block still takes the fast path.
         self._parse_options = pajson.ParseOptions(
+            explicit_schema=self.read_schema, unexpected_field_behavior="infer"
+        )
+        self._ignore_options = pajson.ParseOptions(
             explicit_schema=self.read_schema, unexpected_field_behavior="ignore"
         )
+        self._known = {f.name for f in schema.fields}
 
     def parse(
         self, data: bytes, first_line: int, numbers: list[int] | None = None, *, newlines: int = -1
@@ -80,17 +89,18 @@ class JsonBlockParser:
             yield chunk
 
     def _parse(self, data: bytes, first_line: int, newlines: int = -1) -> Iterator[Chunk]:
-        table = self._arrow(data)
+        table, extras = self._arrow(data)
         if table is not None:
             newlines = data.count(b"\n") if newlines < 0 else newlines
             n_lines = newlines + (0 if data.endswith(b"\n") else 1)
             if table.num_rows == n_lines:
-                yield Chunk(table, arange(first_line, n_lines), declared=False)
+                yield Chunk(table, arange(first_line, n_lines), declared=False, extras=extras)
                 return
             lines = data.split(b"\n")
             filled = [i for i, text in enumerate(lines) if text.strip()]
             if len(filled) == table.num_rows and all(lines[i].lstrip()[:1] == b"{" for i in filled):
-                yield Chunk(table, pa.array([first_line + i for i in filled], pa.int64()), declared=False)
+                rows = pa.array([first_line + i for i in filled], pa.int64())
+                yield Chunk(table, rows, declared=False, extras=extras)
                 return
         # Refused (or rows do not map one-to-one on lines): bisect, then line by line.
         if data.count(b"\n") < _SMALL_PIECE:
@@ -103,7 +113,29 @@ class JsonBlockParser:
         yield from self._parse(left, first_line)
         yield from self._parse(right, first_line + left.count(b"\n"))
 
-    def _arrow(self, data: bytes) -> pa.Table | None:
+    def _arrow(self, data: bytes) -> tuple[pa.Table | None, ExtraColumns | None]:
+        """Arrow's parse of a block (extra fields as extra columns), or None if it refuses it.
+        A block Arrow refuses only because an extra field changes type is parsed ignoring extra
+        fields, and those are then found in Python (the second value)."""
+        table = self._read(data, self._parse_options)
+        if table is not None:
+            return table, None
+        table = self._read(data, self._ignore_options)
+        if table is None:
+            return None, None
+        extras = ExtraColumns()
+        records = []
+        for text in data.split(b"\n"):
+            if text.strip():
+                with contextlib.suppress(ValueError, RecursionError):
+                    value = json.loads(text)
+                    if isinstance(value, dict):
+                        records.append(value)
+        extras.scan_values(records, self._known)
+        return table, extras
+
+    @staticmethod
+    def _read(data: bytes, options: pajson.ParseOptions) -> pa.Table | None:
         try:
             return pajson.read_json(
                 pa.py_buffer(data),
@@ -111,7 +143,7 @@ class JsonBlockParser:
                 # runner's workers (Arrow's own threads on top only added overhead), and a
                 # single-chunk result needs no copy to become one array.
                 read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
-                parse_options=self._parse_options,
+                parse_options=options,
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError, ValueError):
             return None
@@ -168,6 +200,8 @@ class JsonBlockParser:
         if not records:
             return Chunk.only_corrupt(corrupt)
         table = pa.Table.from_pylist(records, schema=self.read_schema)
+        extras = ExtraColumns()
+        extras.scan_values(originals.values(), self._known)
         return Chunk(
             table,
             pa.array(rows, pa.int64()),
@@ -176,6 +210,7 @@ class JsonBlockParser:
             originals,
             declared=False,
             strings_valid=True,  # Python strings
+            extras=extras,
         )
 
 

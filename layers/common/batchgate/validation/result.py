@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from batchgate.core.models import ErrorEntry
+from batchgate.validation.codes import FILE_EXTRA_COLUMNS
 
 
 @dataclass
@@ -32,6 +34,10 @@ class FileResult:
     # Dataset columns the file carries (an upsert's patch touches only these): a CSV header's or
     # Parquet schema's columns; for JSON, the columns at least one record gives a value.
     present_columns: list[str] = field(default_factory=list)
+    # Columns the dataset's schema lacks (extraColumns): path → rows that gave it a value
+    # ("discard": dropped, the batch warns), and the fields "evolve" added (path → field JSON).
+    extra_columns: dict[str, int] = field(default_factory=dict)
+    added_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def check(self) -> FileResult:
         if self.input_record_count != self.output_record_count + self.failed_record_count:
@@ -62,9 +68,38 @@ def merge_results(parts: list[FileResult], *, max_errors_kept: int = 20) -> File
         merged.duration_ms += part.duration_ms
         merged.line_count += part.line_count
         merged.present_columns = sorted(set(merged.present_columns) | set(part.present_columns))
+        for path, rows in part.extra_columns.items():
+            merged.extra_columns[path] = merged.extra_columns.get(path, 0) + rows
+        for path, added in part.added_columns.items():
+            try:
+                merged.added_columns[path] = unify_added(merged.added_columns.get(path), added, path)
+            except AddedColumnConflict as exc:
+                merged.file_error = merged.file_error or ErrorEntry(
+                    code=FILE_EXTRA_COLUMNS, description=str(exc)
+                )
         if merged.file_error is None and part.file_error is not None:
             merged.file_error = part.file_error
     merged.errors.sort(key=lambda e: e.row if e.row is not None else -1)
     del merged.errors[max_errors_kept:]
     merged.failed_path = merged.failed_paths[0] if merged.failed_paths else None
     return merged.check()
+
+
+def unify_added(a: dict[str, Any] | None, b: dict[str, Any], path: str) -> dict[str, Any]:
+    """One field for a column two parts (or files) added: the same, or integer and number
+    (number); anything else is a conflict no one column holds."""
+    if a is None or a == b:
+        return b
+    if (
+        {a.get("type"), b.get("type")} == {"integer", "number"}
+        and not a.get("fields")
+        and not b.get("fields")
+    ):
+        return {**a, "type": "number"}
+    raise AddedColumnConflict(
+        f"column {path} was typed {a.get('type')} and {b.get('type')} in different parts of the data"
+    )
+
+
+class AddedColumnConflict(ValueError):
+    """Two parts or files of a batch added one column with different types (``evolve``)."""

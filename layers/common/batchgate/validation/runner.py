@@ -27,7 +27,7 @@ import pyarrow.fs as pafs
 
 from batchgate import faults
 from batchgate.core import limits
-from batchgate.core.models import Dataset, ErrorEntry, InputFormat
+from batchgate.core.models import Dataset, ErrorEntry, InputFormat, SchemaField
 from batchgate.core.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit
@@ -35,6 +35,7 @@ from batchgate.validation.codes import FileError
 from batchgate.validation.convert import Violation, conform
 from batchgate.validation.csv_reader import read_csv
 from batchgate.validation.engine import Checker, failed_mask
+from batchgate.validation.extra_columns import ExtraColumns, added_fields, frozen_error, with_added
 from batchgate.validation.failed_records import FailedRecords
 from batchgate.validation.json_document_reader import read_multi_line_json
 from batchgate.validation.jsonl_reader import read_json_lines
@@ -79,6 +80,28 @@ def validate_file(
     """
     started = time.monotonic()
     result = FileResult()
+    evolve_error: FileError | None = None
+    if dataset.extra_columns == "evolve":
+        found = discover_extras(
+            fs,
+            source_path,
+            input_format,
+            dataset,
+            compression,
+            byte_range,
+            row_groups,
+            block_size,
+            first_line,
+        )
+        try:
+            added = added_fields(found)
+        except FileError as exc:
+            evolve_error, added = exc, {}  # validated as it is; the file fails at the end
+        if added:
+            dataset = dataset.model_copy(update={"schema_": with_added(dataset.schema_, added)})
+            result.added_columns = {
+                p: f.model_dump(by_alias=True, exclude_none=True) for p, f in added.items()
+            }
     out_schema = arrow_schema(dataset.schema_)
     staged = StagedWriter(fs, staged_dir, file_name, part, out_schema)
     failed = FailedWriter(fs, failed_dir, file_name, part)
@@ -114,6 +137,11 @@ def validate_file(
                 for outcomes in done:
                     for outcome in outcomes:
                         run.commit(outcome)
+            if evolve_error is not None:
+                raise evolve_error
+            if run.extras and dataset.extra_columns == "freeze":
+                raise frozen_error(run.extras)
+            result.extra_columns = dict(run.extras.rows)
         except FileError as exc:
             result.file_error = ErrorEntry(code=exc.code, description=exc.message, file=file_name)
         except _DATA_ERRORS as exc:
@@ -205,6 +233,77 @@ def _chunks(
         yield from read_json_lines(src, schema, block_size=block_size, first_line=line)
 
 
+def discover_extras(
+    fs: pafs.FileSystem,
+    path: str,
+    fmt: InputFormat,
+    dataset: Dataset,
+    compression: str | None,
+    byte_range: tuple[int, int] | None,
+    row_groups: list[int] | None,
+    block_size: int,
+    first_line: int | None,
+) -> ExtraColumns:
+    """The extra columns of a file and their types, before it is validated (``evolve``): a
+    Parquet file's from its footer; JSON and CSV by reading it once (a CSV's extra columns as
+    text, typed by what every cell converts to). File errors are left to the validating pass."""
+    target = arrow_schema(dataset.schema_, lineage=False)
+    found = ExtraColumns()
+    if fmt.format == "parquet":
+        try:
+            pf, f = open_parquet(fs, path)
+        except FileError:
+            return found  # the validating pass reports it
+        with f:
+            found.scan_schema(pf.schema_arrow, target, {})
+        return found
+    closers: list[Any] = []
+
+    def read(ds: Dataset) -> Iterator[Chunk]:
+        args = (compression, byte_range, row_groups, block_size, first_line, closers)
+        return _units(_chunks(fs, path, fmt, ds, *args))
+
+    try:
+        if fmt.format == "csv":
+            header: list[str] = []
+            for chunk in read(dataset):
+                header = sorted(chunk.extras.rows) if chunk.extras else []
+                break
+            if not header:
+                return found
+            as_text = [SchemaField(name=name, type="string") for name in header if "." not in name]
+            wide = dataset.model_copy(
+                update={
+                    "schema_": dataset.schema_.model_copy(
+                        update={"fields": [*dataset.schema_.fields, *as_text]}
+                    )
+                }
+            )
+            for chunk in read(wide):
+                if len(chunk.rows):
+                    found.scan_text(chunk.table, [f.name for f in as_text])
+            return found
+        for chunk in read(dataset):
+            if len(chunk.rows):
+                found.scan_table(chunk.table, target)
+            if chunk.extras is not None:
+                found.merge(chunk.extras)
+        return found
+    except (FileError, *_DATA_ERRORS):
+        return found  # the validating pass reports what is wrong with the file
+    finally:
+        for c in closers:
+            c.close()
+
+
+def _units(units: Iterator[Unit]) -> Iterator[Chunk]:
+    for unit in units:
+        if isinstance(unit, Chunk):
+            yield unit
+        else:
+            yield from unit()
+
+
 def count_newlines(fs: pafs.FileSystem, path: str, end: int) -> int:
     """Newlines in the first ``end`` bytes (raw bytes: callers split ASCII-compatible charsets)."""
     n = 0
@@ -244,6 +343,7 @@ class _Outcome:
     errors: list[tuple[int, str | None, str, str]]  # (row, field, code, message) of the first ones
     present: set[str] = field(default_factory=set)
     max_row: int = 0
+    extras: ExtraColumns = field(default_factory=ExtraColumns)
 
 
 class FileRun:
@@ -262,6 +362,8 @@ class FileRun:
         required_at_commit: frozenset[str] = frozenset(),
     ) -> None:
         self.target = arrow_schema(dataset.schema_, lineage=False)
+        self.names = set(self.target.names)
+        self.extras = ExtraColumns()
         self.checker = Checker(dataset.schema_, required_at_commit=required_at_commit)
         self.batch_id = batch_id
         self.file_name = file_name
@@ -292,6 +394,7 @@ class FileRun:
         for row, field_, code, message in outcome.errors:
             self._keep(row, field_, code, message)
         self.present |= outcome.present
+        self.extras.merge(outcome.extras)
         self.result.input_record_count += outcome.n_input
         self.result.output_record_count += outcome.good.num_rows if outcome.good is not None else 0
         self.result.failed_record_count += outcome.failed_count
@@ -303,8 +406,13 @@ class FileRun:
         present = {
             name
             for name in chunk.table.column_names
-            if chunk.declared or chunk.table.column(name).null_count < n
+            if name in self.names and (chunk.declared or chunk.table.column(name).null_count < n)
         }
+        extras = ExtraColumns()
+        if n:
+            extras.scan_table(chunk.table, self.target)
+        if chunk.extras is not None:
+            extras.merge(chunk.extras)
         violations: list[Violation] = list(chunk.violations)
         failed_rows: list[tuple[int, Corrupt | int]] = [(c.row, c) for c in chunk.corrupt]
         good: pa.Table | None = None
@@ -344,6 +452,7 @@ class FileRun:
             errors=errors,
             present=present,
             max_row=max([0, *rows, *(c.row for c in chunk.corrupt)]),
+            extras=extras,
         )
 
     def _with_lineage(self, table: pa.Table, rows: pa.Array) -> pa.Table:

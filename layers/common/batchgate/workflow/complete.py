@@ -28,6 +28,7 @@ from batchgate.lake.promote import replay as replay_commit
 from batchgate.lake.upsert import upsert as upsert_commit
 from batchgate.observability import logger, tracer
 from batchgate.workflow.context import State, TaskContext, errors_with_cause
+from batchgate.workflow.evolve import NewColumnsConflict, evolve_for_batch
 from batchgate.workflow.refusals import CommitRefusals, TooManyRefused
 from batchgate.workflow.revert import revert_commit
 
@@ -142,6 +143,13 @@ def _land(ctx: TaskContext, state: State, mode: Mode, commit: Commit) -> State:
     outcome = decide(files, batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics)
     if not outcome.succeeded:
         batch = ctx.move(batch, "failed", metrics=outcome.metrics, errors=outcome.errors)
+        ctx.notify(batch, "failed")
+        return {"status": "failed"}
+    try:
+        dataset = evolve_for_batch(ctx, dataset, files)
+    except NewColumnsConflict as exc:
+        error = ErrorEntry(code=exc.code, description=exc.message)
+        batch = ctx.move(batch, "failed", metrics=outcome.metrics, errors=[*outcome.errors, error])
         ctx.notify(batch, "failed")
         return {"status": "failed"}
     faults.inject("commit")

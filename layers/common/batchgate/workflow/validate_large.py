@@ -116,6 +116,8 @@ def result_to_json(r: FileResult) -> dict[str, Any]:
         "duration_ms": r.duration_ms,
         "line_count": r.line_count,
         "present_columns": r.present_columns,
+        "extra_columns": r.extra_columns,
+        "added_columns": r.added_columns,
     }
 
 

@@ -31,6 +31,7 @@ def dataset_to_aep(ds: Dataset) -> dict[str, Any]:
         "updated": ds.updated,
         "table": ds.table,
         "version": "1.0.0",
+        "extraColumns": ds.extra_columns,
         **({"schemaRef": ds.schema_ref} if ds.schema_ref else {}),
     }
 
@@ -73,6 +74,7 @@ class DatasetCatalog:
             schema_=schema,
             schema_ref=schema_ref,
             tags=body.tags,
+            extra_columns=body.extra_columns,
             created=ts,
             updated=ts,
             table=table_identifier(p.org, p.sandbox, ds_id),
@@ -98,7 +100,12 @@ class DatasetCatalog:
                 code="BG-409-SCHEMA-CHANGE",
             )
         updated = ds.model_copy(
-            update={"schema_": schema, "tags": tags, "updated": max(now_ms(), ds.updated + 1)}
+            update={
+                "schema_": schema,
+                "tags": tags,
+                "extra_columns": body.extra_columns or ds.extra_columns,
+                "updated": max(now_ms(), ds.updated + 1),
+            }
         )
         Dataset.model_validate(updated.model_dump(by_alias=True))  # the identity still names fields
         if change.added:
