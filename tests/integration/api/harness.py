@@ -85,7 +85,7 @@ class Creds:
 
 
 def creds_of(key: NewKey) -> Creds:
-    return Creds(key.key_id, key.token, key.record["org"], key.record["sandbox"])
+    return Creds(key.key_id, key.token, key.record["org"], key.record["sandboxes"][0])
 
 
 @dataclass

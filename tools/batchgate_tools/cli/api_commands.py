@@ -32,9 +32,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     conn.add_argument("--sandbox", default=os.environ.get("BATCHGATE_SANDBOX", "prod"))
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
-    kc = keys.add_parser("create", help="create an API key for an org and sandbox (writes the table)")
+    kc = keys.add_parser(
+        "create", help="create an API key for an org's sandboxes with a role (writes the table)"
+    )
     kc.add_argument("--org", required=True)
-    kc.add_argument("--sandbox", required=True)
+    kc.add_argument(
+        "--sandbox",
+        dest="sandboxes",
+        action="append",
+        required=True,
+        help="a sandbox the key may use; repeat for several",
+    )
+    kc.add_argument(
+        "--role",
+        choices=("admin", "writer", "reader"),
+        default="admin",
+        help="admin: everything; writer: batches, uploads, actions; reader: GET only (default admin)",
+    )
     kc.add_argument("--user", help="user name recorded as createdUser (default: the key id)")
     kc.add_argument("--description", default="")
     kc.add_argument("--table", default=os.environ.get("BATCHGATE_TABLE"))
@@ -116,12 +130,16 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
     if not args.table:
         raise ValueError("set --table or BATCHGATE_TABLE (and AWS_ENDPOINT_URL for the local stack)")
-    key = create_key(Store(args.table), args.org, args.sandbox, user=args.user, description=args.description)
+    sandboxes = args.sandboxes
+    key = create_key(
+        Store(args.table), args.org, sandboxes, role=args.role, user=args.user, description=args.description
+    )
     print(f"keyId: {key.key_id}")
     print(f"token: {key.token}")
     print("# the token is shown once; only its hash is stored", file=sys.stderr)
     print(f"export BATCHGATE_API_KEY={key.key_id} BATCHGATE_TOKEN={key.token}", file=sys.stderr)
-    print(f"export BATCHGATE_ORG={args.org} BATCHGATE_SANDBOX={args.sandbox}", file=sys.stderr)
+    print(f"role: {args.role}  sandboxes: {', '.join(sandboxes)}", file=sys.stderr)
+    print(f"export BATCHGATE_ORG={args.org} BATCHGATE_SANDBOX={sandboxes[0]}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -15,9 +15,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batchgate.api.auth import check_role, principal_from_request_context
 from batchgate.api.body_limits import check_json_body
 from batchgate.api.error_map import error_body, error_response
-from batchgate.api.routes import batches, datasets, exports, files, schemas
+from batchgate.api.routes import batches, datasets, exports, files, keys, schemas
 from batchgate.api.services.file_upload.common import OCTET_STREAM
 from batchgate.core.errors import BatchgateError, InvalidRequest
 
@@ -45,7 +46,7 @@ _DOC: dict[str, Any] = {
 }
 
 app = APIGatewayRestResolver(enable_validation=True)
-for _router in (datasets.router, schemas.router, batches.router, files.router, exports.router):
+for _router in (datasets.router, schemas.router, batches.router, files.router, exports.router, keys.router):
     app.include_router(_router)
 # The Swagger UI's JS and CSS ship inside powertools and are inlined: it works offline.
 app.enable_swagger(path="/swagger", **_DOC)
@@ -124,8 +125,22 @@ def _upper_case_action(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _check_role(event: Mapping[str, Any]) -> None:
+    """The key's role against the call, before any route runs (routes without an authorizer
+    context, such as /health, are left to answer or refuse themselves)."""
+    request_context = event.get("requestContext") or {}
+    if not request_context.get("authorizer"):
+        return
+    check_role(
+        principal_from_request_context(request_context),
+        str(event.get("httpMethod") or "GET"),
+        str(event.get("path") or "/"),
+    )
+
+
 def resolve(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
+        _check_role(event)
         _check_json_body(event)
         prepared = _upper_case_action(_encode_file_name(event))
     except BatchgateError as exc:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from batchgate.core.models import DatasetSchema, DatasetTags, ExtraColumnsPolicy, InputFormat, Replay
+from batchgate.core.roles import Role
 
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # SigV4's ceiling for presigned URLs
 
@@ -96,3 +97,14 @@ class FileActionBody(BaseModel):
     expires_in: int = Field(default=3600, alias="expiresIn", ge=60, le=MAX_PRESIGN_EXPIRY)
     upload_id: str | None = Field(default=None, alias="uploadId", min_length=1, max_length=1024)
     parts: list[PartETag] | None = Field(default=None, max_length=10_000)
+
+
+class KeyCreate(BaseModel):
+    """``POST /data/foundation/keys``: a role and the org's sandboxes the key may use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    sandboxes: list[str] = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=1000)
+    user: str | None = Field(default=None, max_length=256)
