@@ -259,9 +259,9 @@ def test_uploads_and_downloads_are_described_as_bytes_and_headers(document: Docu
         assert op["requestBody"]["content"]["application/octet-stream"]["schema"] == binary
         assert op["requestBody"]["required"] is True
     headers = {p["name"] for p in document.operation("PATCH", FILES_T)["parameters"] if p["in"] == "header"}
-    assert headers == {"content-range"}
+    assert headers == {"Content-Range"}
     download = document.operation("GET", f"{EXPORT}/files/{{file_id}}")
-    assert [p["name"] for p in download["parameters"] if p["in"] == "header"] == ["range"]
+    assert [p["name"] for p in download["parameters"] if p["in"] == "header"] == ["Range"]
     assert download["responses"]["206"]["content"]["application/octet-stream"]["schema"] == binary
     for method in ("PUT", "PATCH", "POST"):
         op = document.operation(method, FILES_T)

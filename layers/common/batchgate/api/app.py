@@ -50,8 +50,8 @@ _DOC: dict[str, Any] = {
     "security": SECURITY,
 }
 ROUTERS = (datasets, schemas, batches, files, exports)
-# Bodies the routes read themselves, which powertools cannot be told about (openapi_fixups).
-RAW_BODIES = (*batches.RAW_BODIES, *files.RAW_BODIES)
+# Bodies and headers the routes read themselves: powertools cannot be told of them (openapi_fixups).
+READ_BY_ROUTES = (*batches.READ_BY_ROUTES, *files.READ_BY_ROUTES, *exports.READ_BY_ROUTES)
 
 
 class _Resolver(APIGatewayRestResolver):
@@ -59,7 +59,7 @@ class _Resolver(APIGatewayRestResolver):
     one method that /openapi.json and /swagger both read the document from."""
 
     def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
-        return finish(super().get_openapi_schema(**kwargs), RAW_BODIES)
+        return finish(super().get_openapi_schema(**kwargs), READ_BY_ROUTES)
 
 
 app = _Resolver(enable_validation=True)

@@ -6,10 +6,12 @@ it generates. Everything else comes from the routes' own declarations (``respons
    every operation, and that schema and ``ResponseValidationError`` to the components, whatever
    the route declares (aws-powertools/powertools-lambda-python#4928 is open on it). batchgate
    answers validation errors with a 400 and its own ``Error`` body (``error_map``), so they go.
-2. Request bodies a route reads itself: file bytes (PUT, chunk PATCH) and the optional JSON body
-   of the ``?action=`` POSTs, which any Content-Type may carry. Declared as a ``Body()`` parameter,
-   powertools would parse them before the route runs (and refuse an octet-stream body with 415),
-   so they are declared here instead, from :class:`RawBody` entries the route modules keep.
+2. Parts of a request the route reads itself: file bytes (PUT, chunk PATCH), the optional JSON
+   body of the ``?action=`` POSTs (any Content-Type may carry it), and the ``Range`` /
+   ``Content-Range`` headers. As ``Body()`` / ``Header()`` parameters powertools would parse them
+   before the route runs: it refuses an octet-stream body (415) and a header sent twice (400, from
+   API Gateway's multi-value headers), where the routes answer as they always did. So they are
+   declared here, from the :class:`RawBody` / :class:`RawHeader` entries the route modules keep.
 """
 
 from __future__ import annotations
@@ -39,16 +41,34 @@ class RawBody:
     description: str
     model: type[BaseModel] | None = None
 
-    @property
-    def openapi_path(self) -> str:
-        return re.sub(r"<(\w+)>", r"{\1}", self.path)
+
+@dataclass(frozen=True)
+class RawHeader:
+    """An optional request header the route reads itself."""
+
+    method: str
+    path: str  # as the route is declared: /a/<b>
+    name: str
+    description: str
 
 
-def finish(document: OpenAPI, bodies: Iterable[RawBody]) -> OpenAPI:
+def finish(document: OpenAPI, read_by_routes: Iterable[RawBody | RawHeader]) -> OpenAPI:
     doc = document.model_dump(mode="json", by_alias=True, exclude_none=True)
+    parts = list(read_by_routes)
     _drop_validation_422(doc)
-    _declare_bodies(doc, list(bodies))
+    _declare_bodies(doc, [p for p in parts if isinstance(p, RawBody)])
+    for h in parts:
+        if isinstance(h, RawHeader):
+            parameter = {"name": h.name, "in": "header", "required": False, "description": h.description}
+            _operation(doc, h.method, h.path).setdefault("parameters", []).append(
+                {**parameter, "schema": {"type": "string"}}
+            )
     return OpenAPI.model_validate(doc)
+
+
+def _operation(doc: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    operation: dict[str, Any] = doc["paths"][re.sub(r"<(\w+)>", r"{\1}", path)][method.lower()]
+    return operation
 
 
 def _operations(doc: dict[str, Any]) -> Iterable[dict[str, Any]]:
@@ -62,9 +82,10 @@ def _drop_validation_422(doc: dict[str, Any]) -> None:
     for operation in _operations(doc):
         operation.get("responses", {}).pop("422", None)
     schemas = doc.get("components", {}).get("schemas", {})
+    others = {k: v for k, v in schemas.items() if k not in POWERTOOLS_VALIDATION_SCHEMAS}
+    used = json.dumps([doc.get("paths"), others])
     for name in POWERTOOLS_VALIDATION_SCHEMAS:
-        others = {k: v for k, v in schemas.items() if k not in POWERTOOLS_VALIDATION_SCHEMAS}
-        if f'"{REF_TEMPLATE.format(model=name)}"' not in json.dumps([doc.get("paths"), others]):
+        if f'"{REF_TEMPLATE.format(model=name)}"' not in used:
             schemas.pop(name, None)
 
 
@@ -77,7 +98,7 @@ def _declare_bodies(doc: dict[str, Any], bodies: list[RawBody]) -> None:
             raise ValueError(f"two different schemas are named {name} in the OpenAPI document")
         schemas[name] = schema
     for body in bodies:
-        operation = doc["paths"][body.openapi_path][body.method.lower()]
+        operation = _operation(doc, body.method, body.path)
         if body.model is None:
             content = {"application/octet-stream": {"schema": BINARY_BODY}}
         else:

@@ -287,7 +287,7 @@ BINARY_SCHEMA: dict[str, Any] = {"type": "string", "format": "binary"}
 Responses = dict[int, OpenAPIResponse]
 
 
-def header(description: str) -> OpenAPIResponseHeader:
+def response_header(description: str) -> OpenAPIResponseHeader:
     """A response header the answer always carries."""
     # OpenAPI's header objects have 'required'; powertools' TypedDict leaves it out.
     return cast(

@@ -21,7 +21,7 @@ CATALOG = "/data/foundation/catalog/batches"
 NOT_FOUND = "no such batch in this org and sandbox (BG-404-BATCH)"
 
 # Read by the route itself, whatever its Content-Type (see openapi_fixups).
-RAW_BODIES = (
+READ_BY_ROUTES = (
     RawBody(
         "POST",
         f"{IMPORT}/<batch_id>",

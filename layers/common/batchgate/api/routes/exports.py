@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from batchgate.api.deps import principal, services
+from batchgate.api.deps import header, principal, services
+from batchgate.api.openapi_fixups import RawHeader
 from batchgate.api.responses import (
     BINARY_SCHEMA,
     OCTET_STREAM,
@@ -17,8 +18,8 @@ from batchgate.api.responses import (
     RowsPage,
     answers,
     fails,
-    header,
     ok,
+    response_header,
 )
 from batchgate.api.services.downloads import ExportFile
 
@@ -26,9 +27,19 @@ router = Router()
 EXPORT = "/data/foundation/export"
 BATCH_NOT_FOUND = "no such batch in this org and sandbox (BG-404-BATCH)"
 PAGE_INVALID = "limit or start out of range (BG-400-INVALID)"
+# Read by the route itself (see openapi_fixups).
+READ_BY_ROUTES = (
+    RawHeader(
+        "GET",
+        f"{EXPORT}/files/<file_id>",
+        "Range",
+        "One range: 'bytes=<first>-<last>', 'bytes=<first>-' or 'bytes=-<suffix length>' (206); several "
+        "ranges are refused (416).",
+    ),
+)
 _DOWNLOAD_HEADERS = {
-    "Accept-Ranges": header("always 'bytes'"),
-    "Content-Disposition": header('attachment; filename="<the file\'s last name segment>"'),
+    "Accept-Ranges": response_header("always 'bytes'"),
+    "Content-Disposition": response_header('attachment; filename="<the file\'s last name segment>"'),
 }
 
 
@@ -129,35 +140,27 @@ def dataset_rows(
             206,
             "the range's bytes",
             content={OCTET_STREAM: {"schema": BINARY_SCHEMA}},
-            headers={**_DOWNLOAD_HEADERS, "Content-Range": header("bytes <first>-<last>/<size>")},
+            headers={**_DOWNLOAD_HEADERS, "Content-Range": response_header("bytes <first>-<last>/<size>")},
         ),
         ok(
             307,
             "the bytes to send are above the inline limit: GET Location, a presigned S3 URL valid for 15 "
             "minutes (repeat the Range header there)",
-            headers={"Location": header("the presigned S3 URL")},
+            headers={"Location": response_header("the presigned S3 URL")},
         ),
         fails(
             416,
             "the Range cannot be satisfied or is not one 'bytes=' range (BG-416-RANGE)",
-            headers={"Content-Range": header("bytes */<size>")},
+            headers={"Content-Range": response_header("bytes */<size>")},
         ),
         e404="no such file, or it has no data yet (BG-404-FILE); its batch is unknown (BG-404-BATCH)",
     ),
 )
-def download(
-    file_id: str,
-    range_: Annotated[
-        str | None,
-        Header(
-            alias="Range",
-            description="One range: 'bytes=<first>-<last>', 'bytes=<first>-' or 'bytes=-<suffix length>' "
-            "(206); several ranges are refused (416).",
-        ),
-    ] = None,
-) -> Response[Any]:
+def download(file_id: str) -> Response[Any]:
     svc = services()
-    got = svc.downloads.download(principal(router), file_id, range_, inline_max=svc.cfg.single_put_max_bytes)
+    got = svc.downloads.download(
+        principal(router), file_id, header(router, "range"), inline_max=svc.cfg.single_put_max_bytes
+    )
     if got.redirect is not None:
         return Response(got.status, headers=got.headers)
     return binary_response(got.status, got.body, got.headers)

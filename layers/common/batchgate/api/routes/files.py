@@ -12,11 +12,11 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.models import Example
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from batchgate.api.bodies import FileAction, FileActionBody
 from batchgate.api.deps import header, json_model, principal, raw_body, services
-from batchgate.api.openapi_fixups import RawBody
+from batchgate.api.openapi_fixups import RawBody, RawHeader
 from batchgate.api.responses import UploadPlan, answers, ok
 
 router = Router()
@@ -39,7 +39,7 @@ FileName = Annotated[
     ),
 ]
 # Read by the routes themselves (see openapi_fixups).
-RAW_BODIES = (
+READ_BY_ROUTES = (
     RawBody("PUT", FILES, "the file's bytes, at most the single-request limit (default 4.5 MiB)"),
     RawBody("PATCH", FILES, "one chunk's bytes: exactly the bytes Content-Range announces"),
     RawBody(
@@ -48,6 +48,13 @@ RAW_BODIES = (
         "optional, any Content-Type: PRESIGN {size, partSize?, expiresIn?}; COMPLETE of a presigned "
         "multipart upload {uploadId, parts}; nothing for INITIALIZE and a chunked COMPLETE",
         FileActionBody,
+    ),
+    RawHeader(
+        "PATCH",
+        FILES,
+        "Content-Range",
+        "Needed: 'bytes <first>-<last>/<total>', inclusive offsets; the total may be '*' or left out (as "
+        "AEP's guide sends it). Without it the answer is 400 BG-400-CONTENT-RANGE.",
     ),
 )
 _ERRORS = {
@@ -99,23 +106,11 @@ def put_file(batch_id: str, dataset_id: str, name: FileName) -> Response[Any]:
     ),
     openapi_extensions=REST_OF_PATH,
 )
-def patch_file(
-    batch_id: str,
-    dataset_id: str,
-    name: FileName,
-    content_range: Annotated[
-        str | None,
-        Header(
-            alias="Content-Range",
-            description="Needed: 'bytes <first>-<last>/<total>', inclusive offsets; the total may be '*' or "
-            "left out (as AEP's guide sends it). Without it the answer is 400 BG-400-CONTENT-RANGE.",
-        ),
-    ] = None,
-) -> Response[Any]:
+def patch_file(batch_id: str, dataset_id: str, name: FileName) -> Response[Any]:
     up = services().uploads
     up.check_media_type(header(router, "content-type"))
     body = raw_body(router)
-    up.patch(principal(router), batch_id, dataset_id, unquote(name), content_range, body)
+    up.patch(principal(router), batch_id, dataset_id, unquote(name), header(router, "content-range"), body)
     return Response(200)
 
 
