@@ -17,8 +17,15 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, O
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from batchgate.core.models import BatchStatus, DatasetSchema, DatasetTags, ErrorEntry, InputFormat, Replay
-from batchgate.core.models import SchemaField as SchemaFieldModel
+from batchgate.core.models import (
+    BatchStatus,
+    DatasetSchema,
+    DatasetTags,
+    ErrorEntry,
+    InputFormat,
+    Replay,
+    SchemaField,
+)
 
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
@@ -104,7 +111,7 @@ class RegistrySchema(BaseModel):
     title: str
     description: str
     type: Literal["object"]
-    fields: list[SchemaFieldModel]
+    fields: list[SchemaField]
     created: int
     updated: int
     json_schema: dict[str, Any] | SkipJsonSchema[None] = Field(
