@@ -117,6 +117,8 @@ class LambdaContext:
 
 
 _FUNCTIONS: dict[str, ModuleType] = {}
+# API Gateway's own answers (its default gateway responses) are JSON.
+GATEWAY_HEADERS = {"content-type": "application/json"}
 
 
 def function(name: str) -> ModuleType:
@@ -198,10 +200,12 @@ class Api:
             policy = function("authorizer").handler(req, LambdaContext())
         except Exception as exc:
             assert str(exc) == "Unauthorized"
-            return Resp(401, {}, b'{"message":"Unauthorized"}', {})
+            return Resp(401, GATEWAY_HEADERS, b'{"message":"Unauthorized"}', {})
         effect = policy["policyDocument"]["Statement"][0]["Effect"]
         if effect != "Allow":
-            return Resp(403, {}, b'{"message":"User is not authorized to access this resource"}', {})
+            return Resp(
+                403, GATEWAY_HEADERS, b'{"message":"User is not authorized to access this resource"}', {}
+            )
         ev["requestContext"]["authorizer"] = {"principalId": policy["principalId"], **policy["context"]}
         return None
 

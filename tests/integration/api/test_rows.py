@@ -3,56 +3,18 @@ SqlCatalog + moto's S3), with batches landed by the lake's own promote."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import refresh_process_state
-from tests.integration.api.harness import BUCKET, Api, Aws
-
-lake_promote = pytest.importorskip(
-    "batchgate.lake.promote", reason="lake package not importable in this build"
-)
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
-
-
-def land(aws: Aws, catalog: object, ds_id: str, batch_id: str, ids: list[str]) -> None:
-    """What the complete state machine does: stage Parquet, promote it, mark the batch success."""
-    from batchgate.lake.tables import ensure_table, table_arrow_schema
-
-    dataset = aws.store.get_dataset("acme", "prod", ds_id)
-    ensure_table(catalog, dataset)  # type: ignore[arg-type]
-    schema = table_arrow_schema(dataset)
-    columns = {
-        "id": ids,
-        "n": list(range(len(ids))),
-        "_batch_id": [batch_id] * len(ids),
-        "_source_file": ["f.json"] * len(ids),
-        "_source_row": list(range(1, len(ids) + 1)),
-    }
-    table = pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in schema}, schema=schema)
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    key = f"staged/acme/prod/{ds_id}/{batch_id}/part-0.parquet"
-    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=buf.getvalue())
-    lake_promote.promote(catalog, dataset, batch_id, [f"s3://{BUCKET}/{key}"])  # type: ignore[arg-type]
-    b = aws.store.get_batch("acme", "prod", batch_id)
-    aws.store.save_batch(
-        b.model_copy(update={"status": "success"}), expected_status=b.status, expected_version=b.version
-    )
+from tests.integration.api.harness import Api, Aws
+from tests.integration.api.landing import lake_env, land, set_status
 
 
 def test_rows_pages_filters_and_time_travel(
     api: Api, aws: Aws, other_api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BATCHGATE_CATALOG_TYPE", "sql")
-    monkeypatch.setenv("BATCHGATE_WAREHOUSE", f"s3://{BUCKET}/warehouse")
-    monkeypatch.setenv("BATCHGATE_CATALOG_URI", str(tmp_path / "catalog.db"))
-    refresh_process_state()
-    from batchgate.lake.catalog import shared_catalog
-
+    catalog = lake_env(monkeypatch, tmp_path)
     ds = api.create_dataset()
     rows_path = f"/data/foundation/export/datasets/{ds}/rows"
     empty = api.call("GET", rows_path)
@@ -60,7 +22,6 @@ def test_rows_pages_filters_and_time_travel(
         "data": [],
         "page": {"limit": 100, "count": 0, "next": None},
     }
-    catalog = shared_catalog()
     first, second = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
     land(aws, catalog, ds, first, ["a", "b", "c"])
     land(aws, catalog, ds, second, ["d", "e"])
@@ -84,23 +45,6 @@ def test_rows_pages_filters_and_time_travel(
     assert other_api.call("GET", rows_path).status == 404
 
 
-def _lake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> object:
-    monkeypatch.setenv("BATCHGATE_CATALOG_TYPE", "sql")
-    monkeypatch.setenv("BATCHGATE_WAREHOUSE", f"s3://{BUCKET}/warehouse")
-    monkeypatch.setenv("BATCHGATE_CATALOG_URI", str(tmp_path / "catalog.db"))
-    refresh_process_state()
-    from batchgate.lake.catalog import shared_catalog
-
-    return shared_catalog()
-
-
-def _set_status(aws: Aws, batch_id: str, status: str) -> None:
-    b = aws.store.get_batch("acme", "prod", batch_id)
-    aws.store.save_batch(
-        b.model_copy(update={"status": status}), expected_status=b.status, expected_version=b.version
-    )
-
-
 def test_no_read_returns_a_reverted_batchs_rows(
     api: Api, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,7 +52,7 @@ def test_no_read_returns_a_reverted_batchs_rows(
     the current rows, from time travel (asOfBatch, a page token from before) and by batchId."""
     from batchgate.lake.revert import revert
 
-    catalog = _lake_env(monkeypatch, tmp_path)
+    catalog = lake_env(monkeypatch, tmp_path)
     ds = api.create_dataset()
     rows_path = f"/data/foundation/export/datasets/{ds}/rows"
     b1, b2 = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
@@ -116,7 +60,7 @@ def test_no_read_returns_a_reverted_batchs_rows(
     land(aws, catalog, ds, b2, ["ok-1"])
     before = api.call("GET", rows_path, query={"limit": "2"}).json()["page"]["next"]
     revert(catalog, aws.store.get_dataset("acme", "prod", ds), b1)  # type: ignore[arg-type]
-    _set_status(aws, b1, "inactive")
+    set_status(aws, b1, "inactive")
 
     def ids(query: dict[str, str]) -> list[str]:
         r = api.call("GET", rows_path, query=query)
@@ -137,13 +81,13 @@ def test_an_aborted_landing_is_not_read_before_its_compensation_commits(
 ) -> None:
     """ABORT can win while the batch's commit runs: the table then holds the aborted rows until
     the compensating revert commits a moment later. Reads do not show them in between."""
-    catalog = _lake_env(monkeypatch, tmp_path)
+    catalog = lake_env(monkeypatch, tmp_path)
     ds = api.create_dataset()
     rows_path = f"/data/foundation/export/datasets/{ds}/rows"
     good, late = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
     land(aws, catalog, ds, good, ["a"])
     land(aws, catalog, ds, late, ["b", "c"])
-    _set_status(aws, late, "aborted")  # ABORT answered; the revert has not landed yet
+    set_status(aws, late, "aborted")  # ABORT answered; the revert has not landed yet
     r = api.call("GET", rows_path)
     assert r.status == 200 and [row["id"] for row in r.json()["data"]] == ["a"]
     assert api.call("GET", rows_path, query={"asOfBatch": late}).status == 400
