@@ -57,16 +57,30 @@ def batch_failed(
     return _listing(files, limit, start)
 
 
-@router.get(f"{EXPORT}/datasets/<dataset_id>/rows", tags=["exports"], summary="A page of a dataset's rows")
+@router.get(
+    f"{EXPORT}/datasets/<dataset_id>/rows",
+    tags=["exports"],
+    summary="A page of a dataset's rows",
+    description="filter= (repeatable, all apply): `column op value` with op = != < <= > >=, "
+    "`column in (a,b)`, `column is [not] null`; values are read as the column's type, 'quoted' when "
+    "they hold commas or surrounding spaces. A page token is bound to the filters of its first page.",
+)
 def dataset_rows(
     dataset_id: str,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     start: Annotated[str | None, Query(max_length=200)] = None,
     as_of_batch: Annotated[str | None, Query(alias="asOfBatch", min_length=1)] = None,
     batch_id: Annotated[str | None, Query(alias="batchId", min_length=1)] = None,
+    filter: Annotated[list[str] | None, Query(alias="filter")] = None,  # shadows the builtin: the query parameter's name
 ) -> dict[str, Any]:
     rows, nxt = services().rows.read(
-        principal(router), dataset_id, limit=limit, start=start, as_of_batch=as_of_batch, batch_id=batch_id
+        principal(router),
+        dataset_id,
+        limit=limit,
+        start=start,
+        as_of_batch=as_of_batch,
+        batch_id=batch_id,
+        filters=filter or (),
     )
     return {"data": rows, "page": {"limit": limit, "count": len(rows), "next": nxt}}
 
