@@ -71,7 +71,9 @@ def dataset_rows(
     start: Annotated[str | None, Query(max_length=200)] = None,
     as_of_batch: Annotated[str | None, Query(alias="asOfBatch", min_length=1)] = None,
     batch_id: Annotated[str | None, Query(alias="batchId", min_length=1)] = None,
-    filter: Annotated[list[str] | None, Query(alias="filter")] = None,  # shadows the builtin: the query parameter's name
+    filter: Annotated[
+        list[str] | None, Query(alias="filter")
+    ] = None,  # shadows the builtin: the query parameter's name
 ) -> dict[str, Any]:
     rows, nxt = services().rows.read(
         principal(router),
