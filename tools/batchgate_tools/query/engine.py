@@ -32,11 +32,11 @@ def run_query(sql: str, directory: Directory, **source_options: Any) -> pa.Table
     """The result of ``sql`` over the datasets of ``directory``; ``QueryError`` with one line
     saying why when it cannot run."""
     statements = parse(sql)
-    names = Names(directory.entries())
     shown = show_tables(statements)
     if shown is not None:
-        return names.listing(expanded=shown == "all")
-    bound = _bind(statements, names, directory)
+        return Names(directory.entries()).listing(expanded=shown == "all")
+    # A query that reads no table (SELECT 1) need not list the datasets.
+    bound = _bind(statements, Names(directory.entries()), directory) if base_table_names(statements) else {}
     plans = plan_scans(statements, {name: TableColumns(_columns(e, t)) for name, (e, t) in bound.items()})
     try:
         return _execute(sql, bound, plans, directory, source_options)
