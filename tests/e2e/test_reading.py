@@ -61,14 +61,13 @@ def profiles(stack: RunningStack) -> dict[str, Any]:
     """A dataset with two landed batches and a reverted third."""
     flow = Flow(stack)
     ds = flow.dataset("profiles")
-    gold = flow.ingest(ds, jsonl(people(40, tier="gold")))
-    silver = flow.ingest(ds, jsonl(people(40, start=40, tier="silver")))
+    visible = people(40, tier="gold") + people(40, start=40, tier="silver")
+    kept = flow.ingest(ds, jsonl(visible))
     gone = flow.ingest(ds, jsonl(people(10, start=100, tier="bronze")))
-    assert {gold["status"], silver["status"], gone["status"]} == {"success"}
+    assert {kept["status"], gone["status"]} == {"success"}
     assert flow.action(gone["id"], "REVERT").status_code == 200
     stack.wait_batch(gone["id"], {"inactive"})
-    visible = [r for r in people(40, tier="gold") + people(40, start=40, tier="silver")]
-    return {"id": ds, "rows": visible, "batches": (gold["id"], silver["id"], gone["id"])}
+    return {"id": ds, "rows": visible, "batches": (kept["id"], gone["id"])}
 
 
 def test_query_with_a_filter_returns_the_right_rows(stack: RunningStack, profiles: dict[str, Any]) -> None:
@@ -91,8 +90,6 @@ def test_query_with_a_filter_returns_the_right_rows(stack: RunningStack, profile
 def test_show_tables_lists_datasets_by_name_and_id(stack: RunningStack, profiles: dict[str, Any]) -> None:
     listed = json_lines(batchgate(stack, "query", "SHOW TABLES", "--json", key=True))
     assert {"name": "profiles", "id": profiles["id"], "sql_name": "profiles"} in listed
-    table = batchgate(stack, "query", "SHOW TABLES")
-    assert table.returncode == 0 and profiles["id"] in table.stdout and "sql_name" in table.stdout
 
 
 def test_a_name_two_datasets_share_is_refused_naming_both(stack: RunningStack) -> None:
@@ -109,7 +106,6 @@ def test_sql_errors_are_one_line_and_a_non_zero_exit(stack: RunningStack, profil
     assert "syntax error" in one_line_error(batchgate(stack, "query", "SELEC * FROM profiles"))
     unknown = one_line_error(batchgate(stack, "query", "SELECT * FROM nowhere"))
     assert "nowhere" in unknown and "SHOW TABLES" in unknown
-    assert "nope" in one_line_error(batchgate(stack, "query", "SELECT nope FROM profiles"))
 
 
 def test_batchgate_url_is_honoured(stack: RunningStack, profiles: dict[str, Any]) -> None:
@@ -118,8 +114,10 @@ def test_batchgate_url_is_honoured(stack: RunningStack, profiles: dict[str, Any]
     assert not stack.api.endswith(":3000")
     with_key = batchgate(stack, "query", "SELECT count(*) AS n FROM profiles", "--json", key=True)
     assert json_lines(with_key) == [{"n": 80}]
-    nowhere = one_line_error(batchgate(stack, "query", "SELECT 1", url="http://127.0.0.1:9", key=True))
-    assert "error" in nowhere
+    nowhere = one_line_error(
+        batchgate(stack, "query", "SELECT count(*) FROM profiles", url="http://127.0.0.1:9", key=True)
+    )
+    assert "cannot reach the API at http://127.0.0.1:9" in nowhere
 
 
 def test_rows_api_filter(stack: RunningStack, profiles: dict[str, Any]) -> None:

@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
+    import requests
+
     from batchgate_tools.client import ClientError
     from batchgate_tools.query import QueryError, run_query
     from batchgate_tools.query.remote import ApiDirectory, connect
@@ -39,6 +41,12 @@ def _query(args: argparse.Namespace) -> int:
     except ClientError as exc:
         rid = f" (request {exc.request_id})" if exc.request_id else ""
         print(f"error {exc.code}: {exc.message}{rid}", file=sys.stderr)
+        return EXIT_ERROR
+    except requests.RequestException as exc:
+        print(
+            f"error: cannot reach the API at {args.url} (--url / BATCHGATE_URL): {type(exc).__name__}",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except Exception as exc:  # reading storage, the network: one line, never a traceback
         text = str(exc).strip().splitlines()
