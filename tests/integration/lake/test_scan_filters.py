@@ -94,5 +94,7 @@ def test_conditions_reach_fields_inside_objects(lake: Lake) -> None:
     ds = lake.dataset()
     promote(lake.catalog, ds, "B1", [lake.stage(ds, "B1", people("a", 2, address={"city": "Rome"}))])
     promote(lake.catalog, ds, "B2", [lake.stage(ds, "B2", people("b", 2, address={"city": "Oslo"}))])
-    oslo, _ = read_rows(lake.catalog, ds, limit=10, conditions=parse_filters(["address.city=Oslo"], ds.schema_))
+    oslo, _ = read_rows(
+        lake.catalog, ds, limit=10, conditions=parse_filters(["address.city=Oslo"], ds.schema_)
+    )
     assert sorted(r["id"] for r in oslo) == ["b0", "b1"]
