@@ -143,7 +143,7 @@ class Api:
         method: str,
         path: str,
         *,
-        query: dict[str, str] | None = None,
+        query: dict[str, str | list[str]] | None = None,
         json_body: Any = None,
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
@@ -157,7 +157,11 @@ class Api:
         ev["requestContext"]["requestId"] = f"req-{self._n:06d}"
         ev["requestContext"]["path"] = f"/prod{path}"
         ev["requestContext"]["httpMethod"] = method
-        ev["queryStringParameters"] = query or None
+        # API Gateway's REST proxy sends the last value of a repeated parameter alone, and all of
+        # them in multiValueQueryStringParameters.
+        multi = {k: v if isinstance(v, list) else [v] for k, v in (query or {}).items()}
+        ev["queryStringParameters"] = {k: v[-1] for k, v in multi.items() if v} or None
+        ev["multiValueQueryStringParameters"] = multi or None
         hdrs = (creds or self.creds).headers()
         if json_body is not None:
             ev["body"], ev["isBase64Encoded"] = json.dumps(json_body), False

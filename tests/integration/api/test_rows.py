@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.api.harness import Api, Aws
+from tests.integration.api.harness import BUCKET, Api, Aws
 from tests.integration.api.landing import lake_env, land, set_status
 
 
@@ -91,3 +91,83 @@ def test_an_aborted_landing_is_not_read_before_its_compensation_commits(
     r = api.call("GET", rows_path)
     assert r.status == 200 and [row["id"] for row in r.json()["data"]] == ["a"]
     assert api.call("GET", rows_path, query={"asOfBatch": late}).status == 400
+
+
+def test_rows_filter_is_pushed_down_pages_and_binds_its_tokens(
+    api: Api, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """filter= keeps the rows meeting every condition, pages through them with tokens that work
+    only under the same filters, composes with batchId and asOfBatch, and names what it refuses."""
+    catalog = lake_env(monkeypatch, tmp_path)
+    ds = api.create_dataset()
+    rows_path = f"/data/foundation/export/datasets/{ds}/rows"
+    b1, b2, b3 = (api.create_batch(ds)["id"] for _ in range(3))
+    land(aws, catalog, ds, b1, [f"a{i}" for i in range(6)])  # n = 0..5
+    land(aws, catalog, ds, b2, [f"b{i}" for i in range(6)])
+    land(aws, catalog, ds, b3, ["c0"])
+
+    def ids(query: dict[str, str | list[str]]) -> list[str]:
+        out: list[str] = []
+        start: str | None = None
+        while True:
+            r = api.call("GET", rows_path, query={**query, **({"start": start} if start else {})})
+            assert r.status == 200, r.body
+            out += [row["id"] for row in r.json()["data"]]
+            start = r.json()["page"]["next"]
+            if not start:
+                return sorted(out)
+
+    assert ids({"filter": "n>=4"}) == ["a4", "a5", "b4", "b5"]
+    assert ids({"filter": "n>=4", "limit": "1"}) == ["a4", "a5", "b4", "b5"], "pages of one row"
+    assert ids({"filter": ["n>=1", "n < 3"], "limit": "3"}) == ["a1", "a2", "b1", "b2"]
+    assert ids({"filter": "id in (a1, 'b2', zz)"}) == ["a1", "b2"]
+    assert ids({"filter": ["n=0"], "batchId": b2}) == ["b0"]
+    assert ids({"filter": "n = 0", "asOfBatch": b1}) == ["a0"]
+    assert ids({"filter": "n is null"}) == []
+    assert ids({"filter": "_batch_id=" + b3}) == ["c0"]
+
+    first = api.call("GET", rows_path, query={"filter": "n>=2", "limit": "2"}).json()["page"]["next"]
+    assert first
+    for other in ({"filter": "n>=3"}, {}, {"filter": "n>=2", "batchId": b1}):
+        r = api.call("GET", rows_path, query={**other, "limit": "2", "start": first})
+        assert r.status == 400 and r.error_code == "BG-400-PAGE-TOKEN", (other, r.body)
+    unfiltered = api.call("GET", rows_path, query={"limit": "2"}).json()["page"]["next"]
+    r = api.call("GET", rows_path, query={"filter": "n>=2", "limit": "2", "start": unfiltered})
+    assert r.status == 400 and r.error_code == "BG-400-PAGE-TOKEN"
+
+    for bad, named in (
+        ("age>3", "'age'"),
+        ("n>three", "'three'"),
+        ("n>=1.5", "'1.5'"),
+        ("id~x", "column op value"),
+        ("id in (a", "column op value"),
+        ("id='a", "not closed"),
+    ):
+        r = api.call("GET", rows_path, query={"filter": bad})
+        assert r.status == 400 and r.error_code == "BG-400-FILTER", (bad, r.body)
+        assert named in r.json()["error"]["message"], (bad, r.body)
+    r = api.call("GET", rows_path, query={"filter": [f"n>{i}" for i in range(21)]})
+    assert r.status == 400 and r.error_code == "BG-400-LIMIT" and "maxFilters" in r.body.decode()
+
+
+def test_a_datasets_get_shows_where_its_iceberg_table_is(
+    api: Api, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = lake_env(monkeypatch, tmp_path)
+    ds = api.create_dataset()
+    path = f"/data/foundation/catalog/dataSets/{ds}"
+    before = api.call("GET", path).json()[ds]["iceberg"]
+    assert before == {
+        "catalog": "sql",
+        "identifier": f"bg_acme_prod.ds_{ds}",
+        "database": "bg_acme_prod",
+        "table": f"ds_{ds}",
+        "metadataLocation": None,
+    }
+    land(aws, catalog, ds, api.create_batch(ds)["id"], ["a"])
+    after = api.call("GET", path).json()[ds]["iceberg"]
+    table = catalog.load_table(after["identifier"])  # type: ignore[attr-defined]
+    assert after["metadataLocation"] == table.metadata_location
+    assert after["metadataLocation"].startswith(f"s3://{BUCKET}/warehouse/")
+    listed = api.call("GET", "/data/foundation/catalog/dataSets").json()[ds]
+    assert "iceberg" not in listed, "a listing does not pay one catalog lookup per dataset"

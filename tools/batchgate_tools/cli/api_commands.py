@@ -23,13 +23,19 @@ from batchgate_tools.files import Progress
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def connection_options() -> argparse.ArgumentParser:
+    """The flags (and environment) every command that talks to the API shares."""
     conn = argparse.ArgumentParser(add_help=False)
     conn.add_argument("--url", default=os.environ.get("BATCHGATE_URL", "http://localhost:3000"))
     conn.add_argument("--api-key", default=os.environ.get("BATCHGATE_API_KEY"))
     conn.add_argument("--token", default=os.environ.get("BATCHGATE_TOKEN"))
     conn.add_argument("--org", default=os.environ.get("BATCHGATE_ORG", "local"))
     conn.add_argument("--sandbox", default=os.environ.get("BATCHGATE_SANDBOX", "prod"))
+    return conn
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    conn = connection_options()
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     kc = keys.add_parser(

@@ -1,4 +1,5 @@
-"""Where a running `batchgate up` says how to reach it (read by `batchgate invoke`, `gc`, `query`).
+"""Where a running `batchgate up` says how to reach it (read by `batchgate invoke`, `gc`, `check`,
+and by `batchgate query`, which finds it by its API URL).
 
 Kept free of heavy imports: reading it must not create loggers before a handler's environment
 and output streams are in place.
@@ -10,6 +11,14 @@ import os
 from pathlib import Path
 
 
+def state_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batchgate"
+
+
 def state_file(aws_port: int) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "batchgate" / f"stack-{aws_port}.json"
+    return state_dir() / f"stack-{aws_port}.json"
+
+
+def state_files() -> list[Path]:
+    """The state files of every stack that says it is running (a killed one may leave its file)."""
+    return sorted(state_dir().glob("stack-*.json"))

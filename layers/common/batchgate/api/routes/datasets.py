@@ -93,8 +93,12 @@ def delete_dataset(dataset_id: str) -> Response[None]:
     f"{BASE}/<dataset_id>",
     tags=["datasets"],
     summary="Get a dataset",
+    description="With iceberg: {catalog, identifier, database, table, metadataLocation}, how other "
+    "engines (pyiceberg, DuckDB, Athena) read the dataset's table; metadataLocation is null until "
+    "the first batch lands.",
     responses=answers(ok(200, "{id: dataset}", DatasetsById), e404=NOT_FOUND),
 )
 def get_dataset(dataset_id: str) -> dict[str, Any]:
-    ds = services().datasets.get(principal(router), dataset_id)
-    return {ds.id: dataset_to_aep(ds)}
+    datasets = services().datasets
+    ds = datasets.get(principal(router), dataset_id)
+    return {ds.id: {**dataset_to_aep(ds), "iceberg": datasets.iceberg_table(ds)}}

@@ -103,9 +103,12 @@ def batch_failed(
     f"{EXPORT}/datasets/<dataset_id>/rows",
     tags=["exports"],
     summary="A page of a dataset's rows",
+    description="filter= (repeatable, all apply): `column op value` with op = != < <= > >=, "
+    "`column in (a,b)`, `column is [not] null`; values are read as the column's type, 'quoted' when "
+    "they hold commas or surrounding spaces. A page token is bound to the filters of its first page.",
     responses=answers(
         ok(200, "a page of rows, each with its _batch_id; an empty page before any batch landed", RowsPage),
-        e400="a parameter out of range (BG-400-INVALID), asOfBatch of a batch with no snapshot in the "
+        e400="a parameter out of range (BG-400-INVALID), a bad filter (BG-400-FILTER), a page token of other filters (BG-400-PAGE-TOKEN), asOfBatch of a batch with no snapshot in the "
         "history or reverted (BG-400-AS-OF-BATCH), a batch of another dataset (BG-400-BATCH-DATASET)",
         e404="no such dataset (BG-404-DATASET), no such batch (BG-404-BATCH)",
         e409="the rows moved since the page token was issued (BG-409-ROWS-CHANGED: start again), or the "
@@ -118,9 +121,18 @@ def dataset_rows(
     start: Annotated[str | None, Query(max_length=200)] = None,
     as_of_batch: Annotated[str | None, Query(alias="asOfBatch", min_length=1)] = None,
     batch_id: Annotated[str | None, Query(alias="batchId", min_length=1)] = None,
+    filter: Annotated[
+        list[str] | None, Query(alias="filter")
+    ] = None,  # shadows the builtin: the query parameter's name
 ) -> dict[str, Any]:
     rows, nxt = services().rows.read(
-        principal(router), dataset_id, limit=limit, start=start, as_of_batch=as_of_batch, batch_id=batch_id
+        principal(router),
+        dataset_id,
+        limit=limit,
+        start=start,
+        as_of_batch=as_of_batch,
+        batch_id=batch_id,
+        filters=filter or (),
     )
     return {"data": rows, "page": {"limit": limit, "count": len(rows), "next": nxt}}
 
