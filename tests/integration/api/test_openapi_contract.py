@@ -27,7 +27,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from batchgate.api.routes import batches, datasets, exports, files, schemas
+from batchgate.api.routes import batches, datasets, exports, files, keys, schemas
 from tests.conftest import refresh_process_state
 from tests.integration.api.harness import BUCKET, SINGLE_PUT_MAX, Api, Aws, Resp
 from tests.integration.api.landing import lake_env, land, set_status
@@ -37,6 +37,7 @@ SCHEMAS = "/data/foundation/schemaregistry/tenant/schemas"
 IMPORT = "/data/foundation/import/batches"
 CATALOG = "/data/foundation/catalog/batches"
 EXPORT = "/data/foundation/export"
+KEYS = "/data/foundation/keys"
 FILES_T = f"{IMPORT}/{{batch_id}}/datasets/{{dataset_id}}/files/{{name}}"
 REST_OF_PATH = "x-batchgate-rest-of-path"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -218,6 +219,9 @@ def valid_requests(ds: str, b: str, schema_id: str, file_id: str) -> dict[tuple[
         ("GET", f"{EXPORT}/batches/{{batch_id}}/failed"): Req("GET", f"{EXPORT}/batches/{b}/failed"),
         ("GET", f"{EXPORT}/datasets/{{dataset_id}}/rows"): Req("GET", f"{EXPORT}/datasets/{ds}/rows"),
         ("GET", f"{EXPORT}/files/{{file_id}}"): Req("GET", f"{EXPORT}/files/{file_id}"),
+        ("POST", KEYS): Req("POST", KEYS, {"json_body": {"role": "reader", "sandboxes": ["prod"]}}),
+        ("GET", KEYS): Req("GET", KEYS),
+        ("DELETE", f"{KEYS}/{{key_id}}"): Req("DELETE", f"{KEYS}/bgk_0"),
     }
 
 
@@ -286,6 +290,7 @@ def test_every_documented_answer_is_real_and_true(
     file_id = _uploads(run, aws, ds, b)
     _exports(run, aws, ds, b, file_id)
     _rows(run, aws, catalog, ds)
+    _keys(run, aws)
     _everywhere(run, monkeypatch, valid_requests(ds, b, ids["schema"], file_id))
 
     problems = [p for a in run.answered for p in document.problems(a)]
@@ -481,6 +486,23 @@ def _rows(run: Run, aws: Aws, catalog: object, ds: str) -> None:
     run.call(404, "GET", f"{EXPORT}/datasets/nope/rows")
 
 
+def _keys(run: Run, aws: Aws) -> None:
+    made = run.call(201, "POST", KEYS, json_body={"role": "writer", "sandboxes": ["prod"]}).json()
+    run.call(400, "POST", KEYS, json_body={"role": "owner", "sandboxes": ["prod"]})
+    run.call(403, "POST", KEYS, json_body={"role": "reader", "sandboxes": ["dev"]})
+    run.call(
+        415,
+        "POST",
+        KEYS,
+        json_body={"role": "reader", "sandboxes": ["prod"]},
+        headers={"Content-Type": "text/plain"},
+    )
+    run.call(200, "GET", KEYS)
+    run.call(200, "DELETE", f"{KEYS}/{made['id']}")
+    run.call(404, "DELETE", f"{KEYS}/bgk_missing")
+    run.call(409, "DELETE", f"{KEYS}/{run.api.creds.key_id}")
+
+
 def _everywhere(run: Run, monkeypatch: pytest.MonkeyPatch, valid: dict[tuple[str, str], Req]) -> None:
     """401 (API Gateway's and the API function's own), 403, 500 and a 503 on every operation."""
     no_creds = {"Authorization": None, "x-api-key": None}
@@ -493,7 +515,7 @@ def _everywhere(run: Run, monkeypatch: pytest.MonkeyPatch, valid: dict[tuple[str
             403, r.method, r.path, **{**r.kw, "headers": {**r.kw.get("headers", {}), "x-sandbox-name": "dev"}}
         )
     with monkeypatch.context() as patched:
-        for module in (batches, datasets, exports, files, schemas):
+        for module in (batches, datasets, exports, files, keys, schemas):
             patched.setattr(module, "services", _broken)
         for r in valid.values():
             run.call(500, r.method, r.path, **r.kw)

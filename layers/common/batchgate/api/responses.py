@@ -86,7 +86,27 @@ class Dataset(BaseModel):
     updated: int = Field(description="epoch milliseconds")
     table: str = Field(description="the Iceberg table: namespace.table")
     version: str
+    extra_columns: Literal["discard", "freeze", "evolve"] = Field(
+        alias="extraColumns", description="what becomes of a file's columns the schema lacks"
+    )
     schema_ref: SchemaRef | SkipJsonSchema[None] = Field(default=None, alias="schemaRef")
+    iceberg: IcebergTable | SkipJsonSchema[None] = Field(
+        default=None, description="where the dataset's table is (a single dataset's GET only)"
+    )
+
+
+class IcebergTable(BaseModel):
+    """How other engines (pyiceberg, DuckDB, Athena) find a dataset's table."""
+
+    model_config = _STRICT
+
+    catalog: Literal["glue", "sql"]
+    identifier: str
+    database: str
+    table: str
+    metadata_location: str | None = Field(
+        alias="metadataLocation", description="the current metadata file; null until the first batch lands"
+    )
 
 
 class DatasetsById(RootModel[dict[str, Dataset]]):
@@ -132,6 +152,32 @@ class RegistrySchemas(BaseModel):
 
     results: list[RegistrySchema]
     page: RegistryPage = Field(alias="_page")
+
+
+# -- keys --------------------------------------------------------------------------------------
+class Key(BaseModel):
+    """An API key as the API shows it: never its token or the token's hash."""
+
+    model_config = _STRICT
+
+    id: str
+    org: str
+    role: Literal["admin", "writer", "reader"]
+    sandboxes: list[str]
+    user: str | None
+    description: str
+    created: int | None
+    disabled: bool
+
+
+class KeyCreated(Key):
+    token: str = Field(description="shown in this answer only: only its hash is stored")
+
+
+class KeyList(BaseModel):
+    model_config = _STRICT
+
+    keys: list[Key]
 
 
 # -- batches -----------------------------------------------------------------------------------
@@ -335,6 +381,8 @@ def fails(
     return {status: response}
 
 
+UNSUPPORTED = "the body is not sent as application/json (BG-415-CONTENT-TYPE)"
+
 # What any route may answer, whatever it does.
 COMMON: Responses = {
     **fails(
@@ -343,7 +391,12 @@ COMMON: Responses = {
         "header, an unknown or disabled key, a wrong token (BG-401-UNAUTHORIZED)",
         AuthError,
     ),
-    **fails(403, "the key is valid but not for this org and sandbox (BG-403-WRONG-TENANT)", AuthError),
+    **fails(
+        403,
+        "the key is valid but not for this org and sandbox (BG-403-WRONG-TENANT), or its role may not make "
+        "this call (BG-403-ROLE)",
+        AuthError,
+    ),
     **fails(500, "an unexpected failure (BG-500-INTERNAL; no detail: the log has it under the requestId)"),
 }
 

@@ -10,13 +10,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from batchgate.api.bodies import DatasetCreate, DatasetPatch
 from batchgate.api.deps import principal, services
-from batchgate.api.responses import DatasetCreated, DatasetsById, answers, ok
+from batchgate.api.responses import UNSUPPORTED, DatasetCreated, DatasetsById, answers, ok
 from batchgate.api.services.dataset_catalog import dataset_to_aep
 
 router = Router()
 BASE = "/data/foundation/catalog/dataSets"
 NOT_FOUND = "no such dataset in this org and sandbox (BG-404-DATASET)"
-UNSUPPORTED = "the body is not sent as application/json (BG-415-CONTENT-TYPE)"
 
 
 @router.post(
