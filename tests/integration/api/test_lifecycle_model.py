@@ -11,14 +11,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from batchgate.api.auth import Principal
-from batchgate.api.bodies import BatchAction
 from batchgate.api.error_map import classify
-from batchgate.api.services.batch_actions import BatchActions
 from batchgate.aws.store import Store
 from batchgate.core.errors import IllegalTransition
 from batchgate.core.models import Batch, BatchStatus
-from batchgate.core.status import ALL_STATUSES, next_status
+from batchgate.core.principal import Principal
+from batchgate.core.status import ALL_STATUSES, BatchAction, next_status
+from batchgate.ingest.batch_actions import BatchActions
 from batchgate.settings import settings as bg_settings
 from tests.integration.api.harness import TABLE, Api, Aws
 

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from batchgate.api.bodies import BatchCreate, DatasetCreate, FileActionBody
 from batchgate.api.error_map import classify, error_response
-from batchgate.api.services.batch_actions import NotConfigured
 from batchgate.api.services.downloads import RangeNotSatisfiable
 from batchgate.core.errors import Conflict, IllegalTransition, PayloadTooLarge, Unauthorized
+from batchgate.ingest.batch_actions import NotConfigured
 
 
 @pytest.mark.parametrize(

@@ -26,23 +26,14 @@ from typing import Any
 
 from batchgate.aws.store import Store
 from batchgate.core.errors import Forbidden, InvalidRequest, Unauthorized
-from batchgate.core.roles import ROLES, Role, allowed, needed
+from batchgate.core.principal import Principal
+from batchgate.core.roles import ROLES, allowed, needed
 
 # scrypt's cost: ~50 ms and 16 MiB per check. Tokens are 256-bit random, so this guards against
 # offline guessing of the stored hashes, not against weak secrets.
 SCRYPT_N, SCRYPT_R, SCRYPT_P, DKLEN = 2**14, 8, 1, 32
 TOKEN_PREFIX = "bgt_"
 KEY_PREFIX = "bgk_"
-
-
-@dataclass(frozen=True)
-class Principal:
-    org: str
-    sandbox: str  # the sandbox of this request (one of the key's)
-    key_id: str
-    user: str
-    role: Role = "reader"
-    sandboxes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,6 @@ class BatchActionBody(BaseModel):
 
 
 FileAction = Literal["INITIALIZE", "COMPLETE", "PRESIGN"]
-BatchAction = Literal["COMPLETE", "ABORT", "REVERT"]
 
 
 class PartETag(BaseModel):

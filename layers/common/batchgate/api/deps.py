@@ -13,7 +13,6 @@ from pydantic import BaseModel
 
 from batchgate.api.auth import Principal, principal_from_request_context
 from batchgate.api.body_limits import check_json_body
-from batchgate.api.services.batch_actions import BatchActions
 from batchgate.api.services.dataset_catalog import DatasetCatalog
 from batchgate.api.services.dataset_rows import DatasetRows
 from batchgate.api.services.downloads import Downloads
@@ -23,6 +22,7 @@ from batchgate.api.services.schema_registry import SchemaRegistry
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core.errors import InvalidRequest
+from batchgate.ingest.batch_actions import BatchActions
 from batchgate.settings import Settings, settings
 
 M = TypeVar("M", bound=BaseModel)

@@ -20,6 +20,9 @@ from typing import Literal
 from batchgate.core.errors import IllegalTransition
 from batchgate.core.models import BatchFile, BatchStatus, ErrorEntry, FileStatus, Metrics
 
+# What a caller may ask of a batch (the API's ?action=, a job run's COMPLETE).
+BatchAction = Literal["COMPLETE", "ABORT", "REVERT"]
+
 Event = Literal[
     "COMPLETE",
     "ABORT",

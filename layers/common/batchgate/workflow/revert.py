@@ -59,7 +59,7 @@ def purge_batch(ctx: TaskContext, batch: Batch, dataset: Dataset) -> dict[str, i
 def revert_failed(ctx: TaskContext, state: State) -> State:
     batch, _ = ctx.load(state)
     if batch.status == "success":
-        # Clearing the execution lets a new REVERT start a fresh run (see api.services.batch_actions).
+        # Clearing the execution lets a new REVERT start a fresh run (see ingest.batch_actions).
         errors = errors_with_cause(batch, state.get("error"), "BG-500-REVERT")
         ctx.move(batch, "success", errors=errors, execution_arn=None)
     return {"status": batch.status}

@@ -8,12 +8,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from batchgate.api.bodies import BatchAction, BatchActionBody, BatchCreate
+from batchgate.api.bodies import BatchActionBody, BatchCreate
 from batchgate.api.deps import json_model, principal, services
 from batchgate.api.openapi_fixups import RawBody
 from batchgate.api.responses import Batch, BatchesById, answers, ok
 from batchgate.aws.store import BatchQuery
 from batchgate.core.models import BatchStatus
+from batchgate.core.status import BatchAction
 
 router = Router()
 IMPORT = "/data/foundation/import/batches"
@@ -43,7 +44,14 @@ READ_BY_ROUTES = (
     ),
 )
 def create_batch(body: Annotated[BatchCreate, Body()]) -> Response[dict[str, Any]]:
-    batch = services().batches.create(principal(router), body)
+    batch = services().batches.create(
+        principal(router),
+        dataset_id=body.dataset_id,
+        input_format=body.input_format,
+        enable_error_diagnostics=body.enable_error_diagnostics,
+        partial_ingestion_percentage=body.partial_ingestion_percentage,
+        replay=body.replay,
+    )
     return Response(201, "application/json", batch.to_aep())
 
 

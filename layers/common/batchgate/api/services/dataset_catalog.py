@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchgate.api.auth import Principal
 from batchgate.api.bodies import DatasetCreate, DatasetPatch
 from batchgate.api.services.schema_registry import SchemaRegistry
 from batchgate.aws.store import Store
@@ -12,6 +11,7 @@ from batchgate.core.errors import Conflict, InvalidRequest
 from batchgate.core.ids import new_id, now_ms
 from batchgate.core.keys import table_identifier
 from batchgate.core.models import Dataset
+from batchgate.core.principal import Principal
 from batchgate.core.schema_evolution import evolve
 from batchgate.core.schema_rules import check_new_schema
 from batchgate.observability import logger

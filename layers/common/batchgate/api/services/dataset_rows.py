@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from batchgate.api.auth import Principal
 from batchgate.aws.store import Store
 from batchgate.core.errors import InvalidRequest, NotFound
 from batchgate.core.ids import now_ms
+from batchgate.core.principal import Principal
 from batchgate.core.row_filter import parse_filters
 
 

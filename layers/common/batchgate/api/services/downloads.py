@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchgate.api.auth import Principal
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core.errors import BatchgateError, Conflict, NotFound
 from batchgate.core.models import Batch, BatchFile
+from batchgate.core.principal import Principal
 
 FILE_KINDS = ("upload", "failed")
 PRESIGNED_DOWNLOAD_SECONDS = 900

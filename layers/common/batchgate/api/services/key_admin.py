@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchgate.api.auth import Principal, create_key
+from batchgate.api.auth import create_key
 from batchgate.api.bodies import KeyCreate
 from batchgate.aws.store import Store
 from batchgate.core.errors import Conflict, Forbidden, NotFound
+from batchgate.core.principal import Principal
 
 
 def key_to_api(record: dict[str, Any]) -> dict[str, Any]:

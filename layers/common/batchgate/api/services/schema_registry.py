@@ -8,13 +8,13 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from batchgate.api.auth import Principal
 from batchgate.api.bodies import SchemaCreate
 from batchgate.aws.store import Store
 from batchgate.core.errors import InvalidRequest
 from batchgate.core.ids import new_id, now_ms
 from batchgate.core.json_schema import is_json_schema
 from batchgate.core.models import DatasetSchema, RegisteredSchema
+from batchgate.core.principal import Principal
 from batchgate.core.schema_rules import check_new_schema
 
 # An id as a schemaRef may spell it: the $id URL, the meta:altId, or the bare id.

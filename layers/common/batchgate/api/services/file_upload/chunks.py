@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from batchgate import faults
-from batchgate.api.auth import Principal
 from batchgate.api.services.file_upload.common import CHUNKED, MIB, UploadRules, content_type_for
 from batchgate.core import keys
 from batchgate.core.errors import Conflict, InvalidRequest
 from batchgate.core.file_names import check_file_name
 from batchgate.core.models import Batch, BatchFile
+from batchgate.core.principal import Principal
 
 S3_MIN_PART = 5 * MIB  # every multipart part but the last must be at least this big
 S3_MAX_PARTS = 10_000

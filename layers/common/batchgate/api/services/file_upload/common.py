@@ -3,13 +3,13 @@ media type and size."""
 
 from __future__ import annotations
 
-from batchgate.api.auth import Principal
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core.errors import BatchgateError, Conflict, NotFound, PayloadTooLarge
 from batchgate.core.file_names import check_file_name
 from batchgate.core.keys import upload_key
 from batchgate.core.models import Batch, BatchFile
+from batchgate.core.principal import Principal
 from batchgate.core.status import ACCEPTS_UPLOADS
 from batchgate.settings import Settings
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from batchgate.api.auth import Principal
 from batchgate.api.bodies import FileActionBody
 from batchgate.api.services.file_upload.chunks import S3_MAX_PARTS
 from batchgate.api.services.file_upload.common import CHUNKED, MIB, UploadRules, content_type_for
 from batchgate.core.errors import Conflict, InvalidRequest
 from batchgate.core.models import Batch, BatchFile
+from batchgate.core.principal import Principal
 
 DEFAULT_PRESIGN_PART = 64 * MIB
 

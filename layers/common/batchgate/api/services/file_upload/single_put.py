@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from batchgate.api.auth import Principal
 from batchgate.api.services.file_upload.common import UploadRules, content_type_for
 from batchgate.core.errors import Conflict
 from batchgate.core.file_names import check_file_name
 from batchgate.core.models import BatchFile
+from batchgate.core.principal import Principal
 
 
 def put(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchgate.api.auth import Principal
 from batchgate.api.bodies import FileActionBody
 from batchgate.api.services.file_upload import chunks, presigned, single_put
 from batchgate.api.services.file_upload.common import CHUNKED, UploadRules, check_media_type
 from batchgate.aws.store import Store
 from batchgate.core.errors import Conflict
 from batchgate.core.models import BatchFile
+from batchgate.core.principal import Principal
 from batchgate.settings import Settings
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchgate.api.auth import Principal
-from batchgate.api.bodies import BatchAction, BatchCreate
 from batchgate.aws.executions import ExecutionNotStarted, Executions, batch_input, execution_arn
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import BatchQuery, Store
@@ -26,8 +24,9 @@ from batchgate.core.errors import (
 )
 from batchgate.core.ids import new_id, now_ms
 from batchgate.core.keys import execution_name
-from batchgate.core.models import Batch
-from batchgate.core.status import next_status
+from batchgate.core.models import Batch, InputFormat, Replay
+from batchgate.core.principal import Principal
+from batchgate.core.status import BatchAction, next_status
 from batchgate.observability import tracer
 from batchgate.settings import Settings
 
@@ -47,26 +46,38 @@ class BatchActions:
         self.objects = Objects(cfg.bucket)
 
     # -- batches --------------------------------------------------------------------------
-    def create(self, p: Principal, body: BatchCreate) -> Batch:
+    def create(
+        self,
+        p: Principal,
+        *,
+        dataset_id: str,
+        input_format: InputFormat,
+        enable_error_diagnostics: bool = True,
+        partial_ingestion_percentage: float = 0,
+        replay: Replay | None = None,
+        batch_id: str | None = None,
+    ) -> Batch:
+        """A new ``loading`` batch; ``batch_id`` fixes its id (a job run's retry creates the same
+        batch again, and finds it)."""
         try:
-            self.store.get_dataset(p.org, p.sandbox, body.dataset_id)
+            self.store.get_dataset(p.org, p.sandbox, dataset_id)
         except NotFound as exc:
             raise InvalidRequest(
-                f"dataset {body.dataset_id!r} not found; create it first or check the id",
+                f"dataset {dataset_id!r} not found; create it first or check the id",
                 code="BG-400-UNKNOWN-DATASET",
             ) from exc
-        if body.replay is not None:
-            self._check_predecessors(p, body.dataset_id, body.replay.predecessors)
+        if replay is not None:
+            self._check_predecessors(p, dataset_id, replay.predecessors)
         ts = now_ms()
         batch = Batch(
-            id=new_id(),
+            id=batch_id or new_id(),
             org=p.org,
             sandbox=p.sandbox,
-            dataset_id=body.dataset_id,
-            input_format=body.input_format,
-            enable_error_diagnostics=body.enable_error_diagnostics,
-            partial_ingestion_percentage=body.partial_ingestion_percentage,
-            replay=body.replay,
+            dataset_id=dataset_id,
+            input_format=input_format,
+            enable_error_diagnostics=enable_error_diagnostics,
+            partial_ingestion_percentage=partial_ingestion_percentage,
+            replay=replay,
             created=ts,
             updated=ts,
             created_user=p.user,
