@@ -128,7 +128,9 @@ def test_checkov_finds_nothing_unwaived() -> None:
     assert summary["passed"] > 0 and summary["resource_count"] > 0, summary
     skipped = report["results"]["skipped_checks"]
     no_reason = [
-        f"{c['check_id']} {c['resource']}" for c in skipped if len(str(c["check_result"].get("suppress_comment") or "")) < 15
+        f"{c['check_id']} {c['resource']}"
+        for c in skipped
+        if len(str(c["check_result"].get("suppress_comment") or "")) < 15
     ]
     assert no_reason == [], f"waived without a reason: {no_reason}"
 

@@ -132,7 +132,7 @@ class Stack:
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.t["Conditions"][name]))
 
-    def resolve(self, value: Any) -> Any:  # noqa: C901 - one branch per intrinsic
+    def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if not isinstance(value, dict):
@@ -174,7 +174,9 @@ class Stack:
 
     def present(self) -> dict[str, dict[str, Any]]:
         return {
-            k: r for k, r in self.t["Resources"].items() if "Condition" not in r or self.condition(r["Condition"])
+            k: r
+            for k, r in self.t["Resources"].items()
+            if "Condition" not in r or self.condition(r["Condition"])
         }
 
     def names(self) -> dict[tuple[str, str], str]:
@@ -215,7 +217,10 @@ class Stack:
 @pytest.fixture(scope="module")
 def stacks() -> tuple[Stack, Stack]:
     rendered = []
-    for env, uuid in (("dev", "1c2fa620-982a-11e3-aff7-50e2416294e0"), ("prod", "7d3e1b40-982a-11e3-aff7-50e2416294e1")):
+    for env, uuid in (
+        ("dev", "1c2fa620-982a-11e3-aff7-50e2416294e0"),
+        ("prod", "7d3e1b40-982a-11e3-aff7-50e2416294e1"),
+    ):
         params = samconfig_parameters(env)
         stack_name = params.pop("StackName")
         rendered.append(Stack(expand(params), stack_name, uuid, params))
@@ -233,7 +238,12 @@ def test_no_physical_name_collides_between_two_stages(stacks: tuple[Stack, Stack
     dev_names, prod_names = dev.names(), prod.names()
     # The checks below are only as good as what they see: the template does name these.
     named_types = {t for t, _ in dev_names}
-    assert {"AWS::S3::Bucket", "AWS::Logs::LogGroup", "AWS::Lambda::LayerVersion", "AWS::Scheduler::Schedule"} <= named_types
+    assert {
+        "AWS::S3::Bucket",
+        "AWS::Logs::LogGroup",
+        "AWS::Lambda::LayerVersion",
+        "AWS::Scheduler::Schedule",
+    } <= named_types
     shared = {key: (dev_names[key], prod_names[key]) for key in dev_names.keys() & prod_names.keys()}
     assert shared == {}, f"both stages would create these: {shared}"
     singletons = {
@@ -242,7 +252,9 @@ def test_no_physical_name_collides_between_two_stages(stacks: tuple[Stack, Stack
         for r in s.present().values()
         if r["Type"] in ACCOUNT_SINGLETONS and r.get("DeletionPolicy") != "Retain"
     }
-    assert singletons == set(), f"an account-wide resource that one stage's deletion would remove: {singletons}"
+    assert singletons == set(), (
+        f"an account-wide resource that one stage's deletion would remove: {singletons}"
+    )
 
 
 def test_the_bucket_name_is_valid_and_unique_per_stack(stacks: tuple[Stack, Stack]) -> None:
@@ -258,12 +270,20 @@ def test_the_bucket_name_is_valid_and_unique_per_stack(stacks: tuple[Stack, Stac
 
 def test_names_created_at_run_time_differ_too(stacks: tuple[Stack, Stack]) -> None:
     dev, prod = (s.function_environment() for s in stacks)
-    for variable in ("BATCHGATE_GLUE_DATABASE_PREFIX", "POWERTOOLS_METRICS_NAMESPACE", "BATCHGATE_BUCKET", "BATCHGATE_TABLE"):
+    for variable in (
+        "BATCHGATE_GLUE_DATABASE_PREFIX",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "BATCHGATE_BUCKET",
+        "BATCHGATE_TABLE",
+    ):
         assert len(dev[variable]) == 1 and len(prod[variable]) == 1, variable
         assert dev[variable] != prod[variable], f"{variable} is the same in both stages"
     # Each stage's functions may touch only its own Glue databases: neither grant matches the
     # other stage's databases.
-    (dev_prefix,), (prod_prefix,) = dev["BATCHGATE_GLUE_DATABASE_PREFIX"], prod["BATCHGATE_GLUE_DATABASE_PREFIX"]
+    (dev_prefix,), (prod_prefix,) = (
+        dev["BATCHGATE_GLUE_DATABASE_PREFIX"],
+        prod["BATCHGATE_GLUE_DATABASE_PREFIX"],
+    )
     dev_glue, prod_glue = (s.granted("glue") for s in stacks)
     assert dev_glue and prod_glue
     for grants, other in ((dev_glue, prod_prefix), (prod_glue, dev_prefix)):

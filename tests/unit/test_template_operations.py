@@ -90,7 +90,14 @@ def test_the_dashboard_shows_volume_failures_and_latency() -> None:
     (dashboard,) = of_type("AWS::CloudWatch::Dashboard").values()
     body = json.loads(re.sub(r"\$\{[^}]+\}", "x", dashboard["Properties"]["DashboardBody"]["Fn::Sub"]))
     metrics = {m[1] for w in body["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]}
-    assert {"RowsIngested", "BatchesFailed", "BatchesStalled", "Latency", "Errors", "ExecutionsFailed"} <= metrics
+    assert {
+        "RowsIngested",
+        "BatchesFailed",
+        "BatchesStalled",
+        "Latency",
+        "Errors",
+        "ExecutionsFailed",
+    } <= metrics
     outputs = json.dumps(T["Outputs"]["DashboardUrl"])
     assert "${Dashboard}" in outputs
 
@@ -145,7 +152,9 @@ def test_s3_rights_are_object_actions_on_known_prefixes_and_listing() -> None:
                     continue
                 m = re.fullmatch(r"arn:\$\{AWS::Partition\}:s3:::\$\{UploadBucket\}/([a-z]+)/\*", arn)
                 assert m, f"{function}: {arn} is not one prefix of the bucket"
-                assert m.group(1) in BUCKET_PREFIXES, f"{function}: {m.group(1)}/ is no prefix of core/keys.py"
+                assert m.group(1) in BUCKET_PREFIXES, (
+                    f"{function}: {m.group(1)}/ is no prefix of core/keys.py"
+                )
                 granted_prefixes.add(m.group(1))
                 assert all(
                     a in {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
