@@ -497,13 +497,23 @@ print(json.dumps({
 """
 
 
+# IAM actions named otherwise than the API operation they allow: the operation is what the SDK
+# must have (S3's IAM vocabulary predates its API's names).
+IAM_ACTION_OPERATIONS = {
+    "s3:GetObjectVersion": "s3:GetObject",  # GetObject with a VersionId
+    "s3:ListBucket": "s3:ListObjectsV2",
+    "s3:ListBucketVersions": "s3:ListObjectVersions",
+    "s3:ListMultipartUploadParts": "s3:ListParts",
+}
+
+
 def template_actions(template: dict[str, Any]) -> list[str]:
     actions: set[str] = set()
     for fn in resources(template, "AWS::Serverless::Function").values():
         for policy in fn["Properties"].get("Policies", []):
             for stmt in policy.get("Statement", []) if isinstance(policy, dict) else []:
                 acts = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-                actions.update(a for a in acts if "*" not in a)
+                actions.update(IAM_ACTION_OPERATIONS.get(a, a) for a in acts if "*" not in a)
     return sorted(actions)
 
 

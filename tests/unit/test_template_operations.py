@@ -197,3 +197,37 @@ def test_callbacks_use_the_sam_policy_template() -> None:
     assert callbacks == set(STATE_MACHINES)
     text = json.dumps(props["Policies"])
     assert "states:SendTask" not in text, "hand-written SendTask* where StepFunctionsCallbackPolicy exists"
+
+
+@pytest.mark.parametrize(("outcome", "emitted"), [("failed", "BatchesFailed"), ("stalled", "BatchesStalled")])
+def test_a_batch_that_fails_or_stalls_emits_the_metric_the_alarm_reads(
+    outcome: str, emitted: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchgate.aws.notifications import Notifications
+    from batchgate.core.models import Batch, InputFormat, Metrics
+    from batchgate.observability import metrics
+    from batchgate.workflow.context import TaskContext
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics.clear_metrics()
+    ctx = TaskContext(
+        settings=None,  # type: ignore[arg-type]  # notify reads only the notifier
+        store=None,  # type: ignore[arg-type]
+        objects=None,  # type: ignore[arg-type]
+        executions=None,  # type: ignore[arg-type]
+        notifications=Notifications(None),  # no bus: nothing sent
+    )
+    batch = Batch(
+        id="b1", org="o", sandbox="s", datasetId="d", status=outcome, inputFormat=InputFormat(format="json"),
+        created=1, updated=1, metrics=Metrics(inputRecordCount=5, outputRecordCount=3, failedRecordCount=2),
+    )  # fmt: skip
+    try:
+        ctx.notify(batch, outcome)
+        recorded = {name: m["Value"] for name, m in metrics.metric_set.items()}
+    finally:
+        metrics.clear_metrics()
+    assert recorded[emitted] == [1.0]
+    if outcome == "failed":
+        assert (recorded["RowsIngested"], recorded["RowsFailed"]) == ([3.0], [2.0])
+    else:
+        assert "RowsIngested" not in recorded
