@@ -285,3 +285,52 @@ def test_extra_columns_discard_warns_freeze_fails_evolve_adds_them(flow: Flow, s
     rows = {r["id"]: r for r in iceberg_rows(stack, evolving)}
     assert (rows["old"]["note"], rows["b"]["level"], rows["c"]["score"]) == (None, 3, 1.5)
     assert rows["a"]["note"] == "x" and rows["a"]["level"] is None
+
+
+def test_scripts_written_from_the_guide_work_as_written(flow: Flow, stack: RunningStack) -> None:
+    """schemaRef to a registered JSON Schema, the unifiedProfile upsert form alone, chunks sent as
+    'bytes a-b' without a total, and '?action=complete' in lower case."""
+    json_schema = {
+        "title": "profiles",
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "identity": True},
+            "email": {"type": "string", "pattern": "^[^@]+@[^@]+$"},
+            "seen": {"type": "string", "format": "date-time"},
+        },
+        "required": ["id"],
+    }
+    registered = stack.post("/data/foundation/schemaregistry/tenant/schemas", json=json_schema)
+    assert registered.status_code == 201, registered.text
+    ref = {"id": registered.json()["$id"], "contentType": "application/vnd.adobe.xed-full+json;version=1"}
+    body = {"name": "guide", "schemaRef": ref, "tags": {"unifiedProfile": ["enabled:true", "isUpsert:true"]}}
+    created = stack.post(DATASETS, json=body)
+    assert created.status_code == 201, created.text
+    ds = created.json()[0].split("/")[-1]
+    shown = stack.get(f"{DATASETS}/{ds}").json()[ds]
+    assert (
+        shown["schemaRef"] == ref
+        and shown["tags"]["identity"] == ["id"]
+        and shown["tags"]["isUpsert"] is True
+    )
+
+    bid = flow.batch(ds)
+    path = f"/data/foundation/import/batches/{bid}/datasets/{ds}/files/big.json"
+    assert stack.post(path + "?action=initialize").status_code == 201
+    data = jsonl(
+        [{"id": f"g{i}", "email": f"g{i}@x.org", "seen": "2026-11-30T10:00:00Z"} for i in range(300)]
+    )
+    step = len(data) // 3 + 1
+    for start in range(0, len(data), step):
+        chunk = data[start : start + step]
+        r = stack.patch(path, chunk, content_range=f"bytes {start}-{start + len(chunk) - 1}")
+        assert r.status_code == 200, r.text
+    assert stack.post(path + "?action=complete").status_code in (200, 201)
+    assert stack.post(f"/data/foundation/import/batches/{bid}?action=complete").status_code == 200
+    done = stack.wait_batch(bid, {"success", "failed"})
+    assert done["status"] == "success" and done["metrics"]["outputRecordCount"] == 300, done
+    # the upsert identity from the schema: the same ids again update, not duplicate
+    again = flow.ingest(ds, jsonl([{"id": "g0", "email": "new@x.org"}]))
+    assert again["status"] == "success"
+    rows = {r["id"]: r for r in flow.rows(ds)}
+    assert len(rows) == 300 and rows["g0"]["email"] == "new@x.org"

@@ -124,6 +124,15 @@ class Client:
         params = {"limit": limit, "start": start}
         return dict(self._request("GET", "/data/foundation/catalog/dataSets", params=params).json())
 
+    def all_datasets(self, page: int = 100) -> list[dict[str, Any]]:
+        """Every dataset of the tenant, newest first (as many listing calls as it takes)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            listed = self.list_datasets(limit=page, start=len(found))
+            found.extend(listed.values())
+            if len(listed) < page:
+                return found
+
     def dataset_rows(
         self,
         dataset_id: str,
@@ -132,8 +141,15 @@ class Client:
         start: str | None = None,
         as_of_batch: str | None = None,
         batch_id: str | None = None,
+        filters: Iterable[str] = (),
     ) -> dict[str, Any]:
-        params = {"limit": limit, "start": start, "asOfBatch": as_of_batch, "batchId": batch_id}
+        params = {
+            "limit": limit,
+            "start": start,
+            "asOfBatch": as_of_batch,
+            "batchId": batch_id,
+            "filter": list(filters) or None,  # repeated: filter=a&filter=b
+        }
         path = f"/data/foundation/export/datasets/{dataset_id}/rows"
         return dict(self._request("GET", path, params=params).json())
 

@@ -34,9 +34,9 @@ def session_keys() -> dict[str, NewKey]:
     # Hashed once per session (scrypt costs ~50 ms a key); re-stored after every reset, so the
     # authorizer's verified-key cache is warm from the second test on.
     return {
-        "acme": new_key("acme", "prod", user="alice@acme"),
-        "acme-dev": new_key("acme", "dev"),
-        "other": new_key("other", "prod"),
+        "acme": new_key("acme", ["prod"], user="alice@acme"),
+        "acme-dev": new_key("acme", ["dev"]),
+        "other": new_key("other", ["prod"]),
     }
 
 

@@ -85,7 +85,7 @@ class Creds:
 
 
 def creds_of(key: NewKey) -> Creds:
-    return Creds(key.key_id, key.token, key.record["org"], key.record["sandbox"])
+    return Creds(key.key_id, key.token, key.record["org"], key.record["sandboxes"][0])
 
 
 @dataclass
@@ -117,6 +117,8 @@ class LambdaContext:
 
 
 _FUNCTIONS: dict[str, ModuleType] = {}
+# API Gateway's own answers (its default gateway responses) are JSON.
+GATEWAY_HEADERS = {"content-type": "application/json"}
 
 
 def function(name: str) -> ModuleType:
@@ -143,7 +145,7 @@ class Api:
         method: str,
         path: str,
         *,
-        query: dict[str, str] | None = None,
+        query: dict[str, str | list[str]] | None = None,
         json_body: Any = None,
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
@@ -157,7 +159,11 @@ class Api:
         ev["requestContext"]["requestId"] = f"req-{self._n:06d}"
         ev["requestContext"]["path"] = f"/prod{path}"
         ev["requestContext"]["httpMethod"] = method
-        ev["queryStringParameters"] = query or None
+        # API Gateway's REST proxy sends the last value of a repeated parameter alone, and all of
+        # them in multiValueQueryStringParameters.
+        multi = {k: v if isinstance(v, list) else [v] for k, v in (query or {}).items()}
+        ev["queryStringParameters"] = {k: v[-1] for k, v in multi.items() if v} or None
+        ev["multiValueQueryStringParameters"] = multi or None
         hdrs = (creds or self.creds).headers()
         if json_body is not None:
             ev["body"], ev["isBase64Encoded"] = json.dumps(json_body), False
@@ -200,10 +206,12 @@ class Api:
             policy = function("authorizer").handler(req, LambdaContext())
         except Exception as exc:
             assert str(exc) == "Unauthorized"
-            return Resp(401, {}, b'{"message":"Unauthorized"}', {})
+            return Resp(401, GATEWAY_HEADERS, b'{"message":"Unauthorized"}', {})
         effect = policy["policyDocument"]["Statement"][0]["Effect"]
         if effect != "Allow":
-            return Resp(403, {}, b'{"message":"User is not authorized to access this resource"}', {})
+            return Resp(
+                403, GATEWAY_HEADERS, b'{"message":"User is not authorized to access this resource"}', {}
+            )
         ev["requestContext"]["authorizer"] = {"principalId": policy["principalId"], **policy["context"]}
         return None
 

@@ -396,7 +396,9 @@ def test_authorizer_sample_event_allows_with_context_and_denies_other_tenants(
     assert statement["Effect"] == "Allow" and statement["Action"] == "execute-api:Invoke"
     assert statement["Resource"] == ["arn:aws:execute-api:us-east-1:123456789012:1234567890/prod/*/*"]
     assert policy["principalId"] == k.key_id
-    assert policy["context"] == {"org": "acme", "sandbox": "prod", "keyId": k.key_id, "user": "alice@acme"}
+    assert policy["context"] == {
+        "org": "acme", "sandbox": "prod", "keyId": k.key_id, "user": "alice@acme", "role": "admin", "sandboxes": "prod"
+    }  # fmt: skip
     ev["headers"]["x-gw-ims-org-id"] = "other"
     denied = function("authorizer").handler(ev, LambdaContext())
     assert denied["policyDocument"]["Statement"][0]["Effect"] == "Deny" and "context" not in denied

@@ -3,56 +3,18 @@ SqlCatalog + moto's S3), with batches landed by the lake's own promote."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import refresh_process_state
 from tests.integration.api.harness import BUCKET, Api, Aws
-
-lake_promote = pytest.importorskip(
-    "batchgate.lake.promote", reason="lake package not importable in this build"
-)
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
-
-
-def land(aws: Aws, catalog: object, ds_id: str, batch_id: str, ids: list[str]) -> None:
-    """What the complete state machine does: stage Parquet, promote it, mark the batch success."""
-    from batchgate.lake.tables import ensure_table, table_arrow_schema
-
-    dataset = aws.store.get_dataset("acme", "prod", ds_id)
-    ensure_table(catalog, dataset)  # type: ignore[arg-type]
-    schema = table_arrow_schema(dataset)
-    columns = {
-        "id": ids,
-        "n": list(range(len(ids))),
-        "_batch_id": [batch_id] * len(ids),
-        "_source_file": ["f.json"] * len(ids),
-        "_source_row": list(range(1, len(ids) + 1)),
-    }
-    table = pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in schema}, schema=schema)
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    key = f"staged/acme/prod/{ds_id}/{batch_id}/part-0.parquet"
-    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=buf.getvalue())
-    lake_promote.promote(catalog, dataset, batch_id, [f"s3://{BUCKET}/{key}"])  # type: ignore[arg-type]
-    b = aws.store.get_batch("acme", "prod", batch_id)
-    aws.store.save_batch(
-        b.model_copy(update={"status": "success"}), expected_status=b.status, expected_version=b.version
-    )
+from tests.integration.api.landing import lake_env, land, set_status
 
 
 def test_rows_pages_filters_and_time_travel(
     api: Api, aws: Aws, other_api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BATCHGATE_CATALOG_TYPE", "sql")
-    monkeypatch.setenv("BATCHGATE_WAREHOUSE", f"s3://{BUCKET}/warehouse")
-    monkeypatch.setenv("BATCHGATE_CATALOG_URI", str(tmp_path / "catalog.db"))
-    refresh_process_state()
-    from batchgate.lake.catalog import shared_catalog
-
+    catalog = lake_env(monkeypatch, tmp_path)
     ds = api.create_dataset()
     rows_path = f"/data/foundation/export/datasets/{ds}/rows"
     empty = api.call("GET", rows_path)
@@ -60,7 +22,6 @@ def test_rows_pages_filters_and_time_travel(
         "data": [],
         "page": {"limit": 100, "count": 0, "next": None},
     }
-    catalog = shared_catalog()
     first, second = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
     land(aws, catalog, ds, first, ["a", "b", "c"])
     land(aws, catalog, ds, second, ["d", "e"])
@@ -84,23 +45,6 @@ def test_rows_pages_filters_and_time_travel(
     assert other_api.call("GET", rows_path).status == 404
 
 
-def _lake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> object:
-    monkeypatch.setenv("BATCHGATE_CATALOG_TYPE", "sql")
-    monkeypatch.setenv("BATCHGATE_WAREHOUSE", f"s3://{BUCKET}/warehouse")
-    monkeypatch.setenv("BATCHGATE_CATALOG_URI", str(tmp_path / "catalog.db"))
-    refresh_process_state()
-    from batchgate.lake.catalog import shared_catalog
-
-    return shared_catalog()
-
-
-def _set_status(aws: Aws, batch_id: str, status: str) -> None:
-    b = aws.store.get_batch("acme", "prod", batch_id)
-    aws.store.save_batch(
-        b.model_copy(update={"status": status}), expected_status=b.status, expected_version=b.version
-    )
-
-
 def test_no_read_returns_a_reverted_batchs_rows(
     api: Api, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,7 +52,7 @@ def test_no_read_returns_a_reverted_batchs_rows(
     the current rows, from time travel (asOfBatch, a page token from before) and by batchId."""
     from batchgate.lake.revert import revert
 
-    catalog = _lake_env(monkeypatch, tmp_path)
+    catalog = lake_env(monkeypatch, tmp_path)
     ds = api.create_dataset()
     rows_path = f"/data/foundation/export/datasets/{ds}/rows"
     b1, b2 = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
@@ -116,7 +60,7 @@ def test_no_read_returns_a_reverted_batchs_rows(
     land(aws, catalog, ds, b2, ["ok-1"])
     before = api.call("GET", rows_path, query={"limit": "2"}).json()["page"]["next"]
     revert(catalog, aws.store.get_dataset("acme", "prod", ds), b1)  # type: ignore[arg-type]
-    _set_status(aws, b1, "inactive")
+    set_status(aws, b1, "inactive")
 
     def ids(query: dict[str, str]) -> list[str]:
         r = api.call("GET", rows_path, query=query)
@@ -137,13 +81,93 @@ def test_an_aborted_landing_is_not_read_before_its_compensation_commits(
 ) -> None:
     """ABORT can win while the batch's commit runs: the table then holds the aborted rows until
     the compensating revert commits a moment later. Reads do not show them in between."""
-    catalog = _lake_env(monkeypatch, tmp_path)
+    catalog = lake_env(monkeypatch, tmp_path)
     ds = api.create_dataset()
     rows_path = f"/data/foundation/export/datasets/{ds}/rows"
     good, late = api.create_batch(ds)["id"], api.create_batch(ds)["id"]
     land(aws, catalog, ds, good, ["a"])
     land(aws, catalog, ds, late, ["b", "c"])
-    _set_status(aws, late, "aborted")  # ABORT answered; the revert has not landed yet
+    set_status(aws, late, "aborted")  # ABORT answered; the revert has not landed yet
     r = api.call("GET", rows_path)
     assert r.status == 200 and [row["id"] for row in r.json()["data"]] == ["a"]
     assert api.call("GET", rows_path, query={"asOfBatch": late}).status == 400
+
+
+def test_rows_filter_is_pushed_down_pages_and_binds_its_tokens(
+    api: Api, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """filter= keeps the rows meeting every condition, pages through them with tokens that work
+    only under the same filters, composes with batchId and asOfBatch, and names what it refuses."""
+    catalog = lake_env(monkeypatch, tmp_path)
+    ds = api.create_dataset()
+    rows_path = f"/data/foundation/export/datasets/{ds}/rows"
+    b1, b2, b3 = (api.create_batch(ds)["id"] for _ in range(3))
+    land(aws, catalog, ds, b1, [f"a{i}" for i in range(6)])  # n = 0..5
+    land(aws, catalog, ds, b2, [f"b{i}" for i in range(6)])
+    land(aws, catalog, ds, b3, ["c0"])
+
+    def ids(query: dict[str, str | list[str]]) -> list[str]:
+        out: list[str] = []
+        start: str | None = None
+        while True:
+            r = api.call("GET", rows_path, query={**query, **({"start": start} if start else {})})
+            assert r.status == 200, r.body
+            out += [row["id"] for row in r.json()["data"]]
+            start = r.json()["page"]["next"]
+            if not start:
+                return sorted(out)
+
+    assert ids({"filter": "n>=4"}) == ["a4", "a5", "b4", "b5"]
+    assert ids({"filter": "n>=4", "limit": "1"}) == ["a4", "a5", "b4", "b5"], "pages of one row"
+    assert ids({"filter": ["n>=1", "n < 3"], "limit": "3"}) == ["a1", "a2", "b1", "b2"]
+    assert ids({"filter": "id in (a1, 'b2', zz)"}) == ["a1", "b2"]
+    assert ids({"filter": ["n=0"], "batchId": b2}) == ["b0"]
+    assert ids({"filter": "n = 0", "asOfBatch": b1}) == ["a0"]
+    assert ids({"filter": "n is null"}) == []
+    assert ids({"filter": "_batch_id=" + b3}) == ["c0"]
+
+    first = api.call("GET", rows_path, query={"filter": "n>=2", "limit": "2"}).json()["page"]["next"]
+    assert first
+    for other in ({"filter": "n>=3"}, {}, {"filter": "n>=2", "batchId": b1}):
+        r = api.call("GET", rows_path, query={**other, "limit": "2", "start": first})
+        assert r.status == 400 and r.error_code == "BG-400-PAGE-TOKEN", (other, r.body)
+    unfiltered = api.call("GET", rows_path, query={"limit": "2"}).json()["page"]["next"]
+    r = api.call("GET", rows_path, query={"filter": "n>=2", "limit": "2", "start": unfiltered})
+    assert r.status == 400 and r.error_code == "BG-400-PAGE-TOKEN"
+
+    for bad, named in (
+        ("age>3", "'age'"),
+        ("n>three", "'three'"),
+        ("n>=1.5", "'1.5'"),
+        ("id~x", "column op value"),
+        ("id in (a", "column op value"),
+        ("id='a", "not closed"),
+    ):
+        r = api.call("GET", rows_path, query={"filter": bad})
+        assert r.status == 400 and r.error_code == "BG-400-FILTER", (bad, r.body)
+        assert named in r.json()["error"]["message"], (bad, r.body)
+    r = api.call("GET", rows_path, query={"filter": [f"n>{i}" for i in range(21)]})
+    assert r.status == 400 and r.error_code == "BG-400-LIMIT" and "maxFilters" in r.body.decode()
+
+
+def test_a_datasets_get_shows_where_its_iceberg_table_is(
+    api: Api, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = lake_env(monkeypatch, tmp_path)
+    ds = api.create_dataset()
+    path = f"/data/foundation/catalog/dataSets/{ds}"
+    before = api.call("GET", path).json()[ds]["iceberg"]
+    assert before == {
+        "catalog": "sql",
+        "identifier": f"bg_acme_prod.ds_{ds}",
+        "database": "bg_acme_prod",
+        "table": f"ds_{ds}",
+        "metadataLocation": None,
+    }
+    land(aws, catalog, ds, api.create_batch(ds)["id"], ["a"])
+    after = api.call("GET", path).json()[ds]["iceberg"]
+    table = catalog.load_table(after["identifier"])  # type: ignore[attr-defined]
+    assert after["metadataLocation"] == table.metadata_location
+    assert after["metadataLocation"].startswith(f"s3://{BUCKET}/warehouse/")
+    listed = api.call("GET", "/data/foundation/catalog/dataSets").json()[ds]
+    assert "iceberg" not in listed, "a listing does not pay one catalog lookup per dataset"

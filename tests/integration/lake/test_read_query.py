@@ -13,7 +13,6 @@ from batchgate.core.models import Dataset
 from batchgate.lake.promote import promote
 from batchgate.lake.read import read_rows, snapshot_for
 from batchgate.lake.revert import revert
-from batchgate_tools.query import query
 from tests.integration.lake.helpers import Lake, people
 
 
@@ -103,31 +102,3 @@ def test_read_rows_rejects_bad_input(s3lake: Lake) -> None:
         read_rows(s3lake.catalog, ds, limit=5, start="garbage:token:x")
     with pytest.raises(NotFound):
         read_rows(s3lake.catalog, ds, limit=5, snapshot_id=12345)
-
-
-def test_query_runs_sql_over_tables(s3lake: Lake) -> None:
-    ds = s3lake.dataset()
-    other = s3lake.dataset()
-    promote(s3lake.catalog, ds, "B1", [s3lake.stage(ds, "B1", people("a", 3))])
-    promote(s3lake.catalog, ds, "B2", [s3lake.stage(ds, "B2", people("b", 2))])
-    promote(s3lake.catalog, other, "C1", [s3lake.stage(other, "C1", people("a", 1))])
-
-    result = query(
-        s3lake.catalog,
-        "select p._batch_id, count(*) as n, sum(p.age) as ages from p join p as q using (id) "
-        "group by p._batch_id order by 1",
-        {"p": ds.table},
-    )
-    joined = query(
-        s3lake.catalog, "select count(*) as n from p join o using (id)", {"p": ds.table, "o": other.table}
-    )
-
-    assert result.to_pylist() == [
-        {"_batch_id": "B1", "n": 3, "ages": 63},
-        {"_batch_id": "B2", "n": 2, "ages": 41},
-    ]
-    assert joined.to_pylist() == [{"n": 1}]
-    with pytest.raises(InvalidRequest, match="query failed"):
-        query(s3lake.catalog, "select * from read_csv('/etc/passwd')", {"p": ds.table})
-    with pytest.raises(InvalidRequest):
-        query(s3lake.catalog, "select 1", {"bad name": ds.table})

@@ -32,15 +32,18 @@ def test_malformed_stored_hashes_never_verify(stored: str) -> None:
 
 
 def test_new_key_stores_only_the_hash() -> None:
-    key = new_key("acme", "prod", user="alice")
+    key = new_key("acme", ["prod"], user="alice")
     assert key.key_id.startswith("bgk_") and key.token.startswith("bgt_")
     assert key.token not in str(key.record)
-    assert key.record["org"] == "acme" and key.record["sandbox"] == "prod" and key.record["user"] == "alice"
+    assert (
+        key.record["org"] == "acme" and key.record["sandboxes"] == ["prod"] and key.record["user"] == "alice"
+    )
+    assert key.record["role"] == "admin"
     assert verify_token(key.token, key.record["secretHash"])
 
 
 def test_authorizer_context_round_trips() -> None:
-    p = Principal("acme", "prod", "bgk_1", "alice")
+    p = Principal("acme", "prod", "bgk_1", "alice", role="writer", sandboxes=("prod", "dev"))
     assert principal_from_request_context({"authorizer": authorizer_context(p)}) == p
     assert all(isinstance(v, str) for v in authorizer_context(p).values())  # API Gateway's rule
 

@@ -45,13 +45,19 @@ def _parser(sub: Any, name: str, *, env: str = CONNECTION_ENV, **kw: Any) -> arg
     return parser
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def connection_options() -> argparse.ArgumentParser:
+    """The flags (and environment) every command that talks to the API shares."""
     conn = argparse.ArgumentParser(add_help=False)
     conn.add_argument("--url", default=os.environ.get("BATCHGATE_URL", "http://localhost:3000"))
     conn.add_argument("--api-key", default=os.environ.get("BATCHGATE_API_KEY"))
     conn.add_argument("--token", default=os.environ.get("BATCHGATE_TOKEN"))
     conn.add_argument("--org", default=os.environ.get("BATCHGATE_ORG", "local"))
     conn.add_argument("--sandbox", default=os.environ.get("BATCHGATE_SANDBOX", "prod"))
+    return conn
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    conn = connection_options()
     shown = argparse.ArgumentParser(add_help=False)
     shown.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
 
@@ -59,12 +65,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="keys_command", required=True
     )
     kc = _parser(
-        keys, "create", env=KEYS_ENV, help="create an API key for an org and sandbox (writes the table)",
+        keys, "create", env=KEYS_ENV,
+        help="create an API key for an org's sandboxes with a role (writes the table)",
         description="Writes the key to the stack's DynamoDB table with your AWS credentials; the token "
-        "is shown once. `batchgate keys create --stack batchgate-dev --org acme --sandbox prod`",
+        "is shown once. `batchgate keys create --stack batchgate-dev --org acme --sandbox prod --role admin`",
     )  # fmt: skip
     kc.add_argument("--org", required=True)
-    kc.add_argument("--sandbox", required=True)
+    kc.add_argument(
+        "--sandbox",
+        dest="sandboxes",
+        action="append",
+        required=True,
+        help="a sandbox the key may use; repeat for several",
+    )
+    kc.add_argument(
+        "--role",
+        choices=("admin", "writer", "reader"),
+        default="admin",
+        help="admin: everything; writer: batches, uploads, actions; reader: GET only (default admin)",
+    )
     kc.add_argument("--user", help="user name recorded as createdUser (default: the key id)")
     kc.add_argument("--description", default="")
     where = kc.add_mutually_exclusive_group()
@@ -158,12 +177,16 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
             "say where the key goes: --stack NAME (a deployed stack) or --table NAME "
             "(the local stack's is batchgate-state, with AWS_ENDPOINT_URL=http://127.0.0.1:4566)"
         )
-    key = create_key(Store(table), args.org, args.sandbox, user=args.user, description=args.description)
+    sandboxes = args.sandboxes
+    key = create_key(
+        Store(table), args.org, sandboxes, role=args.role, user=args.user, description=args.description
+    )
     print(f"keyId: {key.key_id}")
     print(f"token: {key.token}")
     print("# the token is shown once; only its hash is stored", file=sys.stderr)
     print(f"export BATCHGATE_API_KEY={key.key_id} BATCHGATE_TOKEN={key.token}", file=sys.stderr)
-    print(f"export BATCHGATE_ORG={args.org} BATCHGATE_SANDBOX={args.sandbox}", file=sys.stderr)
+    print(f"role: {args.role}  sandboxes: {', '.join(sandboxes)}", file=sys.stderr)
+    print(f"export BATCHGATE_ORG={args.org} BATCHGATE_SANDBOX={sandboxes[0]}", file=sys.stderr)
     if url:
         print(f"export BATCHGATE_URL={url}", file=sys.stderr)
     return EXIT_OK

@@ -1,54 +1,70 @@
-"""`batchgate query "SQL"`: DuckDB over the datasets' Iceberg tables of the running local stack."""
+"""`batchgate query "SQL"`: DuckDB over the datasets' Iceberg tables, reached like every other
+command (``--url`` / ``BATCHGATE_URL``, a key), scans pushed down (``batchgate_tools.query``)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
+import sys
 from typing import Any
+
+from batchgate_tools.cli.api_commands import EXIT_ERROR, EXIT_OK, connection_options
 
 
 def register(sub: Any) -> None:
     q = sub.add_parser(
         "query",
-        help="run SQL over the local stack's datasets (each dataset is a table named after it)",
-        description="Datasets are bound by name (and as ds_<id>); e.g. "
-        'batchgate query "SELECT tier, count(*) FROM profiles GROUP BY tier"',
+        parents=[connection_options()],
+        help="run SQL over the datasets (each dataset is a table named after it, and ds_<id>)",
+        description="Datasets are tables named after them and as ds_<id>; SHOW TABLES lists them. "
+        'E.g. batchgate query "SELECT tier, count(*) FROM profiles GROUP BY tier". '
+        "Against a running `batchgate up` (found by --url) no key is needed.",
     )
     q.add_argument("sql")
-    q.add_argument("--org", default="local")
-    q.add_argument("--sandbox", default="prod")
-    q.add_argument("--aws-port", type=int, default=4566, help="the running stack's AWS endpoint port")
     q.add_argument("--json", action="store_true", help="print rows as JSON lines instead of a table")
     q.set_defaults(func=_query)
 
 
 def _query(args: argparse.Namespace) -> int:
-    from batchgate_tools.cli.local_commands import _attach
+    import requests
 
-    _attach(args.aws_port)
-    from batchgate.aws.store import Store
-    from batchgate.lake.catalog import shared_catalog
-    from batchgate.lake.read import json_safe
-    from batchgate.lake.tables import identifier_of
-    from batchgate.settings import settings
-    from batchgate_tools.query import query
+    from batchgate_tools.client import ClientError
+    from batchgate_tools.query import QueryError, run_query
+    from batchgate_tools.query.remote import ApiDirectory, connect
 
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", args.sql))
-    tables: dict[str, str] = {}
-    for ds in Store(settings().table_name).list_datasets(args.org, args.sandbox, limit=10_000):
-        for name in (ds.name, f"ds_{ds.id}"):
-            if name in words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                tables[name] = identifier_of(ds)
-    result = query(shared_catalog(), args.sql, tables)
-    if args.json:
-        for row in result.to_pylist():
-            print(json.dumps({k: json_safe(v) for k, v in row.items()}))
-    else:
+    try:
+        connection = connect(args.url, args.api_key, args.token, args.org, args.sandbox)
+        result = run_query(args.sql, ApiDirectory(connection))
+    except QueryError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except ClientError as exc:
+        rid = f" (request {exc.request_id})" if exc.request_id else ""
+        print(f"error {exc.code}: {exc.message}{rid}", file=sys.stderr)
+        return EXIT_ERROR
+    except requests.RequestException as exc:
         print(
-            _table(result.column_names, [[json_safe(v) for v in row.values()] for row in result.to_pylist()])
+            f"error: cannot reach the API at {args.url} (--url / BATCHGATE_URL): {type(exc).__name__}",
+            file=sys.stderr,
         )
-    return 0
+        return EXIT_ERROR
+    except Exception as exc:  # reading storage, the network: one line, never a traceback
+        text = str(exc).strip().splitlines()
+        print(f"error: {type(exc).__name__}: {text[0] if text else ''}", file=sys.stderr)
+        return EXIT_ERROR
+    _print(result, as_json=args.json)
+    return EXIT_OK
+
+
+def _print(result: Any, *, as_json: bool) -> None:
+    from batchgate.lake.read import json_safe
+
+    rows = result.to_pylist()
+    if as_json:
+        for row in rows:
+            print(json.dumps({k: json_safe(v) for k, v in row.items()}))
+        return
+    print(_table(result.column_names, [[json_safe(v) for v in row.values()] for row in rows]))
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:

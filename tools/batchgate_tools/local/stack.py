@@ -34,6 +34,8 @@ from batchgate_tools.local.state import state_file
 from batchgate_tools.template import LocalNames, Resolver, load_template
 
 LOCAL_ORG, LOCAL_SANDBOX = "local", "prod"
+# The seeded admin key may use both; "prod" is the default the CLI and the examples name.
+LOCAL_SANDBOXES = ("prod", "dev")
 # Short intervals so a batch completes in seconds while someone watches.
 LOCAL_PARAMETERS = {
     "PollSeconds": "1",
@@ -250,7 +252,11 @@ class LocalStack:
         token = self.config.token or os.environ.get("BATCHGATE_LOCAL_TOKEN")
         if key_id and token:
             record = new_key(
-                LOCAL_ORG, LOCAL_SANDBOX, user="local-developer", description="local stack key"
+                LOCAL_ORG,
+                LOCAL_SANDBOXES,
+                role="admin",
+                user="local-developer",
+                description="local stack key",
             ).record
             record |= {"keyId": key_id, "secretHash": hash_token(token)}
             store.put_api_key(key_id, record)
@@ -259,9 +265,21 @@ class LocalStack:
             if saved.exists():
                 data = json.loads(saved.read_text())
                 key_id, token = data["keyId"], data["token"]
+                # A key seeded before roles and the dev sandbox: it becomes the admin of both.
+                stored = store.get_api_key(key_id)
+                if stored is not None and (stored.get("role"), stored.get("sandboxes")) != (
+                    "admin",
+                    list(LOCAL_SANDBOXES),
+                ):
+                    current = {k: v for k, v in stored.items() if k != "sandbox"}
+                    store.put_api_key(key_id, current | {"role": "admin", "sandboxes": list(LOCAL_SANDBOXES)})
             else:
                 generated = new_key(
-                    LOCAL_ORG, LOCAL_SANDBOX, user="local-developer", description="local stack key"
+                    LOCAL_ORG,
+                    LOCAL_SANDBOXES,
+                    role="admin",
+                    user="local-developer",
+                    description="local stack key",
                 )
                 store.put_api_key(generated.key_id, generated.record)
                 key_id, token = generated.key_id, generated.token

@@ -1,5 +1,6 @@
 """The API: one powertools resolver with request validation, routes split by resource, one error
-map, and the OpenAPI document generated from the request models."""
+map, and the OpenAPI document generated from the routes' declarations (request models, the
+``responses`` models, typed parameters), finished by ``openapi_fixups``."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, OpenAPI
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batchgate.api.auth import check_role, principal_from_request_context
 from batchgate.api.body_limits import check_json_body
 from batchgate.api.error_map import error_body, error_response
-from batchgate.api.routes import batches, datasets, exports, files, schemas
+from batchgate.api.openapi_fixups import finish
+from batchgate.api.routes import batches, datasets, exports, files, keys, schemas
 from batchgate.api.services.file_upload.common import OCTET_STREAM
 from batchgate.core.errors import BatchgateError, InvalidRequest
 
@@ -25,15 +28,19 @@ TITLE = "batchgate"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "AEP Batch Ingestion API compatible batch ingestion into Apache Iceberg. Every call needs "
-    "'Authorization: Bearer <token>', 'x-api-key', 'x-gw-ims-org-id' and 'x-sandbox-name'."
+    "'Authorization: Bearer <token>', 'x-api-key', 'x-gw-ims-org-id' and 'x-sandbox-name' (the four "
+    'security schemes). Errors are JSON: {"error": {"code", "message", "requestId"}} (the Error '
+    "schema), with a stable code BG-<status>-<WHAT>; request validation errors are 400 BG-400-INVALID. "
+    "When API Gateway's authorizer refuses a call, API Gateway itself answers 401 / 403 with "
+    '{"message"}; it also answers throttling (429) and bodies above 10 MB (413) in that shape.'
 )
 
 # The four AEP headers, so Swagger UI's "Authorize" dialog can send them.
 SECURITY_SCHEMES: dict[str, Any] = {
-    "bearer": HTTPBearer(description="the key's token (batchgate keys create)"),
-    "apiKey": APIKey(name="x-api-key", **{"in": APIKeyIn.header}),
-    "org": APIKey(name="x-gw-ims-org-id", **{"in": APIKeyIn.header}),
-    "sandbox": APIKey(name="x-sandbox-name", **{"in": APIKeyIn.header}),
+    "bearer": HTTPBearer(description="Authorization: Bearer <the key's token> (batchgate keys create)"),
+    "apiKey": APIKey(name="x-api-key", description="the key's id", **{"in": APIKeyIn.header}),
+    "org": APIKey(name="x-gw-ims-org-id", description="the key's org", **{"in": APIKeyIn.header}),
+    "sandbox": APIKey(name="x-sandbox-name", description="a sandbox of the key", **{"in": APIKeyIn.header}),
 }
 SECURITY: list[dict[str, list[str]]] = [{"bearer": [], "apiKey": [], "org": [], "sandbox": []}]
 _DOC: dict[str, Any] = {
@@ -43,10 +50,22 @@ _DOC: dict[str, Any] = {
     "security_schemes": SECURITY_SCHEMES,
     "security": SECURITY,
 }
+ROUTERS = (datasets, schemas, batches, files, exports, keys)
+# Bodies and headers the routes read themselves: powertools cannot be told of them (openapi_fixups).
+READ_BY_ROUTES = (*batches.READ_BY_ROUTES, *files.READ_BY_ROUTES, *exports.READ_BY_ROUTES)
 
-app = APIGatewayRestResolver(enable_validation=True)
-for _router in (datasets.router, schemas.router, batches.router, files.router, exports.router):
-    app.include_router(_router)
+
+class _Resolver(APIGatewayRestResolver):
+    """powertools' resolver, its OpenAPI document finished by ``openapi_fixups``: overriding the
+    one method that /openapi.json and /swagger both read the document from."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPI:
+        return finish(super().get_openapi_schema(**kwargs), READ_BY_ROUTES)
+
+
+app = _Resolver(enable_validation=True)
+for _module in ROUTERS:
+    app.include_router(_module.router)
 # The Swagger UI's JS and CSS ship inside powertools and are inlined: it works offline.
 app.enable_swagger(path="/swagger", **_DOC)
 
@@ -124,8 +143,22 @@ def _upper_case_action(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _check_role(event: Mapping[str, Any]) -> None:
+    """The key's role against the call, before any route runs (routes without an authorizer
+    context, such as /health, are left to answer or refuse themselves)."""
+    request_context = event.get("requestContext") or {}
+    if not request_context.get("authorizer"):
+        return
+    check_role(
+        principal_from_request_context(request_context),
+        str(event.get("httpMethod") or "GET"),
+        str(event.get("path") or "/"),
+    )
+
+
 def resolve(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
+        _check_role(event)
         _check_json_body(event)
         prepared = _upper_case_action(_encode_file_name(event))
     except BatchgateError as exc:

@@ -2,8 +2,9 @@
 
 A key is a pair: a public ``keyId`` (sent as ``x-api-key``) and a secret token (sent as
 ``Authorization: Bearer``). Only a salted scrypt hash of the token is stored, so a leaked table
-does not leak usable credentials; comparison is constant-time. A key belongs to exactly one
-org and sandbox, and the request's ``x-gw-ims-org-id`` / ``x-sandbox-name`` must name them.
+does not leak usable credentials; comparison is constant-time. A key belongs to one org, may use
+some of its sandboxes, and has a role (:mod:`batchgate.core.roles`); the request's
+``x-gw-ims-org-id`` / ``x-sandbox-name`` must name its org and one of its sandboxes.
 
 In AWS the REQUEST authorizer (functions/authorizer) calls :func:`authorize` and API Gateway
 hands :func:`authorizer_context` to the API function in ``requestContext.authorizer``; the
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchgate.aws.store import Store
-from batchgate.core.errors import Forbidden, Unauthorized
+from batchgate.core.errors import Forbidden, InvalidRequest, Unauthorized
+from batchgate.core.roles import ROLES, Role, allowed, needed
 
 # scrypt's cost: ~50 ms and 16 MiB per check. Tokens are 256-bit random, so this guards against
 # offline guessing of the stored hashes, not against weak secrets.
@@ -36,9 +38,11 @@ KEY_PREFIX = "bgk_"
 @dataclass(frozen=True)
 class Principal:
     org: str
-    sandbox: str
+    sandbox: str  # the sandbox of this request (one of the key's)
     key_id: str
     user: str
+    role: Role = "reader"
+    sandboxes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,13 +100,27 @@ class _VerifiedCache:
 _verified = _VerifiedCache()
 
 
-def new_key(org: str, sandbox: str, *, user: str | None = None, description: str = "") -> NewKey:
+def new_key(
+    org: str,
+    sandboxes: list[str] | tuple[str, ...],
+    *,
+    role: str = "admin",
+    user: str | None = None,
+    description: str = "",
+) -> NewKey:
+    """A key of ``org`` for ``sandboxes`` with ``role``; only the token's hash is kept."""
+    sandboxes = list(dict.fromkeys(s.strip() for s in sandboxes if s.strip()))
+    if not org or not sandboxes:
+        raise InvalidRequest("a key needs an org and at least one sandbox", code="BG-400-KEY")
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}", code="BG-400-KEY")
     key_id = KEY_PREFIX + secrets.token_hex(10)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = {
         "keyId": key_id,
         "org": org,
-        "sandbox": sandbox,
+        "sandboxes": sandboxes,
+        "role": role,
         "user": user or key_id,
         "description": description,
         "secretHash": hash_token(token),
@@ -113,13 +131,26 @@ def new_key(org: str, sandbox: str, *, user: str | None = None, description: str
 
 
 def create_key(
-    store: Store, org: str, sandbox: str, *, user: str | None = None, description: str = ""
+    store: Store,
+    org: str,
+    sandboxes: list[str] | tuple[str, ...],
+    *,
+    role: str = "admin",
+    user: str | None = None,
+    description: str = "",
 ) -> NewKey:
-    if not org or not sandbox:
-        raise ValueError("a key needs an org and a sandbox")
-    key = new_key(org, sandbox, user=user, description=description)
+    key = new_key(org, sandboxes, role=role, user=user, description=description)
     store.put_api_key(key.key_id, key.record)
     return key
+
+
+def migrated(record: dict[str, Any]) -> dict[str, Any] | None:
+    """A key record written before roles (one ``sandbox``, no role) in today's shape: the
+    ``admin`` of its one sandbox, as it could do everything then; None when already current."""
+    if "sandboxes" in record and "role" in record:
+        return None
+    current = {k: v for k, v in record.items() if k != "sandbox"}
+    return current | {"sandboxes": [record["sandbox"]], "role": "admin"}
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str:
@@ -152,30 +183,60 @@ def authorize(headers: Mapping[str, Any] | None, store: Store) -> Principal:
         or not _verified.check(key_id, record["secretHash"], token.strip())
     ):
         raise Unauthorized("invalid API key or token")
-    if record["org"] != org or record["sandbox"] != sandbox:
+    if (current := migrated(record)) is not None:
+        store.put_api_key(key_id, current)
+        record = current
+    if record["org"] != org or sandbox not in record["sandboxes"]:
         raise Forbidden(
             f"this key belongs to another org or sandbox than '{org}' / '{sandbox}'",
             code="BG-403-WRONG-TENANT",
         )
-    return Principal(org=org, sandbox=sandbox, key_id=key_id, user=str(record.get("user") or key_id))
+    return Principal(
+        org=org,
+        sandbox=sandbox,
+        key_id=key_id,
+        user=str(record.get("user") or key_id),
+        role=record["role"],
+        sandboxes=tuple(record["sandboxes"]),
+    )
 
 
 def authorizer_context(principal: Principal) -> dict[str, str]:
-    """What API Gateway (or the local stack) puts into ``requestContext.authorizer``."""
+    """What API Gateway (or the local stack) puts into ``requestContext.authorizer`` (strings
+    only: an authorizer's context values are scalars)."""
     return {
         "org": principal.org,
         "sandbox": principal.sandbox,
         "keyId": principal.key_id,
         "user": principal.user,
+        "role": principal.role,
+        "sandboxes": ",".join(principal.sandboxes),
     }
 
 
 def principal_from_request_context(request_context: Mapping[str, Any] | None) -> Principal:
-    """The principal the authorizer established; the API refuses to run without one."""
+    """The principal the authorizer established; the API refuses to run without one. A context
+    without a role (an authorizer older than roles) gets the least: ``reader``."""
     ctx = (request_context or {}).get("authorizer") or {}
     org, sandbox, key_id = ctx.get("org"), ctx.get("sandbox"), ctx.get("keyId")
     if not org or not sandbox or not key_id:
         raise Unauthorized("no authorizer context on the request: the API must sit behind the authorizer")
+    role = str(ctx.get("role") or "reader")
+    sandboxes = tuple(s for s in str(ctx.get("sandboxes") or sandbox).split(",") if s)
     return Principal(
-        org=str(org), sandbox=str(sandbox), key_id=str(key_id), user=str(ctx.get("user") or key_id)
+        org=str(org),
+        sandbox=str(sandbox),
+        key_id=str(key_id),
+        user=str(ctx.get("user") or key_id),
+        role=role if role in ROLES else "reader",  # type: ignore[arg-type]
+        sandboxes=sandboxes,
     )
+
+
+def check_role(principal: Principal, method: str, path: str) -> None:
+    """Forbidden (403 ``BG-403-ROLE``) when the key's role may not make this call."""
+    if not allowed(principal.role, method, path):
+        raise Forbidden(
+            f"this key's role '{principal.role}' may not {method.upper()} {path}: it needs '{needed(method, path)}'",
+            code="BG-403-ROLE",
+        )

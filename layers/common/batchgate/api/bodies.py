@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from batchgate.core.models import DatasetSchema, DatasetTags, ExtraColumnsPolicy, InputFormat, Replay
+from batchgate.core.roles import Role
 
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # SigV4's ceiling for presigned URLs
+
+JSON_SCHEMA_DOCUMENT: dict[str, Any] = {
+    "title": "JSON Schema document",
+    "description": "A draft 2020-12 subset: type object, properties, required, enum, pattern, minimum, "
+    "maximum, maxLength, items, format date-time / date, nested objects, [T, null]; keywords with no "
+    "column equivalent (oneOf, $ref, ...) are a 400 naming them.",
+    "type": "object",
+    "properties": {"type": {"const": "object"}, "properties": {"type": "object"}},
+    "required": ["type"],
+}
+
+
+def _fields_or_json_schema(schema: dict[str, Any]) -> None:
+    # DatasetSchema converts a JSON Schema document before it validates, which pydantic's generated
+    # JSON Schema cannot see: without this the document would say only {"fields": [...]} is taken.
+    schema["anyOf"].insert(1, copy.deepcopy(JSON_SCHEMA_DOCUMENT))
 
 
 class DatasetCreate(BaseModel):
@@ -19,7 +37,9 @@ class DatasetCreate(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     name: str = Field(min_length=1, max_length=256)
-    schema_: DatasetSchema | None = Field(default=None, alias="schema")
+    schema_: DatasetSchema | None = Field(
+        default=None, alias="schema", json_schema_extra=_fields_or_json_schema
+    )
     schema_ref: dict[str, Any] | None = Field(default=None, alias="schemaRef")
     tags: DatasetTags = Field(default_factory=DatasetTags)
     extra_columns: ExtraColumnsPolicy = Field(default="discard", alias="extraColumns")
@@ -31,7 +51,9 @@ class DatasetPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    schema_: DatasetSchema | None = Field(default=None, alias="schema")
+    schema_: DatasetSchema | None = Field(
+        default=None, alias="schema", json_schema_extra=_fields_or_json_schema
+    )
     tags: DatasetTags | None = None
     extra_columns: ExtraColumnsPolicy | None = Field(default=None, alias="extraColumns")
 
@@ -96,3 +118,14 @@ class FileActionBody(BaseModel):
     expires_in: int = Field(default=3600, alias="expiresIn", ge=60, le=MAX_PRESIGN_EXPIRY)
     upload_id: str | None = Field(default=None, alias="uploadId", min_length=1, max_length=1024)
     parts: list[PartETag] | None = Field(default=None, max_length=10_000)
+
+
+class KeyCreate(BaseModel):
+    """``POST /data/foundation/keys``: a role and the org's sandboxes the key may use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    sandboxes: list[str] = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=1000)
+    user: str | None = Field(default=None, max_length=256)

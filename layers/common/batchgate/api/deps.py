@@ -18,6 +18,7 @@ from batchgate.api.services.dataset_catalog import DatasetCatalog
 from batchgate.api.services.dataset_rows import DatasetRows
 from batchgate.api.services.downloads import Downloads
 from batchgate.api.services.file_upload.uploads import FileUploads
+from batchgate.api.services.key_admin import KeyAdmin
 from batchgate.api.services.schema_registry import SchemaRegistry
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
@@ -32,6 +33,7 @@ class Services:
     cfg: Settings
     store: Store
     datasets: DatasetCatalog
+    keys: KeyAdmin
     batches: BatchActions
     uploads: FileUploads
     downloads: Downloads
@@ -57,6 +59,7 @@ def services() -> Services:
         downloads=Downloads(store, Objects(cfg.bucket)),
         rows=DatasetRows(store),
         schemas=SchemaRegistry(store),
+        keys=KeyAdmin(store),
     )
 
 

@@ -376,9 +376,17 @@ class Store:
             Item={
                 "pk": _s(keys.api_key_pk(key_id)),
                 "sk": _s(keys.API_KEY_SK),
+                "gsi1pk": _s(keys.keys_of_org(str(record["org"]))),
+                "gsi1sk": _s(keys.time_order(int(record.get("created") or 0), key_id)),
                 "doc": _s(json.dumps(record)),
             },
         )
+
+    def list_api_keys(self, org: str) -> list[dict[str, Any]]:
+        """The org's keys, newest first (secret hashes included: callers leave them out)."""
+        return [
+            json.loads(i["doc"]["S"]) for i in self._query_index("gsi1", keys.keys_of_org(org), desc=True)
+        ]
 
     def get_api_key(self, key_id: str) -> dict[str, Any] | None:
         item = self._get(keys.api_key_pk(key_id), keys.API_KEY_SK)

@@ -23,8 +23,8 @@ DynamoDB (one table, pk/sk, tenant-prefixed):
   {org}#{sandbox}#DATASET#{id} / DATASET        the dataset
   {org}#{sandbox}#DATASET#{id} / DELETED        a deleted dataset's tombstone, until GC removed its files
   {org}#{sandbox}#SCHEMA#{id}  / SCHEMA         a schema of the tenant's registry
-  APIKEY#{keyId}               / APIKEY         an API key (secret hashed)
-  index gsi1: {tenant}#DATASETS (datasets), {tenant}#SCHEMAS (the registry) and
+  APIKEY#{keyId}               / APIKEY         an API key (secret hashed; role, sandboxes)
+  index gsi1: {tenant}#DATASETS (datasets), {tenant}#SCHEMAS (the registry), {org}#KEYS (keys) and
               {tenant}#DS#{datasetId} (batches by dataset)
   index gsi2: STATUS#{status} (batches by status and last change: GC, sweeps, recovery) and
               DATASETS#DELETED (tombstones for the GC sweep)
@@ -202,6 +202,11 @@ def file_sk(name: str) -> str:
 
 def api_key_pk(key_id: str) -> str:
     return f"APIKEY#{key_id}"
+
+
+def keys_of_org(org: str) -> str:
+    """gsi1 partition of an org's API keys (a key may use several of the org's sandboxes)."""
+    return f"{org}#KEYS"
 
 
 def datasets_of_tenant(org: str, sandbox: str) -> str:

@@ -44,6 +44,10 @@ JSON_BODY_DEPTH = Limit("maxJsonDepth", 128, "levels", "deeper documents are ref
 # must fit in one validation block (8 MiB); a longer one is a BG-ROW-TOO-LARGE row error.
 RECORD_BYTES = Limit("maxRecordBytes", 8 * 1024 * 1024, "bytes", "memory is bounded by the block size")
 BATCH_FILES = Limit("maxFilesPerBatch", 10_000, "files", "one DynamoDB item per file, listed at COMPLETE")
+# The rows API's filter= conditions: each becomes part of one Iceberg expression evaluated per file
+# and per row; a URL holds a few, not thousands.
+FILTERS = Limit("maxFilters", 20, "filters", "filter= conditions of one rows request")
+FILTER_VALUES = Limit("maxFilterValues", 1_000, "values", "values of one filter's in (...) list")
 
 ALL: tuple[Limit, ...] = (
     SCHEMA_BYTES,
@@ -54,4 +58,6 @@ ALL: tuple[Limit, ...] = (
     JSON_BODY_DEPTH,
     RECORD_BYTES,
     BATCH_FILES,
+    FILTERS,
+    FILTER_VALUES,
 )

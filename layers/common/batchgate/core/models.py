@@ -46,10 +46,15 @@ class SchemaError(ValueError):
         self.message = message
 
 
+# One JSON Schema for these recursive models in both modes: pydantic otherwise documents them
+# twice (SchemaField-Input / -Output) in an OpenAPI document that has them in requests and answers.
+_ONE_JSON_SCHEMA: Literal["validation"] = "validation"
+
+
 class ItemSchema(BaseModel):
     """Element type of an ``array`` field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_mode_override=_ONE_JSON_SCHEMA)
 
     type: FieldType
     fields: list[SchemaField] | None = None
@@ -59,7 +64,9 @@ class ItemSchema(BaseModel):
 class SchemaField(BaseModel):
     """One column of a dataset schema, with the constraints the validators enforce."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_mode_override=_ONE_JSON_SCHEMA
+    )
 
     name: str
     type: FieldType

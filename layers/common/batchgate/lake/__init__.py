@@ -11,6 +11,9 @@ does not re-export them, so ``from batchgate.lake import promote`` gives the mod
   snapshot in ONE commit, retried on conflict from fresh metadata, idempotent (``noop`` on re-run).
 - ``commit``   — ``CommitResult`` / ``CommitPolicy`` and the retry loop they share.
 - ``read``     — ``read_rows`` / ``snapshot_for``: paged JSON-safe rows, time travel.
+- ``scan``     — ``plan_visible``: the scan every reader uses (hidden batches out), streamed file by file.
+- ``filters``  — row conditions as Iceberg expressions.
+- ``history``  — which batches landed, were reverted, or must be skipped by a reader now.
 - ``gc``       — ``gc``: expire snapshots, delete files no remaining snapshot needs.
 """
 

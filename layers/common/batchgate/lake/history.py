@@ -10,11 +10,16 @@ expires it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from pyiceberg.table import Table
 
 from batchgate.lake.commit import BATCH_KEY, OPERATION_KEY, REVERT, WRITING_OPERATIONS, find_operation
 
 REVERTED_PROPERTY_PREFIX = "batchgate.reverted."
+# How long after a landing an ABORT may still be compensating it: a completion task's timeout.
+COMPENSATION_WINDOW_MS = 15 * 60 * 1000
 
 
 def reverted_property(batch_id: str) -> str:
@@ -63,3 +68,38 @@ def batch_of(table: Table, snapshot_id: int) -> str | None:
         return None
     batch = summary.get(BATCH_KEY)
     return str(batch) if batch else None
+
+
+@dataclass(frozen=True)
+class ReadingPoint:
+    """Where a reader of the current rows starts: the snapshot (``None``: nothing to read) and
+    the aborted batches to leave out beside the reverted ones the table records."""
+
+    snapshot_id: int | None
+    aborted: frozenset[str]
+
+
+def recently_aborted(table: Table, is_aborted: Callable[[str], bool], *, now_ms: int) -> frozenset[str]:
+    """Batches that landed in the last ``COMPENSATION_WINDOW_MS`` and are aborted, as
+    ``is_aborted`` (the batch's status, wherever the caller reads it) says."""
+    since = now_ms - COMPENSATION_WINDOW_MS
+    return frozenset(batch for batch, _ in recent_landings(table, since) if is_aborted(batch))
+
+
+def reading_point(table: Table, is_aborted: Callable[[str], bool], *, now_ms: int) -> ReadingPoint:
+    """The snapshot a read of the current rows must use, and the aborted batches it leaves out.
+
+    An ABORT that wins while its batch is being committed is compensated by a revert commit a
+    moment later; in between, the table's newest snapshot holds the aborted rows. Landings of the
+    last few minutes whose batch is aborted are left out, and when the newest snapshot is such a
+    landing the read starts from the snapshot before it. The snapshot is the one this check saw:
+    a landing committed since could be another aborted one.
+    """
+    aborted = recently_aborted(table, is_aborted, now_ms=now_ms)
+    current = table.current_snapshot()
+    if current is None:
+        return ReadingPoint(None, aborted)
+    snapshot: int | None = current.snapshot_id
+    if batch_of(table, current.snapshot_id) in aborted:
+        snapshot = current.parent_snapshot_id  # None when the aborted batch was the first to land
+    return ReadingPoint(snapshot, aborted)

@@ -2,9 +2,11 @@
 
 Paging is by position in a fixed order (data files sorted by path, rows in file order) within
 ONE snapshot: the ``next`` token pins the snapshot id, so pages stay consistent while batches keep
-landing, and a page never repeats or skips a row. Whole files before the requested offset are
-skipped from manifest row counts without being read (the table has no delete files: every
-change is copy-on-write), so page N costs reading about one page of files, not N pages.
+landing, and a page never repeats or skips a row. The token also names the file the next page
+starts in, so page N reads about one page of files, not N pages, filtered or not (a first page
+asked by a numeric offset skips whole files by their manifest row counts when nothing is
+filtered). Filters are pushed into the Iceberg scan: files whose partition or column bounds rule
+a condition out are not read, and a token is bound to the filters it was made under.
 
 No read returns a reverted batch's rows, whatever the snapshot (see :mod:`.history`): its files
 are left out by partition. In an upsert dataset that is not enough for a snapshot taken before
@@ -18,19 +20,25 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import hashlib
 import math
+import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
-from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.expressions import AlwaysTrue, EqualTo
 from pyiceberg.table import FileScanTask, Table
 
 from batchgate.core.errors import Conflict, InvalidRequest, NotFound
 from batchgate.core.models import Dataset
+from batchgate.core.row_filter import Condition
 from batchgate.lake.commit import BATCH_KEY, OPERATION_KEY, WRITING_OPERATIONS
+from batchgate.lake.filters import all_of
 from batchgate.lake.history import reverted_batches
+from batchgate.lake.scan import plan_visible
 from batchgate.lake.tables import BATCH_COLUMN, load_table
 
 MAX_LIMIT = 10_000
@@ -62,22 +70,53 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _token(snapshot_id: int, offset: int, hidden: int) -> str:
-    return f"{snapshot_id}:{offset}:{hidden}"
+def filter_key(conditions: Sequence[Condition], batch_id: str | None) -> str:
+    """What a page token binds: the rows' positions are positions among the rows this filter
+    keeps, so a token means nothing under another filter. ``-`` when nothing is filtered."""
+    if not conditions and batch_id is None:
+        return "-"
+    text = "\n".join([f"batch {batch_id!r}", *sorted(c.canonical() for c in conditions)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _parse_token(token: str) -> tuple[int, int, int | None]:
-    """(snapshot, offset, hidden batches when the token was made; None in a token from before
-    they were counted)."""
-    try:
-        fields = [int(part) for part in token.split(":")]
-        if len(fields) not in (2, 3):
-            raise ValueError(token)
-    except ValueError as exc:
-        raise InvalidRequest(f"start {token!r} is not a page token from a previous response") from exc
-    if fields[1] < 0:
-        raise InvalidRequest("start must not be negative")
-    return fields[0], fields[1], fields[2] if len(fields) == 3 else None
+@dataclass(frozen=True)
+class PageToken:
+    """Where the next page starts: ``offset`` rows into the filtered rows of ``snapshot``; the
+    file at ``file_index`` (of the scan's sorted files) is the first one it reads, and
+    ``file_start`` rows come before that file. ``hidden`` counts the batches left out when the
+    first page was read (``None`` in tokens from before they were counted), ``filter`` is
+    :func:`filter_key` (``None`` in tokens from before filters)."""
+
+    snapshot: int
+    offset: int
+    hidden: int | None = None
+    filter: str | None = None
+    file_index: int = 0
+    file_start: int = 0
+
+    def text(self) -> str:
+        return (
+            f"{self.snapshot}:{self.offset}:{self.hidden}:{self.filter}:{self.file_index}:{self.file_start}"
+        )
+
+    @classmethod
+    def parse(cls, token: str) -> PageToken:
+        not_a_token = InvalidRequest(f"start {token!r} is not a page token from a previous response")
+        parts = token.split(":")
+        try:
+            if len(parts) in (2, 3):  # tokens from before filters
+                numbers = [int(p) for p in parts]
+                parsed = cls(numbers[0], numbers[1], numbers[2] if len(parts) == 3 else None)
+            elif len(parts) == 6 and re.fullmatch(r"-|[0-9a-f]{16}", parts[3]):
+                snapshot, offset, hidden, index, file_start = (int(parts[i]) for i in (0, 1, 2, 4, 5))
+                parsed = cls(snapshot, offset, hidden, parts[3], index, file_start)
+            else:
+                raise not_a_token
+        except ValueError as exc:
+            raise not_a_token from exc
+        if min(parsed.offset, parsed.file_index, parsed.file_start) < 0 or parsed.file_start > parsed.offset:
+            raise not_a_token
+        return parsed
 
 
 def snapshot_for(catalog: Catalog, dataset: Dataset, batch_id: str) -> int | None:
@@ -104,27 +143,12 @@ def batch_snapshots(table: Table) -> dict[str, int]:
     return found
 
 
-def _rows_in(task: FileScanTask, row_filter: BooleanExpression) -> int | None:
-    """Rows of ``task`` passing the filter, when metadata alone says so; ``None`` if it must be read."""
-    if task.delete_files:
+def _rows_known(task: FileScanTask) -> int | None:
+    """Rows of ``task`` the filter keeps, when metadata alone says so (the filter holds for the
+    whole file by its partition, e.g. ``_batch_id``); ``None`` if the file must be read."""
+    if task.delete_files or not isinstance(task.residual, AlwaysTrue):
         return None
-    if isinstance(row_filter, AlwaysTrue):
-        return task.file.record_count
-    partition = task.file.partition
-    # The spec is identity(_batch_id): a file of the filtered batch passes entirely.
-    if (
-        isinstance(row_filter, EqualTo)
-        and partition is not None
-        and len(partition) > 0
-        and partition[0] == row_filter.literal.value
-    ):
-        return task.file.record_count
-    return None
-
-
-def _batch_of_file(task: FileScanTask) -> str | None:
-    partition = task.file.partition
-    return str(partition[0]) if partition is not None and len(partition) > 0 else None
+    return task.file.record_count
 
 
 def read_rows(
@@ -135,37 +159,47 @@ def read_rows(
     start: int | str | None = 0,
     snapshot_id: int | None = None,
     batch_id: str | None = None,
+    conditions: Sequence[Condition] = (),
     hidden: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of rows and the token for the next page (``None`` after the last page).
 
     ``start`` is ``0``/an offset for a first page, or the token a previous page returned (it
-    carries the snapshot id; passing a different ``snapshot_id`` with it is an error).
-    ``snapshot_id`` reads as of that snapshot (``NotFound`` if unknown or expired); default: the
-    current one. ``batch_id`` keeps only that batch's rows. ``hidden`` names batches to leave out
-    beyond the reverted ones the table records (an ABORT whose compensation has not committed
-    yet). Every row includes ``_batch_id``, ``_source_file`` and ``_source_row``; values are
-    JSON-safe (see ``json_safe``).
+    carries the snapshot id; passing a different ``snapshot_id`` with it is an error, and so is
+    passing it with another filter than its first page's). ``snapshot_id`` reads as of that
+    snapshot (``NotFound`` if unknown or expired); default: the current one. ``batch_id`` keeps
+    only that batch's rows, ``conditions`` only the rows meeting all of them (pushed into the
+    Iceberg scan: files whose metadata rules them out are not read). ``hidden`` names batches to
+    leave out beyond the reverted ones the table records (an ABORT whose compensation has not
+    committed yet). Every row includes ``_batch_id``, ``_source_file`` and ``_source_row``;
+    values are JSON-safe (see ``json_safe``).
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
     table = load_table(catalog, dataset)
-    hidden = hidden | reverted_batches(table)
-    offset = 0
+    every_hidden = hidden | reverted_batches(table)
+    bound_to = filter_key(conditions, batch_id)
+    resume = PageToken(snapshot=0, offset=0)
     if isinstance(start, str) and start and not start.isdigit():
-        pinned, offset, hidden_then = _parse_token(start)
-        if snapshot_id is not None and snapshot_id != pinned:
+        resume = PageToken.parse(start)
+        if snapshot_id is not None and snapshot_id != resume.snapshot:
             raise InvalidRequest("start token belongs to another snapshot than snapshot_id")
-        if hidden_then is not None and hidden_then != len(hidden):
+        if (resume.filter or "-") != bound_to:
+            raise InvalidRequest(
+                "start is a page token of a read with other filters (filter=, batchId=): page with the "
+                "filters of the first page, or start again from the first page",
+                code="BG-400-PAGE-TOKEN",
+            )
+        if resume.hidden is not None and resume.hidden != len(every_hidden):
             raise Conflict(
                 "a batch of this dataset was reverted or aborted since the first page, so the rows moved: "
                 "read again from the first page",
                 code="BG-409-ROWS-CHANGED",
             )
-        snapshot_id = pinned
+        snapshot_id = resume.snapshot
     elif start:
-        offset = int(start)
-        if offset < 0:
+        resume = PageToken(snapshot=0, offset=int(start))
+        if resume.offset < 0:
             raise InvalidRequest("start must not be negative")
     if snapshot_id is None:
         current = table.current_snapshot()
@@ -175,47 +209,49 @@ def read_rows(
     elif table.metadata.snapshot_by_id(snapshot_id) is None:
         raise NotFound(f"snapshot {snapshot_id} of dataset {dataset.id} does not exist (expired?)")
 
-    row_filter: BooleanExpression = (
-        EqualTo(term=BATCH_COLUMN, value=batch_id) if batch_id is not None else AlwaysTrue()
-    )
-    scan = table.scan(row_filter=row_filter, snapshot_id=snapshot_id)
-    planned = list(scan.plan_files())
-    shown = [t for t in planned if _batch_of_file(t) not in hidden]
-    if dataset.tags.is_upsert and len(shown) < len(planned):
-        gone = sorted(b for b in {_batch_of_file(t) for t in planned} if b is not None and b in hidden)
-        raise Conflict(
-            f"this snapshot of upsert dataset {dataset.id} holds rows of batch(es) {', '.join(gone)}, since "
-            "reverted; their updates replaced rows of other batches that this snapshot no longer holds, so "
-            "it cannot be shown without them: read the current rows or a snapshot from after the revert",
-            code="BG-409-SNAPSHOT-HAS-REVERTED",
+    batch_only = [EqualTo(term=BATCH_COLUMN, value=batch_id)] if batch_id is not None else []
+    try:
+        plan = plan_visible(
+            table,
+            dataset_id=dataset.id,
+            upsert=dataset.tags.is_upsert,
+            snapshot_id=snapshot_id,
+            row_filter=all_of([*batch_only, *conditions]),
+            hidden=hidden,
         )
-    tasks = sorted(shown, key=lambda t: t.file.file_path)
-    reader = ArrowScan(
-        table_metadata=table.metadata, io=table.io, projected_schema=scan.projection(), row_filter=row_filter
-    )
+    except ValueError as exc:  # a condition pyiceberg cannot bind to this snapshot's schema
+        raise InvalidRequest(f"filter: {exc}", code="BG-400-FILTER") from exc
+    tasks = plan.tasks
+    if resume.file_index > len(tasks):
+        raise InvalidRequest(f"start {start!r} is not a page token from a previous response")
+    offset = resume.offset
     rows: list[dict[str, Any]] = []
-    position = 0  # rows of the files before the current one
-    more = False
-    for task in tasks:
-        known = _rows_in(task, row_filter)
+    position = resume.file_start  # filtered rows before the current file
+    next_at: tuple[int, int] | None = None  # (file index, rows before it) where the next page starts
+    for index in range(resume.file_index, len(tasks)):
+        task = tasks[index]
+        known = _rows_known(task)
         if known is not None and position + known <= offset:
             position += known
             continue
         if len(rows) >= limit:
             # The page is full; anything left in this or a later file means there is a next page.
             if known is None:
-                known = reader.to_table(tasks=[task]).num_rows
+                known = plan.read_file(task).num_rows
             if known:
-                more = True
+                next_at = (index, position)
                 break
             continue
-        data = reader.to_table(tasks=[task])
+        data = plan.read_file(task)
         skip = max(0, offset - position)
         wanted = data.slice(skip, limit - len(rows))
         rows.extend(wanted.to_pylist())
-        position += data.num_rows
         if skip + wanted.num_rows < data.num_rows:
-            more = True
+            next_at = (index, position)
             break
+        position += data.num_rows
     page = [{k: json_safe(v) for k, v in row.items()} for row in rows]
-    return page, (_token(snapshot_id, offset + len(rows), len(hidden)) if more else None)
+    if next_at is None:
+        return page, None
+    token = PageToken(snapshot_id, offset + len(rows), len(plan.hidden), bound_to, *next_at)
+    return page, token.text()

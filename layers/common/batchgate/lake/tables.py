@@ -147,3 +147,42 @@ def drop_table(catalog: Catalog, dataset: Dataset) -> str | None:
     with contextlib.suppress(NoSuchTableError):
         catalog.drop_table(identifier_of(dataset))
     return location
+
+
+def metadata_location(catalog: Catalog, dataset: Dataset) -> str | None:
+    """Where the table's current metadata file is, or ``None`` while the table does not exist.
+
+    Read from the catalog's pointer alone, without reading the metadata file itself (which
+    ``load_table`` downloads and parses, and which grows with the table's snapshots): one Glue
+    ``GetTable`` in AWS, one row of the SQL catalog locally.
+    """
+    identifier = identifier_of(dataset)
+    namespace, name = identifier.rsplit(".", 1)
+    from pyiceberg.catalog.glue import GlueCatalog
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    if isinstance(catalog, GlueCatalog):
+        try:
+            found = catalog.glue.get_table(DatabaseName=namespace, Name=name)["Table"]
+        except catalog.glue.exceptions.EntityNotFoundException:
+            return None
+        location = (found.get("Parameters") or {}).get("metadata_location")
+        return str(location) if location else None
+    if isinstance(catalog, SqlCatalog):
+        from pyiceberg.catalog.sql import IcebergTables
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        with Session(catalog.engine) as session:
+            location = session.scalar(
+                select(IcebergTables.metadata_location).where(
+                    IcebergTables.catalog_name == catalog.name,
+                    IcebergTables.table_namespace == namespace,
+                    IcebergTables.table_name == name,
+                )
+            )
+        return str(location) if location else None
+    try:  # another catalog: the portable way, which reads the metadata file too
+        return str(catalog.load_table(identifier).metadata_location)
+    except NoSuchTableError:
+        return None

@@ -10,21 +10,49 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from batchgate.api.bodies import BatchAction, BatchActionBody, BatchCreate
 from batchgate.api.deps import json_model, principal, services
+from batchgate.api.openapi_fixups import RawBody
+from batchgate.api.responses import Batch, BatchesById, answers, ok
 from batchgate.aws.store import BatchQuery
 from batchgate.core.models import BatchStatus
 
 router = Router()
 IMPORT = "/data/foundation/import/batches"
 CATALOG = "/data/foundation/catalog/batches"
+NOT_FOUND = "no such batch in this org and sandbox (BG-404-BATCH)"
+
+# Read by the route itself, whatever its Content-Type (see openapi_fixups).
+READ_BY_ROUTES = (
+    RawBody(
+        "POST",
+        f"{IMPORT}/<batch_id>",
+        'optional; REVERT only: {"purge": true} also removes the reverted rows from storage now',
+        BatchActionBody,
+    ),
+)
 
 
-@router.post(IMPORT, tags=["batches"], summary="Create a batch", responses={201: {"description": "Created"}})
+@router.post(
+    IMPORT,
+    tags=["batches"],
+    summary="Create a batch",
+    responses=answers(
+        ok(201, "Created: the batch, 'loading'", Batch),
+        e400="an invalid body (BG-400-INVALID), datasetId names no dataset of this tenant "
+        "(BG-400-UNKNOWN-DATASET), a bad replay (BG-400-REPLAY)",
+        e415="the body is not sent as application/json (BG-415-CONTENT-TYPE)",
+    ),
+)
 def create_batch(body: Annotated[BatchCreate, Body()]) -> Response[dict[str, Any]]:
     batch = services().batches.create(principal(router), body)
     return Response(201, "application/json", batch.to_aep())
 
 
-@router.get(f"{IMPORT}/<batch_id>", tags=["batches"], summary="Get a batch")
+@router.get(
+    f"{IMPORT}/<batch_id>",
+    tags=["batches"],
+    summary="Get a batch",
+    responses=answers(ok(200, "the batch", Batch), e404=NOT_FOUND),
+)
 def get_batch(batch_id: str) -> dict[str, Any]:
     return services().batches.get(principal(router), batch_id).to_aep()
 
@@ -36,6 +64,17 @@ def get_batch(batch_id: str) -> dict[str, Any]:
     description='REVERT takes an optional JSON body {"purge": true}: the reverted rows are also removed '
     "from storage now (every snapshot that still reads them is expired) instead of at the GC after the "
     "retention; also for a batch reverted before.",
+    responses=answers(
+        ok(200, "the batch after the action (a repeated COMPLETE changes nothing)", Batch),
+        e400="an unknown action or an invalid body (BG-400-INVALID), purge on another action than "
+        "REVERT (BG-400-PURGE), more files than maxFilesPerBatch (BG-400-LIMIT)",
+        e404=NOT_FOUND,
+        e409="the action is not allowed from the batch's status (BG-409-{ACTION}-NOT-ALLOWED), a racing "
+        "action won (BG-409-CONCURRENT-CHANGE), files without data (BG-409-FILES-INCOMPLETE), the dataset "
+        "was deleted (BG-409-DATASET-DELETED), a revert is running (BG-409-REVERT-RUNNING)",
+        e503="the action's state machine is not configured (BG-503-NOT-CONFIGURED: nothing changed) or "
+        "could not be started (BG-503-START-FAILED: repeat the action)",
+    ),
 )
 def batch_action(batch_id: str, action: Annotated[BatchAction, Query()]) -> dict[str, Any]:
     body = json_model(router, BatchActionBody)
@@ -43,7 +82,14 @@ def batch_action(batch_id: str, action: Annotated[BatchAction, Query()]) -> dict
     return services().batches.act(principal(router), batch_id, action, purge=purge).to_aep()
 
 
-@router.get(CATALOG, tags=["batches"], summary="List batches (AEP catalog: {id: batch, ...})")
+@router.get(
+    CATALOG,
+    tags=["batches"],
+    summary="List batches (AEP catalog: {id: batch, ...})",
+    responses=answers(
+        ok(200, "{id: batch, ...}", BatchesById), e400="a filter out of range (BG-400-INVALID)"
+    ),
+)
 def list_batches(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     start: Annotated[int, Query(ge=0)] = 0,
@@ -65,7 +111,12 @@ def list_batches(
     return {b.id: b.to_aep() for b in services().batches.list(principal(router), q)}
 
 
-@router.get(f"{CATALOG}/<batch_id>", tags=["batches"], summary="Get a batch (AEP catalog: {id: batch})")
+@router.get(
+    f"{CATALOG}/<batch_id>",
+    tags=["batches"],
+    summary="Get a batch (AEP catalog: {id: batch})",
+    responses=answers(ok(200, "{id: batch}", BatchesById), e404=NOT_FOUND),
+)
 def get_catalog_batch(batch_id: str) -> dict[str, Any]:
     batch = services().batches.get(principal(router), batch_id)
     return {batch.id: batch.to_aep()}

@@ -14,6 +14,7 @@ from batchgate.core.keys import table_identifier
 from batchgate.core.models import Dataset
 from batchgate.core.schema_evolution import evolve
 from batchgate.core.schema_rules import check_new_schema
+from batchgate.observability import logger
 
 # Statuses in which a batch may still write to its dataset: the dataset cannot be deleted meanwhile.
 BUSY = frozenset({"loading", "loaded", "staging", "retrying"})
@@ -151,6 +152,34 @@ class DatasetCatalog:
 
     def get(self, p: Principal, dataset_id: str) -> Dataset:
         return self.store.get_dataset(p.org, p.sandbox, dataset_id)
+
+    def iceberg_table(self, ds: Dataset) -> dict[str, Any]:
+        """How other engines find the dataset's table: the catalog, the identifier (Glue database
+        and table) and the current metadata file (``null`` until the first batch lands).
+
+        Only a single dataset's GET shows it: the location costs one catalog lookup (a Glue
+        GetTable, tens of milliseconds, no S3 read), too much for a listing of 100. A failed
+        lookup leaves ``metadataLocation`` null and is logged, rather than failing the GET.
+        """
+        from batchgate.lake.catalog import shared_catalog
+        from batchgate.lake.tables import identifier_of, metadata_location
+
+        identifier = identifier_of(ds)
+        database, table = identifier.rsplit(".", 1)
+        catalog = shared_catalog()
+        try:
+            location = metadata_location(catalog, ds)
+        except Exception:  # the catalog is a remote service: the rest of the answer stands without it
+            logger.warning("metadata location lookup failed", extra={"dataset": ds.id}, exc_info=True)
+            location = None
+        kind = "glue" if type(catalog).__name__ == "GlueCatalog" else "sql"
+        return {
+            "catalog": kind,
+            "identifier": identifier,
+            "database": database,
+            "table": table,
+            "metadataLocation": location,
+        }
 
     def list(self, p: Principal, *, limit: int, start: int) -> list[Dataset]:
         return self.store.list_datasets(p.org, p.sandbox, limit=limit, start=start)

@@ -1,0 +1,414 @@
+"""What the API answers, as pydantic models for the OpenAPI document, and the ``responses=``
+declarations the routes hand to powertools.
+
+The routes still build their answers as dicts (``Batch.to_aep()``, ``dataset_to_aep``, …): these
+models describe those dicts, they do not produce them, so declaring them changed no answer.
+``tests/integration/api/test_openapi_contract.py`` validates real answers against them, which is
+what keeps the two from drifting. Models are strict (``additionalProperties: false``) wherever
+the shape is ours, so a field added to an answer fails that test until it is documented here;
+user data (rows, tags, JSON Schema documents) stays open.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, cast
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+
+from batchgate.core.models import (
+    BatchStatus,
+    DatasetSchema,
+    DatasetTags,
+    ErrorEntry,
+    InputFormat,
+    Replay,
+    SchemaField,
+)
+
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# -- errors ------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    model_config = _STRICT
+
+    code: str = Field(
+        pattern=r"^BG-[0-9]{3}-[A-Z0-9-]+$",
+        description="Stable code, BG-<status>-<WHAT> (e.g. BG-409-BATCH-NOT-LOADING): branch on it.",
+    )
+    message: str = Field(description="What went wrong and what to do, for a person to read.")
+    request_id: str = Field(alias="requestId", description="Quote it when reporting a problem.")
+
+
+class Error(BaseModel):
+    """Every error batchgate itself answers (``batchgate.api.error_map``)."""
+
+    model_config = _STRICT
+
+    error: ErrorDetail
+
+
+class GatewayMessage(BaseModel):
+    """API Gateway's own answer when the authorizer refuses a request (401 / 403)."""
+
+    message: str
+
+
+class AuthError(RootModel[Error | GatewayMessage]):
+    """401 / 403: API Gateway answers ``{"message"}`` when its authorizer refuses; the API
+    function (an event without the authorizer's context) and the local stack answer ``Error``."""
+
+
+# -- datasets and the schema registry ----------------------------------------------------------
+class SchemaRef(BaseModel):
+    model_config = _STRICT
+
+    id: str
+    content_type: str = Field(alias="contentType")
+
+
+class Dataset(BaseModel):
+    """A dataset as AEP's catalog shows it."""
+
+    model_config = _STRICT
+
+    id: str
+    name: str
+    ims_org: str = Field(alias="imsOrg")
+    sandbox_name: str = Field(alias="sandboxName")
+    schema_: DatasetSchema = Field(alias="schema")
+    tags: DatasetTags
+    created: int = Field(description="epoch milliseconds")
+    updated: int = Field(description="epoch milliseconds")
+    table: str = Field(description="the Iceberg table: namespace.table")
+    version: str
+    extra_columns: Literal["discard", "freeze", "evolve"] = Field(
+        alias="extraColumns", description="what becomes of a file's columns the schema lacks"
+    )
+    schema_ref: SchemaRef | SkipJsonSchema[None] = Field(default=None, alias="schemaRef")
+    iceberg: IcebergTable | SkipJsonSchema[None] = Field(
+        default=None, description="where the dataset's table is (a single dataset's GET only)"
+    )
+
+
+class IcebergTable(BaseModel):
+    """How other engines (pyiceberg, DuckDB, Athena) find a dataset's table."""
+
+    model_config = _STRICT
+
+    catalog: Literal["glue", "sql"]
+    identifier: str
+    database: str
+    table: str
+    metadata_location: str | None = Field(
+        alias="metadataLocation", description="the current metadata file; null until the first batch lands"
+    )
+
+
+class DatasetsById(RootModel[dict[str, Dataset]]):
+    """AEP's catalog answer: ``{id: dataset, ...}``."""
+
+
+_DatasetLink = Annotated[str, StringConstraints(pattern=r"^@/dataSets/[^/]+$")]
+
+
+class DatasetCreated(RootModel[Annotated[list[_DatasetLink], Field(min_length=1, max_length=1)]]):
+    """AEP's catalog answer to a creation: ``["@/dataSets/{id}"]``."""
+
+
+class RegistrySchema(BaseModel):
+    """A schema of the tenant's registry."""
+
+    model_config = _STRICT
+
+    id: str = Field(alias="$id", description="the id a dataset's schemaRef names (URL-encode it in paths)")
+    alt_id: str = Field(alias="meta:altId")
+    version: str
+    title: str
+    description: str
+    type: Literal["object"]
+    fields: list[SchemaField]
+    created: int
+    updated: int
+    json_schema: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None, alias="jsonSchema", description="the JSON Schema document, when given as one"
+    )
+
+
+class RegistryPage(BaseModel):
+    model_config = _STRICT
+
+    limit: int
+    start: int
+    count: int
+
+
+class RegistrySchemas(BaseModel):
+    model_config = _STRICT
+
+    results: list[RegistrySchema]
+    page: RegistryPage = Field(alias="_page")
+
+
+# -- keys --------------------------------------------------------------------------------------
+class Key(BaseModel):
+    """An API key as the API shows it: never its token or the token's hash."""
+
+    model_config = _STRICT
+
+    id: str
+    org: str
+    role: Literal["admin", "writer", "reader"]
+    sandboxes: list[str]
+    user: str | None
+    description: str
+    created: int | None
+    disabled: bool
+
+
+class KeyCreated(Key):
+    token: str = Field(description="shown in this answer only: only its hash is stored")
+
+
+class KeyList(BaseModel):
+    model_config = _STRICT
+
+    keys: list[Key]
+
+
+# -- batches -----------------------------------------------------------------------------------
+class RelatedObject(BaseModel):
+    model_config = _STRICT
+
+    type: Literal["dataSet"]
+    id: str
+
+
+class BatchMetrics(BaseModel):
+    model_config = _STRICT
+
+    input_byte_size: int = Field(alias="inputByteSize")
+    input_file_count: int = Field(alias="inputFileCount")
+    input_record_count: int = Field(alias="inputRecordCount")
+    output_record_count: int = Field(alias="outputRecordCount")
+    failed_record_count: int = Field(alias="failedRecordCount")
+
+
+class Batch(BaseModel):
+    """A batch as AEP's import and catalog APIs show it (``Batch.to_aep()``)."""
+
+    model_config = _STRICT
+
+    id: str
+    ims_org: str = Field(alias="imsOrg")
+    sandbox_name: str = Field(alias="sandboxName")
+    status: BatchStatus
+    created: int = Field(description="epoch milliseconds")
+    updated: int = Field(description="epoch milliseconds")
+    created_user: str = Field(alias="createdUser")
+    updated_user: str = Field(alias="updatedUser")
+    related_objects: list[RelatedObject] = Field(alias="relatedObjects")
+    input_format: InputFormat = Field(alias="inputFormat")
+    enable_error_diagnostics: bool = Field(alias="enableErrorDiagnostics")
+    partial_ingestion_percentage: float = Field(alias="partialIngestionPercentage")
+    metrics: BatchMetrics
+    errors: list[ErrorEntry]
+    version: str
+    tags: dict[str, Any]
+    replay: Replay | SkipJsonSchema[None] = None
+    snapshot_id: str | SkipJsonSchema[None] = Field(
+        default=None, alias="snapshotId", description="the Iceberg snapshot the batch's landing made"
+    )
+    successor: str | SkipJsonSchema[None] = Field(default=None, description="the replay that replaced it")
+
+
+class BatchesById(RootModel[dict[str, Batch]]):
+    """AEP's catalog answer: ``{id: batch, ...}``."""
+
+
+# -- uploads -----------------------------------------------------------------------------------
+class PresignedPut(BaseModel):
+    """``size ≤ partSize``: PUT the bytes to ``url``; no COMPLETE needed."""
+
+    model_config = _STRICT
+
+    method: Literal["PUT"]
+    url: str
+    size: int
+    expires_in: int = Field(alias="expiresIn")
+
+
+class PresignedPart(BaseModel):
+    model_config = _STRICT
+
+    part_number: int = Field(alias="partNumber")
+    url: str
+    first: int = Field(description="first byte of the part, inclusive")
+    last: int = Field(description="last byte of the part, inclusive")
+
+
+class PresignedMultipart(BaseModel):
+    """S3 multipart: PUT each part to its ``url``, then COMPLETE with the parts' ETags."""
+
+    model_config = _STRICT
+
+    method: Literal["PUT"]
+    upload_id: str = Field(alias="uploadId")
+    size: int
+    part_size: int = Field(alias="partSize")
+    expires_in: int = Field(alias="expiresIn")
+    parts: list[PresignedPart]
+    complete_with: str = Field(alias="completeWith")
+
+
+class UploadPlan(RootModel[PresignedPut | PresignedMultipart]):
+    """The answer to ``?action=PRESIGN`` (a batchgate extension)."""
+
+
+# -- exports -----------------------------------------------------------------------------------
+class Href(BaseModel):
+    model_config = _STRICT
+
+    href: str
+
+
+class FileLinks(BaseModel):
+    model_config = _STRICT
+
+    self_: Href = Field(alias="self")
+
+
+class ExportedFile(BaseModel):
+    model_config = _STRICT
+
+    data_set_file_id: str = Field(alias="dataSetFileId", description="opaque: download it at _links.self")
+    data_set_view_id: str = Field(alias="dataSetViewId")
+    version: str
+    created: int
+    updated: int
+    is_valid: bool = Field(alias="isValid")
+    name: str
+    size: int | None = Field(description="bytes; null for a failed-records file (its size is not kept)")
+    links: FileLinks = Field(alias="_links")
+
+
+class FilePage(BaseModel):
+    model_config = _STRICT
+
+    limit: int
+    start: int
+    count: int
+    total: int
+
+
+class FileList(BaseModel):
+    model_config = _STRICT
+
+    data: list[ExportedFile]
+    page: FilePage = Field(alias="_page")
+
+
+class Row(BaseModel):
+    """One row of the dataset: its schema's columns, and the batch that landed it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    batch_id: str = Field(alias="_batch_id")
+
+
+class RowsPageInfo(BaseModel):
+    model_config = _STRICT
+
+    limit: int
+    count: int
+    next: str | None = Field(description="the start of the next page; null on the last one")
+
+
+class RowsPage(BaseModel):
+    model_config = _STRICT
+
+    data: list[Row]
+    page: RowsPageInfo
+
+
+# -- the ``responses=`` declarations -----------------------------------------------------------
+BINARY_SCHEMA: dict[str, Any] = {"type": "string", "format": "binary"}
+Responses = dict[int, OpenAPIResponse]
+
+
+def response_header(description: str) -> OpenAPIResponseHeader:
+    """A response header the answer always carries."""
+    # OpenAPI's header objects have 'required'; powertools' TypedDict leaves it out.
+    return cast(
+        OpenAPIResponseHeader, {"description": description, "required": True, "schema": {"type": "string"}}
+    )
+
+
+def ok(
+    status: int,
+    description: str,
+    model: type[BaseModel] | None = None,
+    *,
+    content: dict[str, Any] | None = None,
+    headers: dict[str, OpenAPIResponseHeader] | None = None,
+) -> Responses:
+    """A success answer: a JSON ``model``, other ``content``, or no body at all. An empty
+    ``content`` is how "no body" is said: without one, powertools documents the route's return
+    annotation."""
+    if model is not None:
+        content = {JSON: {"model": model}}
+    response: OpenAPIResponse = {"description": description, "content": content or {}}
+    if headers:
+        response["headers"] = headers
+    return {status: response}
+
+
+def fails(
+    status: int,
+    description: str,
+    model: type[BaseModel] = Error,
+    *,
+    headers: dict[str, OpenAPIResponseHeader] | None = None,
+) -> Responses:
+    """An error answer: the ``Error`` body (or ``model``) and what causes it, with its codes."""
+    response: OpenAPIResponse = {"description": description, "content": {JSON: {"model": model}}}
+    if headers:
+        response["headers"] = headers
+    return {status: response}
+
+
+UNSUPPORTED = "the body is not sent as application/json (BG-415-CONTENT-TYPE)"
+
+# What any route may answer, whatever it does.
+COMMON: Responses = {
+    **fails(
+        401,
+        "no or bad credentials: a missing Authorization bearer, x-api-key, x-gw-ims-org-id or x-sandbox-name "
+        "header, an unknown or disabled key, a wrong token (BG-401-UNAUTHORIZED)",
+        AuthError,
+    ),
+    **fails(
+        403,
+        "the key is valid but not for this org and sandbox (BG-403-WRONG-TENANT), or its role may not make "
+        "this call (BG-403-ROLE)",
+        AuthError,
+    ),
+    **fails(500, "an unexpected failure (BG-500-INTERNAL; no detail: the log has it under the requestId)"),
+}
+
+
+def answers(*declared: Responses, **errors: str) -> Responses:
+    """A route's documented answers: ``declared`` ones (``ok``, ``fails``), its own errors given
+    as ``e404="what causes it (codes)"``, and the ones every route shares (``COMMON``)."""
+    out: Responses = {}
+    for d in declared:
+        out.update(d)
+    for key, description in errors.items():
+        out.update(fails(int(key.removeprefix("e")), description))
+    for status, response in COMMON.items():
+        out.setdefault(status, response)
+    return dict(sorted(out.items()))
