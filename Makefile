@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SAMVENV := .venv-sam
+CHECKOVVENV := .venv-checkov
 ARGS   ?=
 
-.PHONY: run test install install-dev lint typecheck unit e2e bench build layers layer-size sam-validate clean
+.PHONY: run test install install-dev lint typecheck unit e2e bench build layers layer-size sam-validate template-lint clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "batchgate needs Python 3.11+"'
@@ -26,19 +27,27 @@ $(SAMVENV)/bin/sam:
 	$(SAMVENV)/bin/pip install --quiet --upgrade pip
 	$(SAMVENV)/bin/pip install --quiet aws-sam-cli
 
+# checkov pins older boto3 and networkx than the project and cfn-lint use: a virtualenv of its own too.
+$(CHECKOVVENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOVVENV)
+	$(CHECKOVVENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOVVENV)/bin/pip install --quiet checkov
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev $(SAMVENV)/bin/sam
+install-dev: $(VENV)/.installed-dev $(SAMVENV)/bin/sam $(CHECKOVVENV)/bin/checkov
 
 ## make run: install into .venv and start the local stack (API :3000, AWS endpoint :4566)
 run: install
 	$(BIN)/batchgate up --data-dir .batchgate $(ARGS)
 
-## make test: lint, type check, the whole test suite (unit, integration, e2e, template, layers)
+## make test: lint, type check, the whole test suite (unit, integration, e2e, template, layers);
+## the template's linters (sam validate --lint, cfn-lint with informational checks, checkov) run
+## as tests in tests/integration/test_deploy.py
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	PATH="$(CURDIR)/$(SAMVENV)/bin:$$PATH" $(BIN)/pytest -n 2 --dist loadgroup $(ARGS)
+	PATH="$(CURDIR)/$(SAMVENV)/bin:$(CURDIR)/$(CHECKOVVENV)/bin:$$PATH" $(BIN)/pytest -n 2 --dist loadgroup $(ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
@@ -62,6 +71,12 @@ layer-size: layers
 
 sam-validate: $(SAMVENV)/bin/sam
 	$(SAMVENV)/bin/sam validate --lint --region us-east-1
+
+## the template's three linters by hand (make test runs them too)
+template-lint: install-dev
+	$(SAMVENV)/bin/sam validate --lint --region us-east-1
+	$(BIN)/cfn-lint --include-checks I -- template.yaml
+	$(CHECKOVVENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 clean:
 	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Read ``template.yaml`` — the single source of wiring for AWS, the local stack and the tests.
 
-Only what the local stack needs is resolved: ``Ref``, ``Fn::Sub``, ``Fn::GetAtt`` and ``Fn::If``
-on parameters, resources and pseudo parameters, mapped to local physical names.
+Only what the local stack needs is resolved: ``Ref``, ``Fn::Sub``, ``Fn::GetAtt``, ``Fn::If``,
+``Fn::Join``, ``Fn::Split`` and ``Fn::Select`` on parameters, resources and pseudo parameters, mapped to local physical names.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ class Resolver:
             "AWS::AccountId": self.names.account,
             "AWS::Partition": "aws",
             "AWS::StackName": "batchgate",
+            "AWS::StackId": f"arn:aws:cloudformation:{self.names.region}:{self.names.account}:stack/batchgate/"
+            "00000000-0000-4000-8000-000000000000",
             "AWS::NoValue": "",
         }
         if logical in pseudo:
@@ -141,6 +143,12 @@ class Resolver:
             if key == "Fn::Join":
                 sep, parts = arg
                 return sep.join(str(self.resolve(p)) for p in parts)
+            if key == "Fn::Split":
+                sep, text = arg
+                return str(self.resolve(text)).split(sep)
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(index)]
         return {k: self.resolve(v) for k, v in value.items()}
 
     def _sub(self, arg: Any) -> str:

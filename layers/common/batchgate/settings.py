@@ -41,6 +41,8 @@ class Settings:
     # How long a landing can go on after it began: a completion task's timeout. ABORT's cleanup
     # waits this long before deleting what a commit may still register (workflow.abort).
     commit_window_seconds: int = 900
+    # The first part of every Glue database this deployment creates ({prefix}_{org}_{sandbox}).
+    glue_database_prefix: str = "bg"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -60,6 +62,7 @@ class Settings:
             single_put_max_bytes=int(os.environ.get("BATCHGATE_SINGLE_PUT_MAX", str(SINGLE_PUT_MAX_BYTES))),
             split_bytes=int(os.environ.get("BATCHGATE_SPLIT_BYTES", str(256 * 1024 * 1024))),
             commit_window_seconds=int(os.environ.get("BATCHGATE_COMMIT_WINDOW_SECONDS", "900")),
+            glue_database_prefix=os.environ.get("BATCHGATE_GLUE_DATABASE_PREFIX") or "bg",
         )
 
 

@@ -128,7 +128,9 @@ def function(name: str) -> ModuleType:
 
 
 def event_template(name: str = "request.json") -> dict[str, Any]:
-    return dict(json.loads((EVENTS / name).read_text()))
+    """A sample of events/api/, or of another folder of events/ when ``name`` has a folder."""
+    path = EVENTS.parent / name if "/" in name else EVENTS / name
+    return dict(json.loads(path.read_text()))
 
 
 class Api:
@@ -194,7 +196,7 @@ class Api:
     def authorize(self, ev: dict[str, Any]) -> Resp | None:
         """Run the authorizer function; answer as API Gateway would on 401/403, else put its
         context into requestContext.authorizer."""
-        req = event_template("authorizer_request.json")
+        req = event_template("authorizer/request.json")
         req["headers"] = dict(ev.get("headers") or {})
         req["path"], req["httpMethod"] = ev["path"], ev["httpMethod"]
         req["methodArn"] = (

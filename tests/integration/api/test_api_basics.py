@@ -389,7 +389,7 @@ def test_authorizer_sample_event_allows_with_context_and_denies_other_tenants(
     from tests.integration.api.harness import LambdaContext, function
 
     k = keys["acme"]
-    ev = event_template("authorizer_request.json")
+    ev = event_template("authorizer/request.json")
     ev["headers"] = k.headers()
     policy = function("authorizer").handler(ev, LambdaContext())
     statement = policy["policyDocument"]["Statement"][0]

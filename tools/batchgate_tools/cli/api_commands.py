@@ -1,10 +1,9 @@
 """``batchgate keys|datasets|batches|ingest``: the API from the command line (through the SDK).
 
-Connection settings come from flags or the environment: ``BATCHGATE_URL`` (default
-http://localhost:3000, the local stack), ``BATCHGATE_API_KEY``, ``BATCHGATE_TOKEN``,
-``BATCHGATE_ORG`` (default local), ``BATCHGATE_SANDBOX`` (default prod). ``keys create`` talks
-to the DynamoDB table directly (``BATCHGATE_TABLE``, ``AWS_ENDPOINT_URL``): it is how the first
-key comes to exist.
+Connection settings come from flags or the environment (CONNECTION_ENV below); without a key the
+running local stack's is used (cli/connection.py). ``keys create`` writes the DynamoDB table
+directly, found from a deployed stack's outputs (``--stack``) or named (``--table``): it is how
+the first key comes to exist.
 """
 
 from __future__ import annotations
@@ -13,14 +12,37 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from batchgate_tools.client import Client, ClientError
+from batchgate_tools.cli import output
+from batchgate_tools.cli.connection import CliError, api_client, guard
+from batchgate_tools.client import Client
 from batchgate_tools.files import Progress
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+CONNECTION_ENV = """environment:
+  BATCHGATE_URL        the API (default http://localhost:3000, the local stack; in AWS the stack's ApiUrl)
+  BATCHGATE_API_KEY    the key id (default: the running local stack's key)
+  BATCHGATE_TOKEN      the key's token (default: the running local stack's)
+  BATCHGATE_ORG        the org, sent as x-gw-ims-org-id (default local)
+  BATCHGATE_SANDBOX    the sandbox, sent as x-sandbox-name (default prod)
+  XDG_CACHE_HOME       where running local stacks leave their URL and key (default ~/.cache)"""
+
+KEYS_ENV = """environment:
+  BATCHGATE_STACK      the deployed stack whose StateTableName output names the table (--stack)
+  BATCHGATE_TABLE      the table itself (--table), e.g. the local stack's batchgate-state
+  AWS_REGION, AWS_DEFAULT_REGION   the stack's region (--region)
+  AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY   the AWS credentials boto3 reads
+  AWS_ENDPOINT_URL     another AWS endpoint (the local stack's: http://127.0.0.1:4566)"""
+
+
+def _parser(sub: Any, name: str, *, env: str = CONNECTION_ENV, **kw: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, epilog=env, formatter_class=argparse.RawDescriptionHelpFormatter, **kw
+    )
+    return parser
 
 
 def connection_options() -> argparse.ArgumentParser:
@@ -36,11 +58,18 @@ def connection_options() -> argparse.ArgumentParser:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     conn = connection_options()
+    shown = argparse.ArgumentParser(add_help=False)
+    shown.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
 
-    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
-    kc = keys.add_parser(
-        "create", help="create an API key for an org's sandboxes with a role (writes the table)"
+    keys = _parser(sub, "keys", env=KEYS_ENV, help="API keys").add_subparsers(
+        dest="keys_command", required=True
     )
+    kc = _parser(
+        keys, "create", env=KEYS_ENV,
+        help="create an API key for an org's sandboxes with a role (writes the table)",
+        description="Writes the key to the stack's DynamoDB table with your AWS credentials; the token "
+        "is shown once. `batchgate keys create --stack batchgate-dev --org acme --sandbox prod --role admin`",
+    )  # fmt: skip
     kc.add_argument("--org", required=True)
     kc.add_argument(
         "--sandbox",
@@ -57,40 +86,43 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     kc.add_argument("--user", help="user name recorded as createdUser (default: the key id)")
     kc.add_argument("--description", default="")
-    kc.add_argument("--table", default=os.environ.get("BATCHGATE_TABLE"))
+    where = kc.add_mutually_exclusive_group()
+    where.add_argument("--stack", default=os.environ.get("BATCHGATE_STACK"), help="a deployed stack's name")
+    where.add_argument("--table", default=os.environ.get("BATCHGATE_TABLE"), help="the DynamoDB table")
+    kc.add_argument("--region", help="the stack's AWS region (default: AWS_REGION or the profile's)")
     kc.set_defaults(func=cmd_keys_create)
 
-    ds = sub.add_parser("datasets", help="datasets").add_subparsers(dest="datasets_command", required=True)
-    dc = ds.add_parser("create", parents=[conn], help="create a dataset from a JSON file")
+    ds = _parser(sub, "datasets", help="datasets").add_subparsers(dest="datasets_command", required=True)
+    dc = _parser(ds, "create", parents=[conn], help="create a dataset from a JSON file")
     dc.add_argument(
         "--file", required=True, help='{"name", "schema": {"fields": [...]}, "tags"} or {"fields": [...]}'
     )
     dc.add_argument("--name", help="dataset name (required when the file holds only the schema)")
     dc.set_defaults(func=cmd_datasets_create)
-    dl = ds.add_parser("list", parents=[conn], help="list datasets")
+    dl = _parser(ds, "list", parents=[conn, shown], help="list datasets")
     dl.add_argument("--limit", type=int, default=50)
-    dl.set_defaults(func=lambda a: _show(_client(a).list_datasets(limit=a.limit)))
-    dsh = ds.add_parser("show", parents=[conn], help="show a dataset")
+    dl.set_defaults(func=cmd_datasets_list)
+    dsh = _parser(ds, "show", parents=[conn, shown], help="show a dataset and its schema")
     dsh.add_argument("id")
-    dsh.set_defaults(func=lambda a: _show(_client(a).get_dataset(a.id)))
+    dsh.set_defaults(func=cmd_datasets_show)
 
-    bt = sub.add_parser("batches", help="batches").add_subparsers(dest="batches_command", required=True)
-    bl = bt.add_parser("list", parents=[conn], help="list batches, newest first")
+    bt = _parser(sub, "batches", help="batches").add_subparsers(dest="batches_command", required=True)
+    bl = _parser(bt, "list", parents=[conn, shown], help="list batches, newest first")
     bl.add_argument("--dataset")
     bl.add_argument("--status")
     bl.add_argument("--limit", type=int, default=20)
     bl.set_defaults(func=cmd_batches_list)
     for name, help_text in (
-        ("show", "show a batch"),
+        ("show", "show a batch, its metrics and errors"),
         ("complete", "COMPLETE a batch"),
         ("abort", "ABORT a batch"),
         ("revert", "REVERT a successful batch"),
     ):
-        p = bt.add_parser(name, parents=[conn], help=help_text)
+        p = _parser(bt, name, parents=[conn, shown], help=help_text)
         p.add_argument("id")
         p.set_defaults(func=cmd_batch_action, action=name)
 
-    ing = sub.add_parser("ingest", parents=[conn], help="create a batch, upload files, complete, wait")
+    ing = _parser(sub, "ingest", parents=[conn], help="create a batch, upload files, complete, wait")
     ing.add_argument("files", nargs="+", type=Path)
     ing.add_argument("--dataset", required=True)
     ing.add_argument("--format", choices=["json", "csv", "parquet"], help="default: from the file suffixes")
@@ -100,45 +132,54 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _client(args: argparse.Namespace) -> Client:
-    if not args.api_key or not args.token:
-        raise SystemExit(
-            "error: set --api-key/--token or BATCHGATE_API_KEY/BATCHGATE_TOKEN (batchgate keys create)"
-        )
-    return Client(args.url, args.api_key, args.token, args.org, args.sandbox)
+    return api_client(args)
 
 
 def _show(value: Any, out: TextIO | None = None) -> int:
-    print(json.dumps(value, indent=2, sort_keys=True), file=out or sys.stdout)
+    print(output.as_json(value), file=out or sys.stdout)
     return EXIT_OK
 
 
-def _guard(func: Any) -> Any:
-    """ClientError → one readable line on stderr and exit code 2, never a traceback."""
+def stack_outputs(stack: str, region: str | None) -> dict[str, str]:
+    """A deployed stack's outputs by key (CloudFormation DescribeStacks)."""
+    import boto3
 
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(func(args))
-        except ClientError as exc:
-            rid = f" (request {exc.request_id})" if exc.request_id else ""
-            print(f"error {exc.code}: {exc.message}{rid}", file=sys.stderr)
-            return EXIT_ERROR
-        except (OSError, ValueError, TimeoutError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+    cfn = boto3.session.Session(region_name=region).client("cloudformation")
+    try:
+        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    except cfn.exceptions.ClientError as exc:
+        if "does not exist" in str(exc):
+            raise CliError(
+                f"no stack {stack!r} in {cfn.meta.region_name}: check --stack and --region "
+                "(`aws cloudformation list-stacks` lists them)"
+            ) from None
+        raise
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
-    return run
 
-
-@_guard
+@guard
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from batchgate.api.auth import create_key
     from batchgate.aws.store import Store
 
-    if not args.table:
-        raise ValueError("set --table or BATCHGATE_TABLE (and AWS_ENDPOINT_URL for the local stack)")
+    if args.region:
+        # Store's client reads the region from the environment, as the functions' do.
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = args.region
+    url = None
+    table = args.table
+    if args.stack:
+        outputs = stack_outputs(args.stack, args.region)
+        table, url = outputs.get("StateTableName"), outputs.get("ApiUrl")
+        if not table:
+            raise CliError(f"stack {args.stack!r} has no StateTableName output: is it a batchgate stack?")
+    if not table:
+        raise CliError(
+            "say where the key goes: --stack NAME (a deployed stack) or --table NAME "
+            "(the local stack's is batchgate-state, with AWS_ENDPOINT_URL=http://127.0.0.1:4566)"
+        )
     sandboxes = args.sandboxes
     key = create_key(
-        Store(args.table), args.org, sandboxes, role=args.role, user=args.user, description=args.description
+        Store(table), args.org, sandboxes, role=args.role, user=args.user, description=args.description
     )
     print(f"keyId: {key.key_id}")
     print(f"token: {key.token}")
@@ -146,10 +187,26 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     print(f"export BATCHGATE_API_KEY={key.key_id} BATCHGATE_TOKEN={key.token}", file=sys.stderr)
     print(f"role: {args.role}  sandboxes: {', '.join(sandboxes)}", file=sys.stderr)
     print(f"export BATCHGATE_ORG={args.org} BATCHGATE_SANDBOX={sandboxes[0]}", file=sys.stderr)
+    if url:
+        print(f"export BATCHGATE_URL={url}", file=sys.stderr)
     return EXIT_OK
 
 
-@_guard
+@guard
+def cmd_datasets_list(args: argparse.Namespace) -> int:
+    found = _client(args).list_datasets(limit=args.limit)
+    print(output.as_json(found) if args.json else output.datasets_table(found))
+    return EXIT_OK
+
+
+@guard
+def cmd_datasets_show(args: argparse.Namespace) -> int:
+    ds = _client(args).get_dataset(args.id)
+    print(output.as_json(ds) if args.json else output.dataset_details(ds))
+    return EXIT_OK
+
+
+@guard
 def cmd_datasets_create(args: argparse.Namespace) -> int:
     doc = json.loads(Path(args.file).read_text())
     if "fields" in doc:  # only the schema
@@ -162,22 +219,20 @@ def cmd_datasets_create(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@_guard
+@guard
 def cmd_batches_list(args: argparse.Namespace) -> int:
     found = _client(args).list_batches(limit=args.limit, dataset_id=args.dataset, status=args.status)
-    for b in found.values():
-        m = b.get("metrics", {})
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(b["created"] / 1000))
-        ds = b["relatedObjects"][0]["id"]
-        print(f"{b['id']}  {b['status']:<9}  {created}Z  dataset={ds}  files={m.get('inputFileCount', 0)}")
+    print(output.as_json(found) if args.json else output.batches_table(found))
     return EXIT_OK
 
 
-@_guard
+@guard
 def cmd_batch_action(args: argparse.Namespace) -> int:
     c = _client(args)
     calls = {"show": c.get_batch, "complete": c.complete, "abort": c.abort, "revert": c.revert}
-    return _show(calls[args.action](args.id))
+    batch = calls[args.action](args.id)
+    print(output.as_json(batch) if args.json else output.batch_details(batch))
+    return EXIT_OK
 
 
 class ProgressBar:
@@ -211,7 +266,7 @@ def _size(n: int) -> str:
     return f"{value:.1f} GiB"
 
 
-@_guard
+@guard
 def cmd_ingest(args: argparse.Namespace) -> int:
     client = _client(args)
     batch = client.ingest(

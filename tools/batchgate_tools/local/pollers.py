@@ -11,6 +11,7 @@ from typing import Any
 
 from batchgate.aws.clients import client
 from batchgate_tools.local.functions import LocalFunctions
+from batchgate_tools.local.hold import PollerHold
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +49,29 @@ def sqs_event_sources(functions: LocalFunctions) -> list[EventSource]:
 
 
 class Poller(threading.Thread):
-    def __init__(self, source: EventSource, functions: LocalFunctions, stop: threading.Event) -> None:
-        super().__init__(name=f"poll-{source.function}", daemon=True)
+    def __init__(
+        self,
+        source: EventSource,
+        functions: LocalFunctions,
+        stop: threading.Event,
+        *,
+        worker: int = 0,
+        hold: PollerHold | None = None,
+    ) -> None:
+        super().__init__(name=f"poll-{source.function}-{worker}", daemon=True)
         self.source = source
         self.functions = functions
         self.stop_event = stop
+        self.worker = str(worker)
+        self.hold = hold  # `batchgate invoke --put-objects` asks the pollers to stand aside
         self.handled = 0
 
     def run(self) -> None:
         sqs = client("sqs")
         while not self.stop_event.is_set():
+            if self.hold is not None and self.hold.held(self.source.function, self.worker):
+                self.stop_event.wait(0.1)
+                continue
             try:
                 resp = sqs.receive_message(
                     QueueUrl=self.source.queue_url,

@@ -16,6 +16,26 @@ from batchgate_tools.template import Resolver
 
 DUMMY_ROLE = "arn:aws:iam::123456789012:role/batchgate-local"
 
+# Resource types the local stack creates on moto (the methods below), and the ones it leaves out
+# with the reason (docs/local-persistence.md, "What the local stack does not create"). A type the
+# template gains must be added to one of the two: tests/unit/test_template.py checks it.
+PROVISIONED = frozenset(
+    {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::Serverless::StateMachine"}
+)
+NOT_PROVISIONED = {
+    "AWS::Serverless::Function": "run in-process from their handler files (local/functions.py)",
+    "AWS::Serverless::LayerVersion": "the packages are imported from the source tree",
+    "AWS::Serverless::Api": "served by the local gateway (local/http_api.py)",
+    "AWS::S3::BucketPolicy": "TLS-only access: the local endpoint is plain HTTP",
+    "AWS::SQS::QueuePolicy": "moto does not enforce who may send",
+    "AWS::IAM::Role": "moto does not enforce IAM",
+    "AWS::ApiGateway::Account": "no API Gateway locally",
+    "AWS::Logs::LogGroup": "handler logs go to the terminal (--verbose) or `batchgate invoke`'s stderr",
+    "AWS::CloudWatch::Alarm": "nothing emits CloudWatch metrics locally (metrics are off), so none could fire",
+    "AWS::CloudWatch::Dashboard": "no metrics to show; moto would only store its JSON",
+    "AWS::SNS::Topic": "only the alarms publish to it",
+}
+
 
 class Provisioner:
     def __init__(self, resolver: Resolver) -> None:

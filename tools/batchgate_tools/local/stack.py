@@ -11,9 +11,12 @@ TLS-only policy is not applied (the local endpoint is plain HTTP), and state per
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import re
+import socket
 import tempfile
 import threading
 import time
@@ -24,6 +27,7 @@ from typing import Any
 from batchgate.aws.clients import client, reset_clients
 from batchgate.aws.s3fs import reset_filesystem
 from batchgate_tools.local.functions import LocalFunctions, apply_environment
+from batchgate_tools.local.hold import PollerHold
 from batchgate_tools.local.pollers import Poller, sqs_event_sources
 from batchgate_tools.local.provision import Provisioner
 from batchgate_tools.local.state import state_file
@@ -40,6 +44,27 @@ LOCAL_PARAMETERS = {
     "MaxPolls": "600",
     "SweepSchedule": "rate(1 minute)",
 }
+
+
+class StackError(RuntimeError):
+    """The stack cannot start for a reason the user can fix; the message says how."""
+
+
+def ensure_port_free(host: str, port: int, what: str, flag: str) -> None:
+    """Fail before anything starts, with the fix, rather than with a bind traceback half-way."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise StackError(f"cannot listen on {host}:{port} for the {what}: {exc.strerror}") from None
+            raise StackError(
+                f"port {port} on {host} ({what}) is in use, perhaps by another `batchgate up`: stop it, "
+                f"or pass {flag} PORT ({flag} 0 picks a free one)"
+            ) from None
 
 
 @dataclass
@@ -65,6 +90,7 @@ class LocalStack:
         self.key_id = ""
         self.token = ""
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._lock: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -77,6 +103,9 @@ class LocalStack:
             data_dir = Path(self._tmp.name)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
+        self._lock_data_dir(data_dir)
+        ensure_port_free(cfg.host, cfg.api_port, "API", "--port")
+        ensure_port_free(cfg.host, cfg.aws_port, "AWS endpoint", "--aws-port")
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = "us-east-1"
@@ -138,6 +167,8 @@ class LocalStack:
             "org": LOCAL_ORG,
             "sandbox": LOCAL_SANDBOX,
             "bucket": self.resolver.physical_name("UploadBucket"),
+            # pollers per function: `batchgate invoke --put-objects` waits for all to stand aside
+            "pollers": {f: sum(p.source.function == f for p in self.pollers) for f in self.functions.names()},
         }
         path = state_file(self.aws.port)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +177,26 @@ class LocalStack:
         self._state_path = path
         if self.config.ready_file is not None:
             self.config.ready_file.write_text(json.dumps(info, indent=2))
+
+    def _lock_data_dir(self, data_dir: Path) -> None:
+        """One stack per data directory: two would mirror moto into the same files. The lock is
+        the kernel's (flock), so it goes with the process however that ends, kill -9 included."""
+        lock = (data_dir / ".lock").open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            lock.close()
+            raise StackError(
+                f"data directory {data_dir} is in use by another `batchgate up` (pid {holder}): "
+                "stop it, or pass another --data-dir"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        self._lock = lock
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -159,6 +210,9 @@ class LocalStack:
             p.join(timeout=5)
         if self.aws is not None:
             self.aws.stop()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -234,11 +288,12 @@ class LocalStack:
         self.key_id, self.token = key_id, token
 
     def _start_pollers(self) -> None:
+        hold = PollerHold(self.aws.port)
         for source in sqs_event_sources(self.functions):
             # Two workers for the task queue: a waiting batch must not hold up another's promotion.
             workers = 2 if source.function == "TasksFunction" else 1
-            for _ in range(workers):
-                poller = Poller(source, self.functions, self.stop_event)
+            for worker in range(workers):
+                poller = Poller(source, self.functions, self.stop_event, worker=worker, hold=hold)
                 poller.start()
                 self.pollers.append(poller)
 

@@ -49,7 +49,10 @@ def services() -> Services:
         cfg=cfg,
         store=store,
         datasets=DatasetCatalog(
-            store, SchemaRegistry(store), commit_window_seconds=cfg.commit_window_seconds
+            store,
+            SchemaRegistry(store),
+            commit_window_seconds=cfg.commit_window_seconds,
+            database_prefix=cfg.glue_database_prefix,
         ),
         batches=BatchActions(store, cfg),
         uploads=FileUploads(store, cfg),

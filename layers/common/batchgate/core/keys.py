@@ -29,7 +29,8 @@ DynamoDB (one table, pk/sk, tenant-prefixed):
   index gsi2: STATUS#{status} (batches by status and last change: GC, sweeps, recovery) and
               DATASETS#DELETED (tombstones for the GC sweep)
   index gsi3: {tenant}#BATCHES (batches by tenant and creation time)
-Iceberg: namespace bg_{org}_{sandbox}, table ds_{datasetId}, sanitised to what Glue accepts.
+Iceberg: namespace {prefix}_{org}_{sandbox} (prefix bg unless the stack sets another), table
+  ds_{datasetId}, sanitised to what Glue accepts.
 """
 
 from __future__ import annotations
@@ -248,14 +249,16 @@ def _sanitise(value: str) -> str:
     return clean
 
 
-def namespace_for(org: str, sandbox: str) -> str:
-    """The Iceberg namespace (Glue database) of one tenant."""
-    return f"bg_{_sanitise(org)}_{_sanitise(sandbox)}"
+def namespace_for(org: str, sandbox: str, prefix: str = "bg") -> str:
+    """The Iceberg namespace (Glue database) of one tenant. ``prefix`` is the deployment's
+    (template.yaml's GlueDatabasePrefix): Glue databases are per account and region, so two stages
+    there keep their tenants' databases apart by it."""
+    return f"{prefix}_{_sanitise(org)}_{_sanitise(sandbox)}"
 
 
-def table_identifier(org: str, sandbox: str, dataset_id: str) -> str:
+def table_identifier(org: str, sandbox: str, dataset_id: str, prefix: str = "bg") -> str:
     """``namespace.table`` for a dataset; what ``Dataset.table`` holds. Deterministic."""
-    return f"{namespace_for(org, sandbox)}.ds_{_sanitise(dataset_id)}"
+    return f"{namespace_for(org, sandbox, prefix)}.ds_{_sanitise(dataset_id)}"
 
 
 # -- Step Functions ------------------------------------------------------------------------

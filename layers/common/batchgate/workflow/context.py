@@ -18,7 +18,12 @@ from batchgate.core.ids import now_ms
 from batchgate.core.models import Batch, BatchFile, BatchStatus, Dataset, ErrorEntry
 from batchgate.lake.catalog import shared_catalog
 from batchgate.lake.tables import ensure_table
+from batchgate.observability import metrics
 from batchgate.settings import Settings
+
+# Batch outcomes as CloudWatch metrics (template.yaml's BatchesFailedOrStalledAlarm and Dashboard
+# read these names): every outcome a batch reaches through the workflow passes through notify.
+OUTCOME_METRICS = {"success": "BatchesSucceeded", "failed": "BatchesFailed", "stalled": "BatchesStalled"}
 
 State = dict[str, Any]
 
@@ -53,6 +58,12 @@ class TaskContext:
 
     def notify(self, batch: Batch, outcome: str, **extra: Any) -> None:
         self.notifications.batch_outcome(batch, outcome, **extra)
+        name = OUTCOME_METRICS.get(outcome)
+        if name is not None:
+            metrics.add_metric(name=name, unit="Count", value=1)
+            if outcome != "stalled":  # a stalled batch has landed nothing yet, nor failed a row
+                metrics.add_metric(name="RowsIngested", unit="Count", value=batch.metrics.output_record_count)
+                metrics.add_metric(name="RowsFailed", unit="Count", value=batch.metrics.failed_record_count)
 
     def staged_uris(self, files: list[BatchFile]) -> list[str]:
         """The staged Parquet files of a batch's validated files, as the lake registers them."""

@@ -47,6 +47,9 @@ def handle_task_messages(event: dict[str, Any], context: LambdaContext) -> dict[
             note_failure(ctx, state, exc)
             ctx.executions.task_failed(message.task_token, error=error, cause=cause)
             return
+        # The task's answer in the log too: the execution's history holds it for 90 days, the log
+        # is where an operator (and `batchgate invoke`) sees it beside the task's other lines.
+        logger.info("task done", extra={"output": output})
         ctx.executions.task_succeeded(message.task_token, output)
 
     return dict(

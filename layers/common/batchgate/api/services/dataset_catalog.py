@@ -38,10 +38,18 @@ def dataset_to_aep(ds: Dataset) -> dict[str, Any]:
 
 
 class DatasetCatalog:
-    def __init__(self, store: Store, registry: SchemaRegistry, *, commit_window_seconds: int = 900) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: SchemaRegistry,
+        *,
+        commit_window_seconds: int = 900,
+        database_prefix: str = "bg",
+    ) -> None:
         self.store = store
         self.registry = registry
         self.commit_window_seconds = commit_window_seconds
+        self.database_prefix = database_prefix
 
     def create(self, p: Principal, body: DatasetCreate) -> Dataset:
         schema, schema_ref = body.schema_, None
@@ -78,7 +86,7 @@ class DatasetCatalog:
             extra_columns=body.extra_columns,
             created=ts,
             updated=ts,
-            table=table_identifier(p.org, p.sandbox, ds_id),
+            table=table_identifier(p.org, p.sandbox, ds_id, self.database_prefix),
         )
         self.store.put_dataset(ds)
         return ds
