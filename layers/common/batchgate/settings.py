@@ -43,6 +43,11 @@ class Settings:
     commit_window_seconds: int = 900
     # The first part of every Glue database this deployment creates ({prefix}_{org}_{sandbox}).
     glue_database_prefix: str = "bg"
+    # Scheduled jobs: the job-run state machine, the schedule group their schedules live in and
+    # the role EventBridge Scheduler assumes to start a run.
+    job_run_state_machine_arn: str | None = None
+    schedule_group: str | None = None
+    scheduler_role_arn: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -63,6 +68,9 @@ class Settings:
             split_bytes=int(os.environ.get("BATCHGATE_SPLIT_BYTES", str(256 * 1024 * 1024))),
             commit_window_seconds=int(os.environ.get("BATCHGATE_COMMIT_WINDOW_SECONDS", "900")),
             glue_database_prefix=os.environ.get("BATCHGATE_GLUE_DATABASE_PREFIX") or "bg",
+            job_run_state_machine_arn=os.environ.get("BATCHGATE_JOB_RUN_SM") or None,
+            schedule_group=os.environ.get("BATCHGATE_SCHEDULE_GROUP") or None,
+            scheduler_role_arn=os.environ.get("BATCHGATE_SCHEDULER_ROLE_ARN") or None,
         )
 
 

@@ -128,3 +128,40 @@ class KeyCreate(BaseModel):
     sandboxes: list[str] = Field(min_length=1, max_length=100)
     description: str = Field(default="", max_length=1000)
     user: str | None = Field(default=None, max_length=256)
+
+
+class JobScheduleBody(BaseModel):
+    """EventBridge Scheduler's schedule: ``rate(15 minutes)``, ``cron(0 3 * * ? *)`` or
+    ``at(2026-12-01T03:00:00)``, optional ISO-8601 ``start`` / ``end``, and a time zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expression: str = Field(min_length=1, max_length=256)
+    start: str | None = None
+    end: str | None = None
+    timezone: str = "UTC"
+
+
+class JobCreate(BaseModel):
+    """``POST /data/foundation/schedules/jobs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = Field(default="", max_length=1024)
+    workflow: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    schedule: JobScheduleBody
+
+
+class JobPatch(BaseModel):
+    """``PATCH /data/foundation/schedules/jobs/{id}``: description, attributes and schedule; the
+    name and the workflow are fixed (sent equal they are accepted, so a GET-modify-PATCH works)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    workflow: str | None = None
+    description: str | None = Field(default=None, max_length=1024)
+    attributes: dict[str, Any] | None = None
+    schedule: JobScheduleBody | None = None

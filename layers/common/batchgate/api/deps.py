@@ -17,8 +17,10 @@ from batchgate.api.services.dataset_catalog import DatasetCatalog
 from batchgate.api.services.dataset_rows import DatasetRows
 from batchgate.api.services.downloads import Downloads
 from batchgate.api.services.file_upload.uploads import FileUploads
+from batchgate.api.services.jobs import JobAdmin
 from batchgate.api.services.key_admin import KeyAdmin
 from batchgate.api.services.schema_registry import SchemaRegistry
+from batchgate.aws.job_store import JobStore
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core.errors import InvalidRequest
@@ -34,6 +36,7 @@ class Services:
     store: Store
     datasets: DatasetCatalog
     keys: KeyAdmin
+    jobs: JobAdmin
     batches: BatchActions
     uploads: FileUploads
     downloads: Downloads
@@ -60,6 +63,7 @@ def services() -> Services:
         rows=DatasetRows(store),
         schemas=SchemaRegistry(store),
         keys=KeyAdmin(store),
+        jobs=JobAdmin(JobStore(cfg.table_name), cfg),
     )
 
 

@@ -19,6 +19,8 @@ from batchgate.core.errors import InvalidRequest
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
 _DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys per call
+_COPY_MAX = 5 * 1024**3  # CopyObject's limit; larger objects are copied in parts
+_COPY_PART = 512 * 1024**2
 # S3 codes for parts a client listed wrongly when completing a presigned multipart upload.
 _REFUSED_PARTS = ("InvalidPart", "InvalidPartOrder", "EntityTooSmall")
 
@@ -100,6 +102,43 @@ class Objects:
                 return False
             raise
         return True
+
+    def bucket_problem(self) -> str | None:
+        """Why this bucket cannot be read (no such bucket, access denied), or None."""
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return f"bucket {self.bucket!r} does not exist"
+            if code in ("403", "AccessDenied", "Forbidden"):
+                return f"bucket {self.bucket!r} cannot be read with this deployment's rights (access denied)"
+            raise
+        return None
+
+    def copy_in(self, source_bucket: str, source_key: str, target: str, *, size: int, etag: str) -> bool:
+        """Copy another bucket's object here, server-side (multipart above 5 GiB), only if it still
+        has ``etag``; False when it is gone or changed since it was listed."""
+        source = {"Bucket": source_bucket, "Key": source_key}
+        try:
+            if size <= _COPY_MAX:
+                self.s3.copy_object(Bucket=self.bucket, Key=target, CopySource=source, CopySourceIfMatch=etag)
+                return True
+            upload_id = self.start_multipart(target, content_type="application/octet-stream")
+            parts = []
+            for number, first in enumerate(range(0, size, _COPY_PART), start=1):
+                last = min(first + _COPY_PART, size) - 1
+                part = self.s3.upload_part_copy(
+                    Bucket=self.bucket, Key=target, UploadId=upload_id, PartNumber=number,
+                    CopySource=source, CopySourceRange=f"bytes={first}-{last}", CopySourceIfMatch=etag,
+                )  # fmt: skip
+                parts.append((number, str(part["CopyPartResult"]["ETag"])))
+            self.complete_multipart(target, upload_id, parts)
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in (*_MISSING, "PreconditionFailed", "412"):
+                return False
+            raise
 
     def objects_under(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

@@ -354,6 +354,12 @@ class Store:
             raise
         return True
 
+    def delete_file(self, org: str, sandbox: str, batch_id: str, name: str) -> None:
+        self.ddb.delete_item(
+            TableName=self.table,
+            Key={"pk": _s(keys.batch_pk(org, sandbox, batch_id)), "sk": _s(keys.file_sk(name))},
+        )
+
     def get_file(self, org: str, sandbox: str, batch_id: str, name: str) -> BatchFile | None:
         item = self._get(keys.batch_pk(org, sandbox, batch_id), keys.file_sk(name))
         return None if item is None else BatchFile.model_validate_json(item["doc"]["S"])

@@ -23,12 +23,16 @@ DynamoDB (one table, pk/sk, tenant-prefixed):
   {org}#{sandbox}#DATASET#{id} / DATASET        the dataset
   {org}#{sandbox}#DATASET#{id} / DELETED        a deleted dataset's tombstone, until GC removed its files
   {org}#{sandbox}#SCHEMA#{id}  / SCHEMA         a schema of the tenant's registry
+  {org}#{sandbox}#JOB#{id}     / JOB            a scheduled job (and / HTTP: its source's validators)
+  {org}#{sandbox}#JOBNAME#{n}  / JOBNAME        a job's name, unique in its tenant
+  {org}#{sandbox}#RUN#{id}     / RUN            one run of a job, with its steps
+  {org}#{sandbox}#LEDGER#{job} / {etag}#{key}   an object an ingest-s3 job claimed or ingested
   APIKEY#{keyId}               / APIKEY         an API key (secret hashed; role, sandboxes)
   index gsi1: {tenant}#DATASETS (datasets), {tenant}#SCHEMAS (the registry), {org}#KEYS (keys) and
               {tenant}#DS#{datasetId} (batches by dataset)
-  index gsi2: STATUS#{status} (batches by status and last change: GC, sweeps, recovery) and
-              DATASETS#DELETED (tombstones for the GC sweep)
-  index gsi3: {tenant}#BATCHES (batches by tenant and creation time)
+  index gsi2: STATUS#{status} (batches by status and last change: GC, sweeps, recovery),
+              DATASETS#DELETED (tombstones for the GC sweep) and RUNS#{status} (runs, for recovery)
+  index gsi3: {tenant}#BATCHES (batches by tenant and creation time) and {tenant}#JOB#{id}#RUNS
 Iceberg: namespace {prefix}_{org}_{sandbox} (prefix bg unless the stack sets another), table
   ds_{datasetId}, sanitised to what Glue accepts.
 """
@@ -269,3 +273,56 @@ def execution_name(action: str, batch_id: str, *, version: int | None = None, su
     At most 80 characters, Step Functions' limit."""
     name = f"{action.lower()}-{batch_id}" + (f"-v{version}" if version is not None else "")
     return (name + suffix)[:80]
+
+
+# -- jobs (seed 001) ---------------------------------------------------------------------------
+JOB_SK = "JOB"
+JOB_NAME_SK = "JOBNAME"
+JOB_HTTP_SK = "HTTP"
+RUN_SK = "RUN"
+
+
+def job_pk(org: str, sandbox: str, job_id: str) -> str:
+    return f"{tenant(org, sandbox)}#JOB#{job_id}"
+
+
+def job_name_pk(org: str, sandbox: str, name: str) -> str:
+    return f"{tenant(org, sandbox)}#JOBNAME#{name}"
+
+
+def jobs_of_tenant(org: str, sandbox: str) -> str:
+    """gsi1 partition of a tenant's jobs."""
+    return f"{tenant(org, sandbox)}#JOBS"
+
+
+def run_pk(org: str, sandbox: str, run_id: str) -> str:
+    return f"{tenant(org, sandbox)}#RUN#{run_id}"
+
+
+def runs_of_tenant(org: str, sandbox: str) -> str:
+    """gsi1 partition of a tenant's runs, newest first."""
+    return f"{tenant(org, sandbox)}#RUNS"
+
+
+def runs_of_job(org: str, sandbox: str, job_id: str) -> str:
+    """gsi3 partition of one job's runs."""
+    return f"{tenant(org, sandbox)}#JOB#{job_id}#RUNS"
+
+
+def runs_in_status(status: str) -> str:
+    """gsi2 partition of every tenant's runs in a status (restart recovery)."""
+    return f"RUNS#{status}"
+
+
+def ledger_pk(org: str, sandbox: str, job_id: str) -> str:
+    return f"{tenant(org, sandbox)}#LEDGER#{job_id}"
+
+
+def ledger_sk(etag: str, key: str) -> str:
+    return f"{etag}#{key}"
+
+
+def job_run_prefix(org: str, sandbox: str, job_id: str, run_id: str) -> str:
+    """Where a run keeps its object lists and (ingest-http) the fetched file: never under
+    uploads/, so no S3 notification routes them to a validator."""
+    return f"jobs/{org}/{sandbox}/{job_id}/{run_id}/"

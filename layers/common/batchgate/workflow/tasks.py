@@ -11,7 +11,7 @@ from batchgate.core.errors import BatchgateError, IllegalTransition, Transient
 from batchgate.core.ids import now_ms
 from batchgate.core.models import ErrorEntry
 from batchgate.core.status import FINAL
-from batchgate.workflow import abort, complete, gc, revert, validate_large
+from batchgate.workflow import abort, complete, gc, job_run, revert, validate_large
 from batchgate.workflow.context import State, TaskContext
 
 Task = Callable[[TaskContext, State], Any]
@@ -22,6 +22,7 @@ TASKS: dict[str, Task] = {
     **revert.TASKS,
     **gc.TASKS,
     **validate_large.TASKS,
+    **job_run.TASKS,
 }
 
 
@@ -45,6 +46,9 @@ def note_failure(ctx: TaskContext, state: State, exc: BaseException) -> None:
     """Record a failed task's error on its batch, where users look for it. The worker does this
     itself rather than relying on the Cause reaching the ASL's Catch: that hop loses it on some
     engines (moto's SendTaskFailure drops ``cause``)."""
+    if "runId" in state and "jobId" in state and "org" in state:
+        job_run.note_failure(ctx, state, exc)
+        return
     if "batchId" not in state or "org" not in state:
         return
     code = exc.code if isinstance(exc, BatchgateError) else "BG-500-INTERNAL"
