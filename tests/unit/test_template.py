@@ -52,7 +52,7 @@ def test_every_function_handler_file_exists() -> None:
 def test_each_state_machine_has_one_workflow_module_with_exactly_its_tasks() -> None:
     import re
 
-    from batchgate.workflow import abort, complete, gc, revert, validate_large
+    from batchgate.workflow import abort, complete, gc, job_run, revert, validate_large
     from batchgate.workflow.tasks import TASKS
 
     modules = {
@@ -61,6 +61,7 @@ def test_each_state_machine_has_one_workflow_module_with_exactly_its_tasks() -> 
         "RevertStateMachine": revert,
         "GcStateMachine": gc,
         "ValidateLargeStateMachine": validate_large,
+        "JobRunStateMachine": job_run,
     }
     r = resolver()
     machines = r.resources_of("AWS::Serverless::StateMachine")

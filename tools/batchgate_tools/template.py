@@ -114,6 +114,10 @@ class Resolver:
                 return service[rtype]
             if rtype == "AWS::Serverless::Function":
                 return f"arn:aws:lambda:{self.names.region}:{self.names.account}:function:{name}"
+            if rtype == "AWS::IAM::Role":
+                return f"arn:aws:iam::{self.names.account}:role/{name}"
+            if rtype == "AWS::Scheduler::ScheduleGroup":
+                return f"arn:aws:scheduler:{self.names.region}:{self.names.account}:schedule-group/{name}"
         if attr in ("QueueName", "Name"):
             return name
         raise KeyError(f"{logical}.{attr} has no local value")

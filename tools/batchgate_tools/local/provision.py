@@ -1,6 +1,7 @@
 """The AWS resources template.yaml declares, created on the embedded AWS: DynamoDB tables, SQS
 queues (dead-letter queues first), S3 buckets with their encryption, public-access block,
-versioning and notifications, and the state machines from their ASL files.
+versioning and notifications, the state machines from their ASL files, and the schedule group
+(which the local scheduler reads, since moto never fires a schedule).
 
 What the local stack deliberately leaves out: the bucket's TLS-only policy (the local endpoint is
 plain HTTP) and IAM (moto does not enforce it).
@@ -20,7 +21,13 @@ DUMMY_ROLE = "arn:aws:iam::123456789012:role/batchgate-local"
 # with the reason (docs/local-persistence.md, "What the local stack does not create"). A type the
 # template gains must be added to one of the two: tests/unit/test_template.py checks it.
 PROVISIONED = frozenset(
-    {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::Serverless::StateMachine"}
+    {
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::S3::Bucket",
+        "AWS::Serverless::StateMachine",
+        "AWS::Scheduler::ScheduleGroup",
+    }
 )
 NOT_PROVISIONED = {
     "AWS::Serverless::Function": "run in-process from their handler files (local/functions.py)",
@@ -54,6 +61,13 @@ class Provisioner:
             if props.get("GlobalSecondaryIndexes"):
                 kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
             ddb.create_table(**kwargs)
+
+    def schedule_groups(self) -> None:
+        """moto stores schedules but never fires them: the local scheduler reads them
+        (local/scheduler.py)."""
+        scheduler = client("scheduler")
+        for logical in self.resolver.resources_of("AWS::Scheduler::ScheduleGroup"):
+            scheduler.create_schedule_group(Name=self.resolver.physical_name(logical))
 
     def queues(self) -> None:
         sqs = client("sqs")

@@ -241,6 +241,7 @@ class LocalStack:
         provisioner.tables()
         provisioner.queues()
         provisioner.buckets()
+        provisioner.schedule_groups()
 
     def _seed_key(self) -> None:
         from batchgate.api.auth import hash_token, new_key

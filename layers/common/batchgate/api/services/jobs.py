@@ -3,6 +3,7 @@ off, run now, delete; and the run history. The runs themselves are ``workflow/jo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from batchgate.api.bodies import JobCreate, JobPatch, JobScheduleBody
@@ -112,9 +113,15 @@ class JobAdmin:
         self._checked(p, flow, job.attributes)  # the dataset or bucket may have gone meanwhile
         group, role, target = self._scheduling()
         activated = now_ms()
+        schedule = parse_schedule(job.schedule.model_dump())
+        arguments = scheduler_arguments(schedule)
+        if schedule.kind == "rate" and schedule.start is None:
+            # Pinned, so the grid of ticks stays the job's when the schedule is put again (the
+            # local stack re-creates schedules after a restart).
+            arguments["StartDate"] = datetime.fromtimestamp(activated / 1000, UTC)
         Schedules(group).put(
             job.id,
-            scheduler_arguments(parse_schedule(job.schedule.model_dump())),
+            arguments,
             target_arn=target,
             role_arn=role,
             payload={"org": job.org, "sandbox": job.sandbox, "jobId": job.id},
@@ -141,6 +148,12 @@ class JobAdmin:
         if not arn:
             raise JobsNotConfigured("RUN needs the job-run state machine: BATCHGATE_JOB_RUN_SM is not set")
         run_id = new_id()
+        # Recorded before the execution starts, so GET …/runs/{runId} answers from the 202 on.
+        run = Run(
+            id=run_id, org=job.org, sandbox=job.sandbox, job_id=job.id, job_name=job.name,
+            workflow=job.workflow, trigger="manual", started=now_ms(),
+        )  # fmt: skip
+        self.store.create_run(run)
         payload = {
             "org": job.org,
             "sandbox": job.sandbox,
@@ -151,6 +164,8 @@ class JobAdmin:
         try:
             self.executions.start(arn, f"run-{run_id}", payload)
         except ExecutionNotStarted as exc:
+            failed = {"status": "failed", "ended": now_ms(), "message": f"could not start: {exc.aws_code}"}
+            self.store.put_run(run.model_copy(update=failed))
             raise Transient(
                 f"the run of job {job.id} could not be started ({exc.aws_code}); RUN again", code=exc.code
             ) from exc
