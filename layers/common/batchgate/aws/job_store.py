@@ -36,7 +36,7 @@ class Claim:
 class JobStore(Store):
     # -- jobs -------------------------------------------------------------------------------
     def _job_item(self, job: Job) -> dict[str, Any]:
-        return {
+        item = {
             "pk": _s(keys.job_pk(job.org, job.sandbox, job.id)),
             "sk": _s(keys.JOB_SK),
             "gsi1pk": _s(keys.jobs_of_tenant(job.org, job.sandbox)),
@@ -45,6 +45,9 @@ class JobStore(Store):
             "running": _s(job.running or ""),
             "doc": _s(job.model_dump_json(by_alias=True)),
         }
+        if job.status == "active":
+            item |= {"gsi2pk": _s(keys.jobs_in_status("active")), "gsi2sk": _s(job.id)}
+        return item
 
     def create_job(self, job: Job) -> None:
         """The job and its name's claim in one transaction: names are unique in a tenant."""
@@ -141,6 +144,13 @@ class JobStore(Store):
     def list_jobs(self, org: str, sandbox: str) -> Iterator[Job]:
         for item in self._query_index("gsi1", keys.jobs_of_tenant(org, sandbox), desc=True):
             yield Job.model_validate_json(item["doc"]["S"])
+
+    def active_jobs(self) -> list[Job]:
+        """Every tenant's active jobs."""
+        return [
+            Job.model_validate_json(i["doc"]["S"])
+            for i in self._query_index("gsi2", keys.jobs_in_status("active"), desc=False)
+        ]
 
     def job_by_name(self, org: str, sandbox: str, name: str) -> Job | None:
         item = self._get(keys.job_name_pk(org, sandbox, name), keys.JOB_NAME_SK)

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from batchgate.aws.clients import client
+from batchgate.jobs.models import Job
 
 # EventBridge Scheduler fills these in at each invocation (its "context attributes").
 SCHEDULED_RUN_INPUT = {
@@ -63,6 +64,17 @@ class Schedules:
             if exc.response.get("Error", {}).get("Code") != "ConflictException":
                 raise
             self.scheduler.update_schedule(**request)
+
+    def put_job(self, job: Job, arguments: dict[str, Any], *, target_arn: str, role_arn: str) -> None:
+        """The job's schedule: its run input names the tenant and the job."""
+        self.put(
+            job.id,
+            arguments,
+            target_arn=target_arn,
+            role_arn=role_arn,
+            payload={"org": job.org, "sandbox": job.sandbox, "jobId": job.id},
+            description=f"batchgate job {job.name} ({job.workflow})",
+        )
 
     def delete(self, job_id: str) -> None:
         try:

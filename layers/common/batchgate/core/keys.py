@@ -295,6 +295,12 @@ def jobs_of_tenant(org: str, sandbox: str) -> str:
     return f"{tenant(org, sandbox)}#JOBS"
 
 
+def jobs_in_status(status: str) -> str:
+    """gsi2 partition of every tenant's active jobs (the local stack puts their schedules back
+    after a restart); inactive jobs are not indexed."""
+    return f"JOBS#{status}"
+
+
 def run_pk(org: str, sandbox: str, run_id: str) -> str:
     return f"{tenant(org, sandbox)}#RUN#{run_id}"
 

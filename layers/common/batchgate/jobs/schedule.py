@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
 from batchgate.core.errors import InvalidRequest
+from batchgate.jobs.models import Job
 
 CODE = "BG-400-SCHEDULE"
 SHAPES = (
@@ -114,6 +115,17 @@ def scheduler_arguments(schedule: Schedule) -> dict[str, Any]:
         arguments["StartDate"] = schedule.start
     if schedule.end is not None:
         arguments["EndDate"] = schedule.end
+    return arguments
+
+
+def job_schedule_arguments(job: Job) -> dict[str, Any]:
+    """``CreateSchedule``'s timing arguments for an activated job. A rate() without a start is
+    pinned to the activation, so the ticks stay on the job's grid when its schedule is put again
+    (the local stack puts schedules back after a restart)."""
+    schedule = parse_schedule(job.schedule.model_dump())
+    arguments = scheduler_arguments(schedule)
+    if schedule.kind == "rate" and schedule.start is None and job.activated is not None:
+        arguments["StartDate"] = datetime.fromtimestamp(job.activated / 1000, UTC)
     return arguments
 
 

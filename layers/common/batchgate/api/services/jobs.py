@@ -3,7 +3,6 @@ off, run now, delete; and the run history. The runs themselves are ``workflow/jo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from batchgate.api.bodies import JobCreate, JobPatch, JobScheduleBody
@@ -15,7 +14,7 @@ from batchgate.core.errors import BatchgateError, Conflict, InvalidRequest, NotF
 from batchgate.core.ids import new_id, now_ms
 from batchgate.core.principal import Principal
 from batchgate.jobs.models import Job, JobSchedule, Run
-from batchgate.jobs.schedule import parse_schedule, scheduler_arguments
+from batchgate.jobs.schedule import job_schedule_arguments, parse_schedule
 from batchgate.jobs.workflows import WORKFLOWS, Workflow, workflow
 from batchgate.settings import Settings
 
@@ -113,22 +112,10 @@ class JobAdmin:
         self._checked(p, flow, job.attributes)  # the dataset or bucket may have gone meanwhile
         group, role, target = self._scheduling()
         activated = now_ms()
-        schedule = parse_schedule(job.schedule.model_dump())
-        arguments = scheduler_arguments(schedule)
-        if schedule.kind == "rate" and schedule.start is None:
-            # Pinned, so the grid of ticks stays the job's when the schedule is put again (the
-            # local stack re-creates schedules after a restart).
-            arguments["StartDate"] = datetime.fromtimestamp(activated / 1000, UTC)
-        Schedules(group).put(
-            job.id,
-            arguments,
-            target_arn=target,
-            role_arn=role,
-            payload={"org": job.org, "sandbox": job.sandbox, "jobId": job.id},
-            description=f"batchgate job {job.name} ({job.workflow})",
-        )
         update = {"status": "active", "activated": activated, "updated": activated, "updated_user": p.user}
-        return self.store.save_job(job.model_copy(update=update), expected_version=job.version)
+        active = job.model_copy(update=update)
+        Schedules(group).put_job(active, job_schedule_arguments(active), target_arn=target, role_arn=role)
+        return self.store.save_job(active, expected_version=job.version)
 
     def deactivate(self, p: Principal, job_id: str) -> Job:
         job = self.get(p, job_id)
