@@ -5,6 +5,11 @@ answered for, and cleanups of aborted batches that still have files are started 
 execution names: the old ones are gone with moto's memory), and object-created events are sent
 again for files that were never validated, for bucket drops whose batch is still ``loading`` and
 for bucket drops that have no batch yet: every drop S3 acknowledged ends in a final batch.
+
+Scheduled jobs: moto's schedules did not survive either, so active jobs get theirs put back (the
+local scheduler fires them from then on), and every run still ``running`` gets its execution started
+again under its own run id; the run's tasks are idempotent per run (the batch id, the ledger claims
+and the job's lock all carry it), so it finishes without taking a file twice or losing one.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ import time
 
 from batchgate.aws.clients import client
 from batchgate.aws.executions import Executions, batch_input
+from batchgate.aws.job_store import JobStore
 from batchgate.aws.objects import Objects
+from batchgate.aws.schedules import Schedules
 from batchgate.aws.store import Store
 from batchgate.core import keys
 from batchgate.core.keys import execution_name
 from batchgate.core.models import Batch, BatchStatus
 from batchgate.core.status import PENDING_FILES
 from batchgate.ingest.drop import drops_without_batch, start_completion
+from batchgate.jobs.schedule import job_schedule_arguments
 from batchgate.settings import settings
 from batchgate_tools.local.provision import Provisioner
 
@@ -55,6 +63,8 @@ class Recovery:
         for ev in drops_without_batch(self.store, self.objects, int(time.time() * 1000)):
             self.resend_event(ev.key)
         resumed += self._restart_reverts() + self._restart_abort_cleanups()
+        self._restore_job_schedules()
+        resumed += self._restart_job_runs()
         logger.warning("recovered after restart: %d executions resumed", resumed)
         return resumed
 
@@ -83,6 +93,34 @@ class Recovery:
                 name = execution_name("ABORT", batch.id, suffix=f"-r{int(time.time())}")
                 Executions().start(self.machines["AbortStateMachine"], name, batch_input(batch))
                 count += 1
+        return count
+
+    def _restore_job_schedules(self) -> None:
+        cfg = settings()
+        if not (cfg.schedule_group and cfg.job_run_state_machine_arn and cfg.scheduler_role_arn):
+            return
+        for job in JobStore(cfg.table_name).active_jobs():
+            Schedules(cfg.schedule_group).put_job(
+                job,
+                job_schedule_arguments(job),
+                target_arn=cfg.job_run_state_machine_arn,
+                role_arn=cfg.scheduler_role_arn,
+            )
+
+    def _restart_job_runs(self) -> int:
+        count = 0
+        for run in JobStore(settings().table_name).runs_in_status("running"):
+            payload = {
+                "org": run.org,
+                "sandbox": run.sandbox,
+                "jobId": run.job_id,
+                "runId": run.id,
+                "trigger": run.trigger,
+                **({"scheduledTime": run.scheduled} if run.scheduled else {}),
+            }
+            name = f"run-{run.id}-r{int(time.time())}"
+            Executions().start(self.machines["JobRunStateMachine"], name, payload)
+            count += 1
         return count
 
     def _resend_pending_files(self, batch: Batch) -> None:

@@ -147,6 +147,7 @@ class LocalStack:
         self._start_pollers()
         self._start_api()
         self._start_schedules()
+        self._start_job_scheduler()
         if restored:
             from batchgate_tools.local.recovery import Recovery
 
@@ -321,6 +322,17 @@ class LocalStack:
                     name=f"schedule-{logical}",
                     daemon=True,
                 ).start()
+
+    def _start_job_scheduler(self) -> None:
+        """EventBridge Scheduler's part: moto keeps the jobs' schedules, this fires them."""
+        from batchgate_tools.local.scheduler import LocalScheduler
+
+        groups = [
+            self.resolver.physical_name(logical)
+            for logical in self.resolver.resources_of("AWS::Scheduler::ScheduleGroup")
+        ]
+        self.scheduler = LocalScheduler(groups, self.data_dir / "scheduler.json", self.stop_event)
+        self.scheduler.start()
 
     def _every(self, seconds: float, logical: str, payload: str) -> None:
         while not self.stop_event.wait(seconds):

@@ -197,8 +197,8 @@ def _list_new(store: JobStore, job: Job, run_id: str) -> tuple[list[dict[str, An
         notes.append(
             f"{len(wrong_suffix)} object(s) without a .{fmt} suffix not ingested: {wrong_suffix[:3]}"
         )
-    if [o for o in empty if (o.key, o.etag) not in ledger]:
-        notes.append(f"{len(empty)} empty object(s) not ingested")
+    if fresh_empty := [o.key for o in empty if (o.key, o.etag) not in ledger]:
+        notes.append(f"{len(fresh_empty)} empty object(s) not ingested: {fresh_empty[:3]}")
     sources = [
         {"bucket": bucket, "key": o.key, "etag": o.etag, "size": o.size, "name": o.key[len(prefix) :]}
         for o in new
