@@ -98,8 +98,8 @@ def test_cron_in_its_time_zone_at_once_end_and_disabled_schedules(world: World) 
     world.put(
         "job-ended",
         "rate(1 minute)",
-        StartDate=now - timedelta(seconds=30),
-        EndDate=now - timedelta(seconds=1),
+        StartDate=now - timedelta(minutes=5),
+        EndDate=now - timedelta(minutes=2),
     )
     world.put("job-off", "rate(1 minute)", StartDate=now, State="DISABLED")
     local = world.local()
