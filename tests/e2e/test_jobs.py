@@ -4,7 +4,10 @@ runs that fail for a reason they name, overlapping runs, and a stack killed in t
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
+import os
 import signal
 import threading
 import time
@@ -335,3 +338,44 @@ def test_a_stack_killed_mid_run_finishes_the_run_after_restart(tmp_path: Path) -
         assert len(jobs.runs(jobId=job["id"])) == 2, "the schedule did not fire its first tick again"
     finally:
         restarted.stop()
+
+
+def test_ingest_http_fetches_again_only_when_the_file_changed(jobs: Jobs, flow: Flow, tmp_path: Path) -> None:
+    served = tmp_path / "www"
+    served.mkdir()
+    export = served / "export.json"
+    export.write_bytes(rows_of(3))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ds = flow.dataset("jobs-http", SIMPLE)
+        r = jobs.s.post(
+            JOBS,
+            json={
+                "name": "vendor-nightly",
+                "workflow": "ingest-http",
+                "attributes": {
+                    "datasetId": ds,
+                    "url": f"http://127.0.0.1:{server.server_address[1]}/export.json",
+                    "format": "json",
+                },
+                "schedule": {"expression": "cron(0 2 * * ? *)", "timezone": "America/New_York"},
+            },
+        )
+        assert r.status_code == 201, r.text
+        job = r.json()
+        first = jobs.wait(jobs.run(job["id"]))
+        assert first["status"] == "success" and len(first["batches"]) == 1, first
+        unchanged = jobs.wait(jobs.run(job["id"]))
+        assert unchanged["status"] == "success" and unchanged["batches"] == [], unchanged
+        assert "304" in step(unchanged, "fetch")["message"], unchanged
+        # The vendor publishes a new file (a later Last-Modified).
+        export.write_bytes(rows_of(2, 3))
+        later = time.time() + 10
+        os.utime(export, (later, later))
+        changed = jobs.wait(jobs.run(job["id"]))
+        assert changed["status"] == "success" and len(changed["batches"]) == 1, changed
+        assert sorted(r["id"] for r in flow.rows(ds)) == [f"r{i}" for i in range(5)]
+    finally:
+        server.shutdown()
