@@ -39,6 +39,7 @@ MACHINE_SETTINGS = {
     "GcStateMachine": "gc_state_machine_arn",
     "ValidateLargeStateMachine": "validate_large_state_machine_arn",
     "JobRunStateMachine": "job_run_state_machine_arn",
+    "FeedSyncStateMachine": "feed_sync_state_machine_arn",
 }
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server access log

@@ -52,7 +52,7 @@ def test_every_function_handler_file_exists() -> None:
 def test_each_state_machine_has_one_workflow_module_with_exactly_its_tasks() -> None:
     import re
 
-    from batchgate.workflow import abort, complete, gc, job_run, revert, validate_large
+    from batchgate.workflow import abort, complete, feed_sync, gc, job_run, revert, validate_large
     from batchgate.workflow.tasks import TASKS
 
     modules = {
@@ -62,6 +62,7 @@ def test_each_state_machine_has_one_workflow_module_with_exactly_its_tasks() -> 
         "GcStateMachine": gc,
         "ValidateLargeStateMachine": validate_large,
         "JobRunStateMachine": job_run,
+        "FeedSyncStateMachine": feed_sync,
     }
     r = resolver()
     machines = r.resources_of("AWS::Serverless::StateMachine")

@@ -124,6 +124,7 @@ BUCKET_PREFIXES = {
     keys.part_result_key("o", "s", "b", "n", "q", 0).split("/")[0],
     keys.drop_copy_prefix("o", "s", "d", "b").split("/")[0],
     keys.job_run_prefix("o", "s", "j", "r").split("/")[0],
+    keys.feed_sync_prefix("o", "s", "f", "y").split("/")[0],
     "warehouse",  # BATCHGATE_WAREHOUSE in template.yaml's globals
 }
 
@@ -150,6 +151,9 @@ def test_s3_rights_are_object_actions_on_known_prefixes_and_listing() -> None:
                 arn = res["Fn::Sub"]
                 if "${JobSourceBuckets}" in arn:  # jobs' source buckets: read only
                     assert set(stmt["Action"]) <= {"s3:ListBucket", "s3:GetObject"}, stmt
+                    continue
+                if "${FeedDestinationBuckets}" in arn:  # feeds' destinations: write objects only
+                    assert set(stmt["Action"]) <= {"s3:ListBucket", "s3:PutObject"}, stmt
                     continue
                 if arn.endswith("${UploadBucket}"):  # the bucket itself: listing only
                     assert set(stmt["Action"]) <= {"s3:ListBucket", "s3:ListBucketVersions"}, stmt

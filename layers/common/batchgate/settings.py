@@ -46,6 +46,7 @@ class Settings:
     # Scheduled jobs: the job-run state machine, the schedule group their schedules live in and
     # the role EventBridge Scheduler assumes to start a run.
     job_run_state_machine_arn: str | None = None
+    feed_sync_state_machine_arn: str | None = None
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -69,6 +70,7 @@ class Settings:
             commit_window_seconds=int(os.environ.get("BATCHGATE_COMMIT_WINDOW_SECONDS", "900")),
             glue_database_prefix=os.environ.get("BATCHGATE_GLUE_DATABASE_PREFIX") or "bg",
             job_run_state_machine_arn=os.environ.get("BATCHGATE_JOB_RUN_SM") or None,
+            feed_sync_state_machine_arn=os.environ.get("BATCHGATE_FEED_SYNC_SM") or None,
             schedule_group=os.environ.get("BATCHGATE_SCHEDULE_GROUP") or None,
             scheduler_role_arn=os.environ.get("BATCHGATE_SCHEDULER_ROLE_ARN") or None,
         )

@@ -9,7 +9,8 @@ for bucket drops that have no batch yet: every drop S3 acknowledged ends in a fi
 Scheduled jobs: moto's schedules did not survive either, so active jobs get theirs put back (the
 local scheduler fires them from then on), and every run still ``running`` gets its execution started
 again under its own run id; the run's tasks are idempotent per run (the batch id, the ledger claims
-and the job's lock all carry it), so it finishes without taking a file twice or losing one.
+and the job's lock all carry it), so it finishes without taking a file twice or losing one. Feed
+syncs still ``running`` are started again the same way, under their own sync id.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 
 from batchgate.aws.clients import client
 from batchgate.aws.executions import Executions, batch_input
+from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.job_store import JobStore
 from batchgate.aws.objects import Objects
 from batchgate.aws.schedules import Schedules
@@ -64,7 +66,7 @@ class Recovery:
             self.resend_event(ev.key)
         resumed += self._restart_reverts() + self._restart_abort_cleanups()
         self._restore_job_schedules()
-        resumed += self._restart_job_runs()
+        resumed += self._restart_job_runs() + self._restart_feed_syncs()
         logger.warning("recovered after restart: %d executions resumed", resumed)
         return resumed
 
@@ -120,6 +122,18 @@ class Recovery:
             }
             name = f"run-{run.id}-r{int(time.time())}"
             Executions().start(self.machines["JobRunStateMachine"], name, payload)
+            count += 1
+        return count
+
+    def _restart_feed_syncs(self) -> int:
+        """A sync cut off mid-way runs again under its own id: its plan is reused, items already
+        sent are skipped, and only its end moves the watermark."""
+        count = 0
+        for sync in FeedStore(settings().table_name).syncs_in_status("running"):
+            payload = {"org": sync.org, "sandbox": sync.sandbox, "feedId": sync.feed_id, "syncId": sync.id}
+            Executions().start(
+                self.machines["FeedSyncStateMachine"], f"sync-{sync.id}-r{int(time.time())}", payload
+            )
             count += 1
         return count
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from batchgate.core.models import DatasetSchema, DatasetTags, ExtraColumnsPolicy, InputFormat, Replay
 from batchgate.core.roles import Role
+from batchgate.feeds.models import Destination
 
 MAX_PRESIGN_EXPIRY = 7 * 24 * 3600  # SigV4's ceiling for presigned URLs
 
@@ -165,3 +166,14 @@ class JobPatch(BaseModel):
     description: str | None = Field(default=None, max_length=1024)
     attributes: dict[str, Any] | None = None
     schedule: JobScheduleBody | None = None
+
+
+class FeedCreate(BaseModel):
+    """``POST /data/foundation/export/feeds``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    dataset_id: str = Field(alias="datasetId", min_length=1)
+    columns: list[str] | None = Field(default=None, min_length=1)
+    destination: Destination

@@ -16,10 +16,12 @@ from batchgate.api.body_limits import check_json_body
 from batchgate.api.services.dataset_catalog import DatasetCatalog
 from batchgate.api.services.dataset_rows import DatasetRows
 from batchgate.api.services.downloads import Downloads
+from batchgate.api.services.feeds import FeedAdmin
 from batchgate.api.services.file_upload.uploads import FileUploads
 from batchgate.api.services.jobs import JobAdmin
 from batchgate.api.services.key_admin import KeyAdmin
 from batchgate.api.services.schema_registry import SchemaRegistry
+from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.job_store import JobStore
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
@@ -37,6 +39,7 @@ class Services:
     datasets: DatasetCatalog
     keys: KeyAdmin
     jobs: JobAdmin
+    feeds: FeedAdmin
     batches: BatchActions
     uploads: FileUploads
     downloads: Downloads
@@ -64,6 +67,7 @@ def services() -> Services:
         schemas=SchemaRegistry(store),
         keys=KeyAdmin(store),
         jobs=JobAdmin(JobStore(cfg.table_name), cfg),
+        feeds=FeedAdmin(FeedStore(cfg.table_name), cfg),
     )
 
 

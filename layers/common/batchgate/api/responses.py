@@ -297,6 +297,119 @@ class RunList(BaseModel):
     page: Page = Field(alias="_page")
 
 
+# -- export feeds -------------------------------------------------------------------------------
+class FeedOut(BaseModel):
+    """An export feed with its state at a glance."""
+
+    model_config = _STRICT
+
+    id: str
+    name: str
+    dataset_id: str = Field(alias="datasetId")
+    columns: list[str] | None
+    destination: dict[str, Any]
+    created: int
+    created_user: str = Field(alias="createdUser")
+    state: dict[str, Any] = Field(
+        description="lastSync, watermark {snapshot, batch, time}, pending {rows, batches, mode}, failedItems, "
+        "owedSyncs, syncing, rowsPerSecond"
+    )
+
+
+class FeedList(BaseModel):
+    model_config = _STRICT
+
+    feeds: list[FeedOut]
+    page: Page = Field(alias="_page")
+
+
+class SyncStarted(BaseModel):
+    model_config = _STRICT
+
+    sync_id: str = Field(alias="syncId")
+
+
+class SyncRows(BaseModel):
+    model_config = _STRICT
+
+    upserted: int
+    deleted: int
+
+
+class SyncItemsCount(BaseModel):
+    model_config = _STRICT
+
+    total: int
+    sent: int
+    failed: int
+    retried: int
+
+
+class SyncOut(BaseModel):
+    """One sync of a feed."""
+
+    model_config = _STRICT
+
+    id: str
+    feed_id: str = Field(alias="feedId")
+    mode: Literal["full", "incremental", "retry"]
+    status: Literal["running", "success", "partial", "failed"]
+    trigger: str
+    started: int
+    ended: int | None
+    from_snapshot: int | None = Field(alias="fromSnapshot")
+    to_snapshot: int | None = Field(alias="toSnapshot")
+    rows: SyncRows
+    items: SyncItemsCount
+    bytes: int
+    files: list[str]
+    errors: list[dict[str, Any]]
+    message: str
+
+
+class SyncList(BaseModel):
+    model_config = _STRICT
+
+    syncs: list[SyncOut]
+    page: Page = Field(alias="_page")
+
+
+class SyncItemOut(BaseModel):
+    model_config = _STRICT
+
+    id: int
+    sync_id: str = Field(alias="syncId")
+    idempotency_key: str = Field(alias="idempotencyKey")
+    rows: int
+    op: Literal["upsert", "delete", "mixed"]
+    status: Literal["pending", "sent", "failed"]
+    attempts: int
+    last_error: str | None = Field(alias="lastError")
+    bytes: int
+    target: str | None
+    payload: str | None = Field(
+        description="a presigned URL of the payload kept for troubleshooting (15 min)"
+    )
+
+
+class SyncItems(BaseModel):
+    model_config = _STRICT
+
+    items: list[SyncItemOut]
+
+
+class FeedEstimate(BaseModel):
+    model_config = _STRICT
+
+    mode: Literal["full", "incremental"]
+    rows: int
+    bytes: int
+    seconds: float
+    batches: dict[str, int]
+    rows_per_second: float = Field(alias="rowsPerSecond")
+    measured: bool
+
+
 # -- batches -----------------------------------------------------------------------------------
 class RelatedObject(BaseModel):
     model_config = _STRICT

@@ -332,3 +332,42 @@ def job_run_prefix(org: str, sandbox: str, job_id: str, run_id: str) -> str:
     """Where a run keeps its object lists and (ingest-http) the fetched file: never under
     uploads/, so no S3 notification routes them to a validator."""
     return f"jobs/{org}/{sandbox}/{job_id}/{run_id}/"
+
+
+# -- export feeds (seed 002) --------------------------------------------------------------------
+FEED_SK = "FEED"
+SYNC_SK = "SYNC"
+ITEM_SK_PREFIX = "ITEM#"
+
+
+def feed_pk(org: str, sandbox: str, feed_id: str) -> str:
+    return f"{tenant(org, sandbox)}#FEED#{feed_id}"
+
+
+def feeds_of_tenant(org: str, sandbox: str) -> str:
+    """gsi1 partition of a tenant's feeds."""
+    return f"{tenant(org, sandbox)}#FEEDS"
+
+
+def sync_pk(org: str, sandbox: str, sync_id: str) -> str:
+    """A sync, and its items (sk ``ITEM#{number}``) beside it."""
+    return f"{tenant(org, sandbox)}#SYNC#{sync_id}"
+
+
+def item_sk(number: int) -> str:
+    return f"{ITEM_SK_PREFIX}{number:08d}"
+
+
+def syncs_of_feed(org: str, sandbox: str, feed_id: str) -> str:
+    """gsi3 partition of one feed's syncs, newest first."""
+    return f"{tenant(org, sandbox)}#FEED#{feed_id}#SYNCS"
+
+
+def syncs_in_status(status: str) -> str:
+    """gsi2 partition of every tenant's syncs in a status (restart recovery)."""
+    return f"SYNCS#{status}"
+
+
+def feed_sync_prefix(org: str, sandbox: str, feed_id: str, sync_id: str) -> str:
+    """Where a sync keeps its plan, its change files and its items' payloads."""
+    return f"feeds/{org}/{sandbox}/{feed_id}/{sync_id}/"

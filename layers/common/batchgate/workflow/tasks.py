@@ -11,7 +11,7 @@ from batchgate.core.errors import BatchgateError, IllegalTransition, Transient
 from batchgate.core.ids import now_ms
 from batchgate.core.models import ErrorEntry
 from batchgate.core.status import FINAL
-from batchgate.workflow import abort, complete, gc, job_run, revert, validate_large
+from batchgate.workflow import abort, complete, feed_sync, gc, job_run, revert, validate_large
 from batchgate.workflow.context import State, TaskContext
 
 Task = Callable[[TaskContext, State], Any]
@@ -23,6 +23,7 @@ TASKS: dict[str, Task] = {
     **gc.TASKS,
     **validate_large.TASKS,
     **job_run.TASKS,
+    **feed_sync.TASKS,
 }
 
 
@@ -48,6 +49,9 @@ def note_failure(ctx: TaskContext, state: State, exc: BaseException) -> None:
     engines (moto's SendTaskFailure drops ``cause``)."""
     if "runId" in state and "jobId" in state and "org" in state:
         job_run.note_failure(ctx, state, exc)
+        return
+    if "syncId" in state and "feedId" in state and "org" in state:
+        feed_sync.note_failure(ctx, state, exc)
         return
     if "batchId" not in state or "org" not in state:
         return
