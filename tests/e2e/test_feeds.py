@@ -166,3 +166,240 @@ def test_a_webhook_that_fails_once_then_accepts_gets_every_row_once(
         assert payload["syncId"] == done["id"] and len(payload["records"]) == 10
     finally:
         server.shutdown()
+
+
+def test_bad_feeds_are_refused_naming_what_is_wrong(feeds: Feeds, flow: Flow, stack: RunningStack) -> None:
+    ds = flow.dataset("feed-bad", SIMPLE)
+    cases = [
+        (
+            {"datasetId": "nope", "destination": {"type": "webhook", "url": "http://127.0.0.1:1/x"}},
+            "BG-400-FEED-DATASET",
+        ),
+        (
+            {
+                "datasetId": ds,
+                "columns": ["id", "colour"],
+                "destination": {"type": "webhook", "url": "http://127.0.0.1:1/x"},
+            },
+            "BG-400-FEED-COLUMNS",
+        ),
+        (
+            {
+                "datasetId": ds,
+                "destination": {"type": "s3", "uri": "s3://batchgate-feed-destinations-missing/x/"},
+            },
+            "BG-400-FEED-DESTINATION",
+        ),
+        ({"datasetId": ds, "destination": {"type": "ftp", "url": "ftp://x"}}, "BG-400-INVALID"),
+    ]
+    for body, code in cases:
+        r = stack.post(FEEDS, json={"name": "bad", **body})
+        assert r.status_code == 400 and r.json()["error"]["code"] == code, (body, r.text)
+    assert "colour" in stack.post(FEEDS, json={"name": "bad", **cases[1][0]}).json()["error"]["message"]
+
+
+def test_a_bucket_that_refuses_writes_fails_the_items_and_retry_delivers_them(
+    feeds: Feeds, flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("feed-refused", SIMPLE)
+    flow.ingest(ds, rows_of(4))
+    bucket = "batchgate-feed-destinations-refusing"
+    feeds.s3.create_bucket(Bucket=bucket)
+    feed = feeds.create("refused", ds, {"type": "s3", "uri": f"s3://{bucket}/out/", "format": "jsonl"})
+    feeds.s3.delete_bucket(Bucket=bucket)
+    failed = feeds.wait(feed["id"], feeds.sync(feed["id"]))
+    assert failed["status"] == "failed" and failed["items"] == {
+        "total": 1,
+        "sent": 0,
+        "failed": 1,
+        "retried": 0,
+    }, failed
+    assert bucket in failed["errors"][0]["message"] and "NoSuchBucket" in failed["errors"][0]["message"]
+    state = stack.get(f"{FEEDS}/{feed['id']}").json()["state"]
+    assert state["failedItems"] == 1 and state["owedSyncs"] == [failed["id"]]
+    item = stack.get(f"{FEEDS}/{feed['id']}/syncs/{failed['id']}/items").json()["items"][0]
+    kept = pq.read_table(io.BytesIO(requests.get(item["payload"], timeout=30).content))
+    assert kept.num_rows == 4, "the payload is kept for troubleshooting and for the retry"
+
+    feeds.s3.create_bucket(Bucket=bucket)
+    retried = feeds.wait(feed["id"], feeds.sync(feed["id"], "RETRY_FAILED"))
+    assert (
+        retried["status"] == "success" and retried["mode"] == "retry" and retried["rows"]["upserted"] == 4
+    ), retried
+    lines = (
+        feeds.s3.get_object(Bucket=bucket, Key=f"out/{retried['id']}/part-00000.jsonl")["Body"]
+        .read()
+        .splitlines()
+    )
+    assert sorted(json.loads(line)["id"] for line in lines) == [f"r{i}" for i in range(4)]
+    state = stack.get(f"{FEEDS}/{feed['id']}").json()["state"]
+    assert state["failedItems"] == 0 and state["owedSyncs"] == []
+    nothing = stack.post(f"{FEEDS}/{feed['id']}?action=RETRY_FAILED")
+    assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "BG-409-NOTHING-TO-RETRY"
+
+
+class Faulty(BaseHTTPRequestHandler):
+    """Answers by path: /ok 200, /bad 400, /slow after 3 s, /close drops the connection."""
+
+    accepted: dict[str, list[dict[str, Any]]] = {}
+    healed = threading.Event()
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.healed.is_set():
+            if self.path == "/bad":
+                self.send_response(400)
+                self.end_headers()
+                return
+            if self.path == "/slow":
+                time.sleep(3)
+            if self.path == "/close":
+                self.close_connection = True
+                self.connection.close()
+                return
+        Faulty.accepted.setdefault(self.headers["Idempotency-Key"], body["records"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def test_webhooks_that_refuse_hang_close_or_are_down_fail_their_items_then_retry(
+    feeds: Feeds, flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("feed-faulty", SIMPLE)
+    flow.ingest(ds, rows_of(6))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Faulty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        expect = {
+            "/bad": (1, "answered 400"),
+            "/slow": (2, "did not answer within 1 s"),
+            "/close": (2, "could not be reached"),
+        }
+        made = {}
+        for path in expect:
+            hook = {
+                "type": "webhook",
+                "url": base + path,
+                "batchSize": 6,
+                "timeoutSeconds": 1,
+                "maxAttempts": 2,
+            }
+            made[path] = feeds.create(f"hook{path.replace('/', '-')}", ds, hook)
+        down = feeds.create(
+            "hook-down", ds, {"type": "webhook", "url": "http://127.0.0.1:9/x", "maxAttempts": 2}
+        )
+        for path, (attempts, says) in expect.items():
+            sync = feeds.wait(made[path]["id"], feeds.sync(made[path]["id"]))
+            assert sync["status"] == "failed", (path, sync)
+            (item,) = stack.get(f"{FEEDS}/{made[path]['id']}/syncs/{sync['id']}/items").json()["items"]
+            assert item["attempts"] == attempts and says in item["lastError"], (path, item)
+        unreachable = feeds.wait(down["id"], feeds.sync(down["id"]))
+        assert (
+            unreachable["status"] == "failed"
+            and "could not be reached" in unreachable["errors"][0]["message"]
+        )
+
+        Faulty.healed.set()
+        for path in expect:
+            again = feeds.wait(made[path]["id"], feeds.sync(made[path]["id"]))
+            assert again["status"] == "success" and again["rows"]["upserted"] == 6, (path, again)
+            # The owed item went first, under the idempotency key it was first sent with.
+            (item,) = stack.get(f"{FEEDS}/{made[path]['id']}/syncs/{again['id']}/items").json()["items"]
+            assert not item["idempotencyKey"].startswith(again["id"])
+    finally:
+        server.shutdown()
+    per_key = [r["id"] for records in Faulty.accepted.values() for r in records]
+    assert sorted(per_key) == sorted([f"r{i}" for i in range(6)] * 3), "each feed delivered each row once"
+
+
+def test_two_syncs_at_once_one_runs_and_a_deleted_dataset_fails_the_sync(
+    feeds: Feeds, flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("feed-race", SIMPLE)
+    flow.ingest(ds, rows_of(3))
+    bucket = "batchgate-feed-destinations-race"
+    feeds.s3.create_bucket(Bucket=bucket)
+    feed = feeds.create("race", ds, {"type": "s3", "uri": f"s3://{bucket}/"})
+    answers: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def go() -> None:
+        barrier.wait()
+        answers.append(stack.post(f"{FEEDS}/{feed['id']}?action=SYNC").status_code)
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [202, 409], answers
+    (sync,) = stack.get(f"{FEEDS}/{feed['id']}/syncs").json()["syncs"]
+    assert feeds.wait(feed["id"], sync["id"])["status"] == "success"
+
+    assert requests.delete(
+        f"{stack.api}/data/foundation/catalog/dataSets/{ds}", headers=stack.headers(), timeout=30
+    ).ok
+    gone = feeds.wait(feed["id"], feeds.sync(feed["id"]))
+    assert gone["status"] == "failed" and ds in gone["message"] and "deleted" in gone["message"], gone
+    assert stack.get(f"{FEEDS}/{feed['id']}").json()["state"]["watermark"]["snapshot"] == sync_snapshot(
+        feeds, feed["id"], sync["id"]
+    ), "a failed sync leaves the watermark where it was"
+
+
+def sync_snapshot(feeds: Feeds, feed_id: str, sync_id: str) -> int:
+    return int(feeds.s.get(f"{FEEDS}/{feed_id}/syncs/{sync_id}").json()["toSnapshot"])
+
+
+def test_a_replay_between_syncs_is_deletes_of_the_predecessors_and_the_new_rows(
+    feeds: Feeds, flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("feed-replay", SIMPLE)
+    a = flow.ingest(ds, rows_of(3))
+    keep = flow.ingest(ds, rows_of(2, 10))
+    bucket = "batchgate-feed-destinations-replay"
+    feeds.s3.create_bucket(Bucket=bucket)
+    feed = feeds.create("replay", ds, {"type": "s3", "uri": f"s3://{bucket}/"})
+    assert feeds.wait(feed["id"], feeds.sync(feed["id"]))["rows"]["upserted"] == 5
+    r = stack.post(
+        "/data/foundation/import/batches",
+        json={"datasetId": ds, "inputFormat": {"format": "json"}, "replay": {"predecessors": [a["id"]]}},
+    )
+    replay = r.json()["id"]
+    flow.upload(replay, ds, "fixed.json", rows_of(4, 20))
+    flow.action(replay, "COMPLETE")
+    assert stack.wait_batch(replay, {"success", "failed"})["status"] == "success"
+    sync = feeds.wait(feed["id"], feeds.sync(feed["id"]))
+    rows = feeds.rows(feeds.manifest(bucket, "", sync["id"]))
+    assert [r["_op"] for r in rows] == ["delete"] * 3 + ["upsert"] * 4, "deletes first"
+    assert {r["_batch_id"] for r in rows[:3]} == {a["id"]}
+    assert sorted(r["id"] for r in rows[3:]) == ["r20", "r21", "r22", "r23"]
+    assert keep["id"] not in {r["_batch_id"] for r in rows}
+
+
+def test_an_upsert_dataset_sends_current_values_and_a_revert_restores_them(
+    feeds: Feeds, flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("feed-upsert", SIMPLE, tags={"isUpsert": True, "identity": ["id"]})
+    flow.ingest(ds, rows_of(3))  # r0 r1 r2, n = 0 1 2
+    bucket = "batchgate-feed-destinations-upsert"
+    feeds.s3.create_bucket(Bucket=bucket)
+    feed = feeds.create("upsert", ds, {"type": "s3", "uri": f"s3://{bucket}/"})
+    feeds.wait(feed["id"], feeds.sync(feed["id"]))
+    patch = flow.ingest(ds, jsonl([{"id": "r1", "n": 100}, {"id": "r9", "n": 9}]))
+    changed = feeds.rows(feeds.manifest(bucket, "", feeds.wait(feed["id"], feeds.sync(feed["id"]))["id"]))
+    assert sorted((r["_op"], r["id"], r["n"]) for r in changed) == [
+        ("upsert", "r1", 100),
+        ("upsert", "r9", 9),
+    ]
+
+    assert stack.post(f"/data/foundation/import/batches/{patch['id']}?action=REVERT").status_code == 200
+    stack.wait_batch(patch["id"], {"inactive"}, timeout=60)
+    restored = feeds.rows(feeds.manifest(bucket, "", feeds.wait(feed["id"], feeds.sync(feed["id"]))["id"]))
+    assert sorted((r["_op"], r["id"], r["n"]) for r in restored) == [
+        ("delete", "r9", None),
+        ("upsert", "r1", 1),
+    ]
