@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 import requests
 
-from tests.e2e.stack import RunningStack
+from tests.e2e.stack import RunningStack, start_stack
 from tests.e2e.test_guide_flows import Flow, jsonl
 
 FEEDS = "/data/foundation/export/feeds"
@@ -403,3 +405,107 @@ def test_an_upsert_dataset_sends_current_values_and_a_revert_restores_them(
         ("delete", "r9", None),
         ("upsert", "r1", 1),
     ]
+
+
+class Blocking(BaseHTTPRequestHandler):
+    """Holds the first POST until ``release`` is set; accepts everything, keeping the first body
+    per idempotency key."""
+
+    arrived = threading.Event()
+    release = threading.Event()
+    accepted: dict[str, list[dict[str, Any]]] = {}
+    posts = 0
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Blocking.posts += 1
+        if not self.arrived.is_set():
+            self.arrived.set()
+            self.release.wait(60)
+        Blocking.accepted.setdefault(self.headers["Idempotency-Key"], body["records"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+def test_a_stack_killed_mid_sync_resumes_it_and_the_watermark_never_passes_undelivered_rows(
+    tmp_path: Path,
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Blocking)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    data = tmp_path / "stack"
+    doomed = start_stack(data)
+    try:
+        feeds, flow = Feeds(doomed), Flow(doomed)
+        ds = flow.dataset("feed-killed", SIMPLE)
+        flow.ingest(ds, rows_of(30))
+        hook = {"type": "webhook", "url": f"http://127.0.0.1:{server.server_address[1]}/", "batchSize": 10,
+                "concurrency": 1}  # fmt: skip
+        feed = feeds.create("killed", ds, hook)
+        sync_id = feeds.sync(feed["id"])
+        assert Blocking.arrived.wait(60), "the first item never arrived"
+        doomed.stop(signal.SIGKILL)
+    finally:
+        doomed.stop(signal.SIGKILL)
+    Blocking.release.set()
+
+    restarted = start_stack(data)
+    try:
+        feeds = Feeds(restarted)
+        shown = restarted.get(f"{FEEDS}/{feed['id']}").json()["state"]
+        assert shown["watermark"]["snapshot"] is None, "nothing was acknowledged before the kill"
+        done = feeds.wait(feed["id"], sync_id)
+        assert done["status"] == "success" and done["rows"]["upserted"] == 30, done
+        delivered = [r["id"] for records in Blocking.accepted.values() for r in records]
+        assert sorted(delivered) == sorted(f"r{i}" for i in range(30)), "every row once per idempotency key"
+        assert set(Blocking.accepted) == {f"{sync_id}:{n}" for n in range(3)}
+        state = restarted.get(f"{FEEDS}/{feed['id']}").json()["state"]
+        assert state["watermark"]["snapshot"] == done["toSnapshot"] and state["syncing"] is None
+    finally:
+        restarted.stop()
+        server.shutdown()
+
+
+def test_an_export_feed_job_runs_a_sync_and_its_run_follows_it(
+    feeds: Feeds, flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("feed-job", SIMPLE)
+    flow.ingest(ds, rows_of(4))
+    bucket = "batchgate-feed-destinations-job"
+    feeds.s3.create_bucket(Bucket=bucket)
+    feed = feeds.create("nightly-export", ds, {"type": "s3", "uri": f"s3://{bucket}/"})
+    r = stack.post(
+        "/data/foundation/schedules/jobs",
+        json={"name": "export-nightly", "workflow": "export-feed", "attributes": {"feedId": feed["id"]},
+              "schedule": {"expression": "cron(0 1 * * ? *)"}},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    job = r.json()
+    runs = "/data/foundation/schedules/runs"
+
+    def run_once() -> dict[str, Any]:
+        started = stack.post(f"/data/foundation/schedules/jobs/{job['id']}?action=RUN")
+        assert started.status_code == 202, started.text
+        run_id = started.json()["runId"]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            run = stack.get(f"{runs}/{run_id}").json()
+            if run["status"] != "running":
+                return dict(run)
+            time.sleep(0.3)
+        raise AssertionError(f"run {run_id} did not end")
+
+    first = run_once()
+    assert first["status"] == "success", first
+    (synced,) = [s for s in first["steps"] if s["name"] == "sync"]
+    assert synced["metrics"]["rows"] == 4 and synced["status"] == "success", synced
+    (sync,) = stack.get(f"{FEEDS}/{feed['id']}/syncs").json()["syncs"]
+    assert (
+        sync["trigger"] == f"job:{job['id']}" and sync["mode"] == "full"
+    )  # the first sync of a feed is full
+    flow.ingest(ds, rows_of(2, 50))
+    second = run_once()
+    (synced,) = [s for s in second["steps"] if s["name"] == "sync"]
+    assert second["status"] == "success" and synced["metrics"]["rows"] == 2, second

@@ -195,7 +195,8 @@ INGEST_HTTP = Workflow(
 )
 EXPORT_FEED = Workflow(
     name="export-feed",
-    description="Run a sync of an export feed (incremental or full).",
+    description="Run a sync of an export feed (incremental: the changes since its watermark, or full) and "
+    "wait for it; the run's status is the sync's (partial counts as failed).",
     attributes=(
         Attribute("feedId", "string", "the export feed to sync", required=True),
         Attribute(
@@ -203,8 +204,6 @@ EXPORT_FEED = Workflow(
         ),
     ),
     steps=("start", "sync", "finish"),
-    unavailable="export feeds are not built yet (issue 'Export feeds'): an export-feed job can be created "
-    "and edited but not activated or run",
 )
 
 WORKFLOWS: dict[str, Workflow] = {w.name: w for w in (INGEST_S3, INGEST_HTTP, EXPORT_FEED)}

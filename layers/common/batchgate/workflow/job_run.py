@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.job_store import Claim, JobStore
 from batchgate.aws.objects import Objects
 from batchgate.core import keys
@@ -35,6 +36,8 @@ from batchgate.core.limits import BATCH_FILES
 from batchgate.core.models import BatchFile, InputFormat
 from batchgate.core.principal import Principal
 from batchgate.core.status import FINAL
+from batchgate.feeds.models import SyncMode
+from batchgate.feeds.start import start_sync
 from batchgate.ingest.batch_actions import BatchActions
 from batchgate.jobs.http_fetch import fetch_to_s3
 from batchgate.jobs.models import Job, Run, RunStep
@@ -152,6 +155,8 @@ def _stale(store: JobStore, job: Job, run_id: str) -> bool:
 def job_prepare(ctx: TaskContext, state: State) -> State:
     """What this run would ingest, written to S3 (a list may be longer than a state may hold)."""
     store, job, log = _context(ctx, state)
+    if job.workflow == "export-feed":
+        return _start_feed_sync(ctx, job, log)
     if job.workflow == "ingest-s3":
         step = log.begin("list")
         sources, notes = _list_new(store, job, log.run.id)
@@ -227,6 +232,43 @@ def _fetch(ctx: TaskContext, store: JobStore, job: Job, run_id: str) -> tuple[li
     }
     ctx.objects.put_json(_sources_key(job, run_id, "validators"), fetched.validators)
     return [source], ""
+
+
+def _start_feed_sync(ctx: TaskContext, job: Job, log: _RunLog) -> State:
+    """An export-feed run starts one sync of its feed and waits for it (the same wait loop as a
+    batch). The sync id is kept under the run's prefix, so a retried Prepare finds it."""
+    step = log.begin("sync")
+    kept = _sources_key(job, log.run.id, "sync")
+    if ctx.objects.exists(kept):
+        return {"files": 0, "syncId": ctx.objects.get_json(kept)["syncId"]}
+    feeds = FeedStore(ctx.settings.table_name)
+    try:
+        feed = feeds.get_feed(job.org, job.sandbox, job.attributes["feedId"])
+    except NotFound as exc:
+        raise InvalidRequest(
+            f"the job's feed {job.attributes['feedId']} was deleted", code="BG-400-JOB-FEED"
+        ) from exc
+    mode: SyncMode = "full" if job.attributes.get("mode") == "full" else "incremental"
+    sync_id = start_sync(feeds, ctx.settings.feed_sync_state_machine_arn, feed, mode, trigger=f"job:{job.id}")
+    ctx.objects.put_json(kept, {"syncId": sync_id})
+    step.message = f"sync {sync_id} of feed {feed.name} ({mode})"
+    log.store.put_run(log.run)
+    return {"files": 0, "syncId": sync_id}
+
+
+def _check_feed_sync(ctx: TaskContext, job: Job, log: _RunLog, polls: int) -> State:
+    sync_id = ctx.objects.get_json(_sources_key(job, log.run.id, "sync"))["syncId"]
+    sync = FeedStore(ctx.settings.table_name).get_sync(job.org, job.sandbox, sync_id)
+    step = next(s for s in log.run.steps if s.name == "sync")
+    if sync.status == "running":
+        return {"final": False, "polls": polls}
+    log.end(
+        step,
+        "success" if sync.status == "success" else "failed",
+        f"sync {sync.id} is {sync.status}: {sync.message}",
+        rows=sync.rows.upserted + sync.rows.deleted, items=sync.items.total, failed=sync.items.failed,
+    )  # fmt: skip
+    return {"final": True, "polls": polls, "status": sync.status}
 
 
 # -- CreateBatch --------------------------------------------------------------------------------
@@ -315,9 +357,11 @@ def job_complete(ctx: TaskContext, state: State) -> State:
 
 def job_check_batch(ctx: TaskContext, state: State) -> State:
     store, job, log = _context(ctx, state)
+    polls = int((state.get("wait") or {}).get("polls", 0)) + 1
+    if job.workflow == "export-feed":
+        return _check_feed_sync(ctx, job, log, polls)
     step = log.begin("wait")
     batch = ctx.store.get_batch(job.org, job.sandbox, batch_id_of(log.run.id))
-    polls = int((state.get("wait") or {}).get("polls", 0)) + 1
     if batch.status not in FINAL and batch.status != "stalled":
         step.message = f"batch {batch.id} is {batch.status}"
         store.put_run(log.run)
@@ -338,7 +382,12 @@ def job_finish(ctx: TaskContext, state: State) -> State:
     store, job, log = _context(ctx, state)
     step = log.begin("finish")
     run, status, message = log.run, "success", "nothing new to ingest"
-    if run.batches:
+    synced = next((s for s in run.steps if s.name == "sync"), None)
+    if job.workflow == "export-feed" and synced is not None:
+        status, message = synced.status, synced.message
+        if status == "failed":
+            run.errors = [{"code": "BG-FEED-SYNC", "message": synced.message}]
+    elif run.batches:
         batch = ctx.store.get_batch(job.org, job.sandbox, run.batches[0])
         _settle(ctx, store, job, run, batch.status)
         status = "success" if batch.status == "success" else "failed"

@@ -7,15 +7,16 @@ from __future__ import annotations
 from typing import Any
 
 from batchgate.api.bodies import FeedCreate
-from batchgate.aws.executions import ExecutionNotStarted, Executions
+from batchgate.aws.executions import Executions
 from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.objects import Objects
-from batchgate.core.errors import BatchgateError, Conflict, InvalidRequest, NotFound, Transient
+from batchgate.core.errors import BatchgateError, InvalidRequest, NotFound
 from batchgate.core.ids import new_id, now_ms
 from batchgate.core.models import Dataset
 from batchgate.core.principal import Principal
 from batchgate.feeds.changes import ChangePlan, Planner, WatermarkExpired
-from batchgate.feeds.models import Feed, LastSync, S3Destination, Sync, SyncItem
+from batchgate.feeds.models import Feed, S3Destination, Sync, SyncItem, SyncMode
+from batchgate.feeds.start import start_sync
 from batchgate.lake.catalog import shared_catalog
 from batchgate.lake.history import reading_point
 from batchgate.lake.tables import LINEAGE_COLUMNS, load_table
@@ -24,13 +25,8 @@ from batchgate.settings import Settings
 # Until a feed has measured its own throughput (rows per second of its syncs), estimates assume
 # these, measured on the local stack (docs/feeds.md): S3 parts, and webhook items.
 ASSUMED_ROWS_PER_SECOND = {"s3": 100_000.0, "webhook": 5_000.0}
-ACTIONS = {"SYNC": "incremental", "FULL_SYNC": "full", "RETRY_FAILED": "retry"}
+ACTIONS: dict[str, SyncMode] = {"SYNC": "incremental", "FULL_SYNC": "full", "RETRY_FAILED": "retry"}
 PAYLOAD_URL_SECONDS = 900
-
-
-class FeedsNotConfigured(BatchgateError):
-    code = "BG-503-NOT-CONFIGURED"
-    status = 503
 
 
 class FeedAdmin:
@@ -106,50 +102,11 @@ class FeedAdmin:
         }
 
     # -- syncs ------------------------------------------------------------------------------
-    def sync(self, p: Principal, feed_id: str, action: str, trigger: str = "api") -> str:
-        mode = ACTIONS[action]
-        arn = self.cfg.feed_sync_state_machine_arn
-        if not arn:
-            raise FeedsNotConfigured(
-                "syncs need the feed-sync state machine: BATCHGATE_FEED_SYNC_SM is not set"
-            )
+    def sync(self, p: Principal, feed_id: str, action: str) -> str:
         feed = self.get(p, feed_id)
-        if mode == "retry" and not feed.owed:
-            raise Conflict(f"feed {feed.id} owes no failed items", code="BG-409-NOTHING-TO-RETRY")
-        sync = Sync(
-            id=new_id(), org=feed.org, sandbox=feed.sandbox, feed_id=feed.id, mode=mode, trigger=trigger,
-            started=now_ms(),
-        )  # fmt: skip
-        if feed.syncing:
-            raise Conflict(f"sync {feed.syncing} of feed {feed.id} is running", code="BG-409-SYNC-RUNNING")
-        last = LastSync(id=sync.id, mode=sync.mode, status="running", started=sync.started)
-        try:
-            self.store.save_feed(
-                feed.model_copy(update={"syncing": sync.id, "last_sync": last}),
-                expected_version=feed.version,
-                lock=sync.id,
-            )
-        except Conflict as exc:
-            raise Conflict(
-                f"another sync of feed {feed.id} started first", code="BG-409-SYNC-RUNNING"
-            ) from exc
-        self.store.put_sync(sync)
-        payload = {"org": feed.org, "sandbox": feed.sandbox, "feedId": feed.id, "syncId": sync.id}
-        try:
-            self.executions.start(arn, f"sync-{sync.id}", payload)
-        except ExecutionNotStarted as exc:
-            failed = sync.model_copy(
-                update={"status": "failed", "ended": now_ms(), "message": f"not started: {exc.aws_code}"}
-            )
-            self.store.put_sync(failed)
-            current = self.get(p, feed_id)
-            self.store.save_feed(
-                current.model_copy(update={"syncing": None}), expected_version=current.version
-            )
-            raise Transient(
-                f"the sync could not be started ({exc.aws_code}); try again", code=exc.code
-            ) from exc
-        return sync.id
+        return start_sync(
+            self.store, self.cfg.feed_sync_state_machine_arn, feed, ACTIONS[action], trigger="api"
+        )
 
     def syncs(self, p: Principal, feed_id: str, *, limit: int, start: int) -> list[Sync]:
         self.get(p, feed_id)

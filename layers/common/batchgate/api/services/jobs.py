@@ -7,6 +7,7 @@ from typing import Any
 
 from batchgate.api.bodies import JobCreate, JobPatch, JobScheduleBody
 from batchgate.aws.executions import ExecutionNotStarted, Executions
+from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.job_store import JobStore
 from batchgate.aws.objects import Objects
 from batchgate.aws.schedules import Schedules
@@ -207,6 +208,14 @@ class JobAdmin:
                     code="BG-400-JOB-ATTRIBUTES",
                 ) from exc
             del ds
+        if "feedId" in checked:
+            try:
+                FeedStore(self.cfg.table_name).get_feed(p.org, p.sandbox, checked["feedId"])
+            except NotFound as exc:
+                raise InvalidRequest(
+                    f"attribute feedId: feed {checked['feedId']!r} not found in this sandbox",
+                    code="BG-400-JOB-ATTRIBUTES",
+                ) from exc
         if "bucket" in checked and (problem := Objects(checked["bucket"]).bucket_problem()):
             raise InvalidRequest(f"attribute bucket: {problem}", code="BG-400-JOB-ATTRIBUTES")
         return checked
