@@ -177,6 +177,15 @@ class Objects:
             kwargs["ContentType"] = content_type
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, **kwargs)
 
+    def put_refused(self, key: str, body: bytes, *, content_type: str) -> str | None:
+        """Put into a bucket that is not ours (a feed's destination): None when written, else
+        S3's error code (NoSuchBucket, AccessDenied, ...), which the caller records."""
+        try:
+            self.put_bytes(key, body, content_type=content_type)
+        except ClientError as exc:
+            return str(exc.response.get("Error", {}).get("Code", "error"))
+        return None
+
     def put_json(self, key: str, value: Any) -> None:
         self.put_bytes(key, json.dumps(value).encode())
 

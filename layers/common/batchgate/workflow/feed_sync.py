@@ -21,7 +21,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from botocore.exceptions import ClientError
 
 from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.objects import Objects
@@ -294,16 +293,18 @@ def _to_s3(
     body = encode(df, d.format)
     item = SyncItem(sync_id=sync.id, number=number, rows=df.num_rows, op=op, payload="", bytes=len(body),
                     origin=origin, target=keys.s3_uri(d.bucket, target))  # fmt: skip
-    try:
-        Objects(d.bucket).put_bytes(target, body, content_type=CONTENT_TYPES[d.format])
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
+    code = Objects(d.bucket).put_refused(target, body, content_type=CONTENT_TYPES[d.format])
+    if code is not None:
         # Kept in the stack's bucket, so a retry sends exactly these rows.
         payload = f"{_prefix(sync)}items/{number:08d}.parquet"
         ctx.objects.put_bytes(payload, encode(df, "parquet"), content_type=CONTENT_TYPES["parquet"])
-        failed = item.model_copy(update={"status": "failed", "attempts": 1, "payload": payload,
-                                         "last_error": f"s3://{d.bucket}/{target}: {code}"})  # fmt: skip
-        store.put_item(sync.org, sync.sandbox, failed)
+        update = {
+            "status": "failed",
+            "attempts": 1,
+            "payload": payload,
+            "last_error": f"s3://{d.bucket}/{target}: {code}",
+        }
+        store.put_item(sync.org, sync.sandbox, item.model_copy(update=update))
         return 0, 1
     store.put_item(sync.org, sync.sandbox, item.model_copy(update={"status": "sent", "attempts": 1}))
     return 1, 0
@@ -389,16 +390,13 @@ def _manifest(feed: Feed, sync: Sync, sent: list[SyncItem], failed: list[SyncIte
         "rows": {"upserted": sync.rows.upserted, "deleted": sync.rows.deleted},
         "failedItems": len(failed),
     }
-    try:
-        Objects(d.bucket).put_bytes(
-            f"{d.prefix}{sync.id}/_manifest.json",
-            json.dumps(manifest, indent=2).encode(),
-            content_type="application/json",
-        )
-    except ClientError as exc:
-        logger.warning(
-            "manifest not written", extra={"feed_id": feed.id, "sync_id": sync.id, "error": str(exc)}
-        )
+    code = Objects(d.bucket).put_refused(
+        f"{d.prefix}{sync.id}/_manifest.json",
+        json.dumps(manifest, indent=2).encode(),
+        content_type="application/json",
+    )
+    if code is not None:
+        logger.warning("manifest not written", extra={"feed_id": feed.id, "sync_id": sync.id, "error": code})
 
 
 def _settle_feed(store: FeedStore, feed: Feed, sync: Sync, plan: dict[str, Any], has_failed: bool) -> None:
