@@ -27,10 +27,22 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from batchgate.api.routes import batches, datasets, exports, files, keys, schemas
+from batchgate.api.routes import batches, datasets, exports, files, jobs, keys, schemas
 from tests.conftest import refresh_process_state
 from tests.integration.api.harness import BUCKET, SINGLE_PUT_MAX, Api, Aws, Resp
+from tests.integration.api.job_bodies import (
+    JOBS,
+    RUNS,
+    SOURCES,
+    WORKFLOWS,
+    act,
+    create_job,
+    export_feed,
+    ingest_s3,
+    source_bucket,
+)
 from tests.integration.api.landing import lake_env, land, set_status
+from tests.integration.api.test_roles import key_api
 
 DATASETS = "/data/foundation/catalog/dataSets"
 SCHEMAS = "/data/foundation/schemaregistry/tenant/schemas"
@@ -190,7 +202,9 @@ class Req:
     kw: dict[str, Any] = field(default_factory=dict)
 
 
-def valid_requests(ds: str, b: str, schema_id: str, file_id: str) -> dict[tuple[str, str], Req]:
+def valid_requests(
+    ds: str, b: str, schema_id: str, file_id: str, job: str = "j", run: str = "r"
+) -> dict[tuple[str, str], Req]:
     """One request per operation that gets past validation to the route's service: with broken
     services it is a 500, without credentials a 401, with another sandbox's headers a 403."""
     f = f"{IMPORT}/{b}/datasets/{ds}/files/2026/11/day.json"
@@ -222,6 +236,15 @@ def valid_requests(ds: str, b: str, schema_id: str, file_id: str) -> dict[tuple[
         ("POST", KEYS): Req("POST", KEYS, {"json_body": {"role": "reader", "sandboxes": ["prod"]}}),
         ("GET", KEYS): Req("GET", KEYS),
         ("DELETE", f"{KEYS}/{{key_id}}"): Req("DELETE", f"{KEYS}/bgk_0"),
+        ("GET", WORKFLOWS): Req("GET", WORKFLOWS),
+        ("POST", JOBS): Req("POST", JOBS, {"json_body": ingest_s3(ds, name="valid")}),
+        ("GET", JOBS): Req("GET", JOBS),
+        ("GET", f"{JOBS}/{{job_id}}"): Req("GET", f"{JOBS}/{job}"),
+        ("PATCH", f"{JOBS}/{{job_id}}"): Req("PATCH", f"{JOBS}/{job}", {"json_body": {"description": "d"}}),
+        ("DELETE", f"{JOBS}/{{job_id}}"): Req("DELETE", f"{JOBS}/{job}"),
+        ("POST", f"{JOBS}/{{job_id}}"): Req("POST", f"{JOBS}/{job}", {"query": {"action": "RUN"}}),
+        ("GET", RUNS): Req("GET", RUNS),
+        ("GET", f"{RUNS}/{{run_id}}"): Req("GET", f"{RUNS}/{run}"),
     }
 
 
@@ -291,7 +314,8 @@ def test_every_documented_answer_is_real_and_true(
     _exports(run, aws, ds, b, file_id)
     _rows(run, aws, catalog, ds)
     _keys(run, aws)
-    _everywhere(run, monkeypatch, valid_requests(ds, b, ids["schema"], file_id))
+    job, run_id = _jobs(run, aws, ds, monkeypatch)
+    _everywhere(run, monkeypatch, valid_requests(ds, b, ids["schema"], file_id, job, run_id))
 
     problems = [p for a in run.answered for p in document.problems(a)]
     assert not problems, "answers the document does not describe:\n" + "\n".join(problems)
@@ -503,6 +527,64 @@ def _keys(run: Run, aws: Aws) -> None:
     run.call(409, "DELETE", f"{KEYS}/{run.api.creds.key_id}")
 
 
+def _jobs(run: Run, aws: Aws, ds: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Every answer of the jobs routes; the job and run that are left, for ``valid_requests``."""
+    source_bucket(aws)
+    run.call(200, "GET", WORKFLOWS)
+
+    job = run.call(201, "POST", JOBS, json_body=ingest_s3(ds)).json()["id"]
+    run.call(400, "POST", JOBS, json_body=ingest_s3(ds, name="w", workflow="ingest-ftp"))  # BG-400-WORKFLOW
+    bad = {"datasetId": ds, "bucket": SOURCES, "format": "xml"}
+    run.call(400, "POST", JOBS, json_body=ingest_s3(ds, name="a", attributes=bad))  # BG-400-JOB-ATTRIBUTES
+    cron5 = {"expression": "cron(0 3 * * *)"}
+    run.call(400, "POST", JOBS, json_body=ingest_s3(ds, name="s", schedule=cron5))  # BG-400-SCHEDULE
+    run.call(400, "POST", JOBS, json_body={"name": "no-schedule", "workflow": "ingest-s3"})  # BG-400-INVALID
+    run.call(409, "POST", JOBS, json_body=ingest_s3(ds))  # BG-409-JOB-NAME
+    run.call(415, "POST", JOBS, json_body=ingest_s3(ds, name="t"), headers={"Content-Type": "text/plain"})
+    run.call(
+        200, "GET", JOBS, query={"name": "partner-hourly", "status": "inactive", "workflow": "ingest-s3"}
+    )
+    run.call(400, "GET", JOBS, query={"limit": "0"})
+    run.call(200, "GET", f"{JOBS}/{job}")
+    run.call(404, "GET", f"{JOBS}/nope")
+
+    path = f"{JOBS}/{job}"
+    run.call(200, "PATCH", path, json_body={"description": "d", "schedule": {"expression": "rate(2 hours)"}})
+    run.call(400, "PATCH", path, json_body={"name": "renamed"})  # BG-400-JOB-FIXED
+    run.call(400, "PATCH", path, json_body={"workflow": "ingest-http"})  # BG-400-JOB-FIXED
+    run.call(404, "PATCH", f"{JOBS}/nope", json_body={"description": "d"})
+    run.call(415, "PATCH", path, json_body={"description": "d"}, headers={"Content-Type": "text/plain"})
+    run.call(200, "POST", path, query={"action": "ACTIVATE"})
+    run.call(409, "PATCH", path, json_body={"description": "d"})  # BG-409-JOB-ACTIVE
+    run.call(409, "DELETE", path)  # BG-409-JOB-ACTIVE
+    run.call(200, "POST", path, query={"action": "DEACTIVATE"})
+    run_id = run.call(202, "POST", path, query={"action": "RUN"}).json()["runId"]
+    run.call(400, "POST", path, query={"action": "PAUSE"})
+    run.call(404, "POST", f"{JOBS}/nope", query={"action": "RUN"})
+    feed = create_job(run.api, export_feed())["id"]
+    run.call(409, "POST", f"{JOBS}/{feed}", query={"action": "ACTIVATE"})  # BG-409-WORKFLOW-UNAVAILABLE
+    for env in ("BATCHGATE_SCHEDULE_GROUP", "BATCHGATE_JOB_RUN_SM"):
+        with monkeypatch.context() as patched:
+            patched.delenv(env)
+            refresh_process_state()
+            run.call(503, "POST", path, query={"action": "ACTIVATE"})  # BG-503-NOT-CONFIGURED
+        refresh_process_state()
+    run.call(204, "DELETE", f"{JOBS}/{feed}")
+    run.call(404, "DELETE", f"{JOBS}/{feed}")
+
+    run.call(
+        200, "GET", RUNS, query={"jobId": job, "jobName": "partner-hourly", "status": "running", "limit": "5"}
+    )
+    run.call(400, "GET", RUNS, query={"status": "done"})
+    run.call(200, "GET", f"{RUNS}/{run_id}")
+    run.call(404, "GET", f"{RUNS}/nope")
+    writer = key_api(aws, "writer", ["prod"]).creds  # BG-403-ROLE: managing jobs is the admin's
+    run.call(403, "POST", JOBS, json_body=ingest_s3(ds, name="w2"), creds=writer)
+    run.call(403, "POST", path, query={"action": "RUN"}, creds=writer)
+    assert act(run.api, job, "DEACTIVATE").status == 200  # left inactive, as valid_requests expects
+    return job, run_id
+
+
 def _everywhere(run: Run, monkeypatch: pytest.MonkeyPatch, valid: dict[tuple[str, str], Req]) -> None:
     """401 (API Gateway's and the API function's own), 403, 500 and a 503 on every operation."""
     no_creds = {"Authorization": None, "x-api-key": None}
@@ -515,7 +597,7 @@ def _everywhere(run: Run, monkeypatch: pytest.MonkeyPatch, valid: dict[tuple[str
             403, r.method, r.path, **{**r.kw, "headers": {**r.kw.get("headers", {}), "x-sandbox-name": "dev"}}
         )
     with monkeypatch.context() as patched:
-        for module in (batches, datasets, exports, files, keys, schemas):
+        for module in (batches, datasets, exports, files, jobs, keys, schemas):
             patched.setattr(module, "services", _broken)
         for r in valid.values():
             run.call(500, r.method, r.path, **r.kw)
