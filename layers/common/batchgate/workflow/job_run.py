@@ -371,6 +371,11 @@ def job_fail(ctx: TaskContext, state: State) -> State:
             step.status, step.ended, step.message = "failed", now_ms(), error["message"]
     if job is not None and run.batches:
         _abandon(ctx, store, job, run)
+    elif job is not None and job.workflow == "ingest-s3":
+        # CreateBatch claims the objects before it creates the batch: when that fails (the
+        # dataset was deleted, say) no batch is recorded, and the claims must still be released,
+        # or no later run would ever take those objects.
+        _release_claims(ctx, store, job, run)
     if error not in run.errors:
         run.errors = [*run.errors, error]
     _close(store, run, "failed", str(error.get("message", "a step failed")))
@@ -407,6 +412,15 @@ def _abandon(ctx: TaskContext, store: JobStore, job: Job, run: Run) -> None:
         except (IllegalTransition, BatchgateError) as exc:
             logger.warning("could not abort the run's batch", extra={"batch_id": batch.id, "error": str(exc)})
     _settle(ctx, store, job, run, batch.status)
+
+
+def _release_claims(ctx: TaskContext, store: JobStore, job: Job, run: Run) -> None:
+    """Release whatever this run claimed of the objects it listed (claims of other runs stay)."""
+    listed = _sources_key(job, run.id, "sources")
+    if not ctx.objects.exists(listed):
+        return  # it failed before listing: it claimed nothing
+    for s in ctx.objects.get_json(listed):
+        store.release_claim(job, s["key"], s["etag"], run_id=run.id)
 
 
 def _settle(ctx: TaskContext, store: JobStore, job: Job, run: Run, batch_status: str) -> None:
