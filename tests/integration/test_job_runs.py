@@ -267,6 +267,23 @@ def test_a_scheduled_run_of_an_inactive_job_is_skipped(
     assert run.batches == [] and ledger(store, job, aws) == {}
 
 
+def test_a_run_whose_job_is_deleted_before_it_starts_is_closed(
+    aws: TemplateAws, ctx: TaskContext, admin: JobAdmin, store: JobStore
+) -> None:
+    dataset(ctx)
+    job = make_job(admin, "ds1")
+    run_id = admin.run(ADMIN, job.id)  # recorded 'running', its execution started
+    admin.delete(ADMIN, job.id)  # an inactive job may be deleted at once
+    assert job_run.job_start(ctx, state_of(job, run_id))["go"] is False
+    run = store.get_run(ORG, SANDBOX, run_id)
+    assert (run.status, run.trigger) == ("skipped", "manual") and "deleted" in run.message
+    assert run.ended is not None
+    # a scheduled run of a deleted job leaves no record
+    scheduled = state_of(job, trigger="schedule")
+    assert job_run.job_start(ctx, scheduled)["go"] is False
+    assert [r.id for r in store.list_runs(ORG, SANDBOX, job.id)] == [run_id]
+
+
 # -- failures ----------------------------------------------------------------------------------
 def test_a_deleted_dataset_fails_the_run_naming_it_and_the_job_stays(
     aws: TemplateAws, ctx: TaskContext, admin: JobAdmin, store: JobStore

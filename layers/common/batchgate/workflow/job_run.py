@@ -104,7 +104,16 @@ def job_start(ctx: TaskContext, state: State) -> State:
         job = store.get_job(org, sandbox, state["jobId"])
     except NotFound:
         logger.warning("a run of a deleted job", extra={"job_id": state["jobId"], "run_id": run_id})
-        return {"go": False, "reason": "the job was deleted"}
+        reason = "the job was deleted before its run started"
+        # A RUN records its run before the execution starts: deleted in between, that run
+        # would stay 'running' for ever. It is closed as skipped (a scheduled run has no record).
+        try:
+            recorded = store.get_run(org, sandbox, run_id)
+        except NotFound:
+            return {"go": False, "reason": reason}
+        if recorded.status == "running":
+            _close(store, recorded, "skipped", reason)
+        return {"go": False, "reason": reason}
     run = Run(
         id=run_id, org=org, sandbox=sandbox, job_id=job.id, job_name=job.name, workflow=job.workflow,
         trigger=state.get("trigger", "manual"), started=now_ms(), scheduled=state.get("scheduledTime"),
