@@ -444,3 +444,16 @@ def test_runs_newest_first_filtered_and_paged(api: Api, aws: Aws, ds: str, other
     # a manual RUN is the newest
     newest = act(api, hourly["id"], "RUN").json()["runId"]
     assert ids(jobId=hourly["id"], limit="1") == [newest]
+
+
+def test_the_history_by_name_keeps_the_runs_of_a_deleted_namesake(api: Api, aws: Aws, ds: str) -> None:
+    old = create_job(api, ingest_s3(ds))
+    old_run = act(api, old["id"], "RUN").json()["runId"]
+    assert api.call("DELETE", f"{JOBS}/{old['id']}").status == 204
+    new = create_job(api, ingest_s3(ds))  # the name is free again
+    new_run = act(api, new["id"], "RUN").json()["runId"]
+    by_name = api.call("GET", RUNS, query={"jobName": "partner-hourly"}).json()["runs"]
+    assert {r["id"] for r in by_name} == {old_run, new_run}
+    assert {r["jobId"] for r in by_name} == {old["id"], new["id"]}
+    by_id = api.call("GET", RUNS, query={"jobId": new["id"]}).json()["runs"]
+    assert [r["id"] for r in by_id] == [new_run]

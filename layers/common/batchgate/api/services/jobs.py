@@ -184,10 +184,9 @@ class JobAdmin:
     ) -> list[Run]:
         if status is not None and status not in RUN_STATUSES:
             raise InvalidRequest(f"status must be one of {list(RUN_STATUSES)}, not {status!r}")
-        if job_name is not None and job_id is None:
-            named = self.store.job_by_name(p.org, p.sandbox, job_name)
-            # A deleted job's runs stay in the history under its name.
-            job_id = named.id if named is not None else None
+        # By name, the tenant's whole history is read (not the runs of the job that has the name
+        # now): a deleted job's runs stay in the history under its name, even once a new job
+        # has taken the name.
         out: list[Run] = []
         skipped = 0
         for run in self.store.list_runs(p.org, p.sandbox, job_id):
