@@ -5,10 +5,12 @@ final status the complete machine would have given it."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from batchgate.api.services.jobs import JobAdmin
 from batchgate.aws.job_store import JobStore
 from batchgate.aws.store import BatchQuery
 from batchgate.core import keys
+from batchgate.core.errors import Transient
 from batchgate.core.ids import new_id
 from batchgate.core.keys import table_identifier
 from batchgate.core.models import BatchStatus, Dataset, ErrorEntry
@@ -29,6 +32,7 @@ from batchgate.workflow.tasks import note_failure, task_failure
 from tests.conftest import TemplateAws
 
 ORG, SANDBOX = "o", "s"
+ASL = Path(__file__).resolve().parents[2] / "statemachines" / "job_run.asl.json"
 SOURCES = "batchgate-job-sources-runs"
 ADMIN = Principal(ORG, SANDBOX, "key", "admin@o", role="admin")
 SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}]}
@@ -329,6 +333,35 @@ def test_a_run_failing_after_its_batch_was_made_aborts_it_and_frees_its_files(
     assert ctx.store.get_batch(ORG, SANDBOX, batch_id).status == "aborted"
     assert ledger(store, job, aws) == {}, "an aborted batch's files are free for a later run"
     assert store.get_job(ORG, SANDBOX, job.id).running is None
+
+
+def test_a_batch_that_never_ends_fails_the_run_and_is_aborted(
+    aws: TemplateAws, ctx: TaskContext, admin: JobAdmin, store: JobStore
+) -> None:
+    """The ASL's TooLong: the run stops waiting after JobMaxPolls checks and runs Fail."""
+    dataset(ctx)
+    job = make_job(admin, "ds1")
+    put(aws, "drop/a.json")
+    state = state_of(job)
+    job_run.job_start(ctx, state)
+    job_run.job_prepare(ctx, state)
+    batch_id = job_run.job_create_batch(ctx, state)["batchId"]
+    job_run.job_copy(ctx, state)
+    job_run.job_complete(ctx, state)
+    # a check that failed once and was retried leaves its error noted on the run
+    note_failure(ctx, state, Transient("DynamoDB throttled the read"))
+    assert job_run.job_check_batch(ctx, state)["final"] is False
+    too_long = json.loads(ASL.read_text())["States"]["TooLong"]["Parameters"]
+    job_run.job_fail(ctx, {**state, "error": too_long})
+
+    run = store.get_run(ORG, SANDBOX, state["runId"])
+    assert run.status == "failed" and "polling limit" in run.message, run.message
+    assert run.errors[-1]["code"] == "BG-504-JOB-BATCH"
+    assert next(s for s in run.steps if s.name == "wait").status == "failed"
+    batch = ctx.store.get_batch(ORG, SANDBOX, batch_id)
+    assert batch.status == "aborted", "what the run's message says became of the batch"
+    assert "aborts the batch" in run.message
+    assert ledger(store, job, aws) == {}, "its file is left for a later run"
 
 
 def test_a_vanished_source_bucket_fails_the_run_naming_it(

@@ -368,8 +368,15 @@ def job_fail(ctx: TaskContext, state: State) -> State:
         run = store.get_run(state["org"], state["sandbox"], state["runId"])
     except NotFound:
         return {"status": "failed"}
-    # The worker recorded the task's error on the run; the Catch's copy is the fallback.
-    error = run.errors[-1] if run.errors else _error_of(state.get("error"))
+    # The Catch's error names this failure when it carries a cause (AWS does; so does the ASL's
+    # own TooLong). moto's SendTaskFailure drops the cause: the error the worker noted on the run
+    # stands in then. Preferring the note always was wrong: an error noted by a task that was
+    # retried and then succeeded would stand for a later, different failure.
+    caught = state.get("error")
+    if isinstance(caught, dict) and caught.get("Cause"):
+        error = _error_of(caught)
+    else:
+        error = run.errors[-1] if run.errors else _error_of(caught)
     job: Job | None
     try:
         job = store.get_job(run.org, run.sandbox, run.job_id)
