@@ -340,6 +340,25 @@ def test_activate_rechecks_the_attributes(api: Api, aws: Aws, ds: str) -> None:
     assert scheduler(aws).list_schedules(GroupName=group(aws))["Schedules"] == []
 
 
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"expression": "rate(1 day)", "start": "2020-01-01T00:00:00", "end": "2020-02-01T00:00:00"},
+        {"expression": "at(2020-01-01T03:00:00)"},
+        {"expression": "cron(0 3 * * ? 2020)"},
+    ],
+)
+def test_a_schedule_that_has_ended_is_not_activated(
+    api: Api, aws: Aws, ds: str, schedule: dict[str, str]
+) -> None:
+    job = create_job(api, ingest_s3(ds, schedule=schedule))
+    message = error(act(api, job["id"], "ACTIVATE"), 400, "BG-400-SCHEDULE")
+    assert "no tick after now" in message and schedule["expression"] in message
+    assert api.call("GET", f"{JOBS}/{job['id']}").json()["status"] == "inactive"
+    assert scheduler(aws).list_schedules(GroupName=group(aws))["Schedules"] == []
+    assert act(api, job["id"], "RUN").status == 202, "it can still be run by hand"
+
+
 def test_an_export_feed_job_is_kept_but_neither_activated_nor_run(api: Api, aws: Aws) -> None:
     job = create_job(api, export_feed())
     for action in ("ACTIVATE", "RUN"):

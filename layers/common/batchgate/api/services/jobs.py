@@ -114,6 +114,15 @@ class JobAdmin:
         group, role, target = self._scheduling()
         activated = now_ms()
         schedule = parse_schedule(job.schedule.model_dump())
+        now = datetime.fromtimestamp(activated / 1000, UTC)
+        if schedule.next_tick(now, anchor=now) is None:
+            # EventBridge Scheduler refuses an EndDate in the past (a ValidationException, a 500
+            # here), and a schedule whose at() or end has passed would never fire: say so.
+            raise InvalidRequest(
+                f"schedule {job.schedule.expression} has no tick after now (its end or its at() time "
+                "has passed): PATCH the schedule, then ACTIVATE",
+                code="BG-400-SCHEDULE",
+            )
         arguments = scheduler_arguments(schedule)
         if schedule.kind == "rate" and schedule.start is None:
             # Pinned, so the grid of ticks stays the job's when the schedule is put again (the
