@@ -220,6 +220,34 @@ def test_empty_and_wrong_suffix_objects_are_reported_and_not_ingested(
     assert again.status == "success" and again.batches == [], "neither is taken later"
 
 
+def test_an_object_changed_after_the_listing_is_left_for_a_later_run(
+    aws: TemplateAws, ctx: TaskContext, admin: JobAdmin, store: JobStore
+) -> None:
+    dataset(ctx)
+    job = make_job(admin, "ds1")
+    put(aws, "drop/a.json")
+    put(aws, "drop/b.json")
+    state = state_of(job)
+    job_run.job_start(ctx, state)
+    job_run.job_prepare(ctx, state)
+    batch_id = job_run.job_create_batch(ctx, state)["batchId"]
+    put(aws, "drop/b.json", b'{"id": "b2"}\n')  # rewritten between the listing and the copy
+    assert job_run.job_copy(ctx, state) == {"files": 1}
+    run = store.get_run(ORG, SANDBOX, state["runId"])
+    assert "1 file(s) changed or deleted" in next(s for s in run.steps if s.name == "copy").message
+    assert sorted(f.name for f in ctx.store.list_files(ORG, SANDBOX, batch_id)) == ["a.json"]
+    job_run.job_complete(ctx, state)
+    set_batch(ctx, batch_id, "success")
+    job_run.job_check_batch(ctx, state)
+    job_run.job_finish(ctx, state)
+    assert ledger(store, job, aws) == {"drop/a.json": "ingested"}, "the old b.json's claim is released"
+
+    later = run_job(ctx, job)
+    assert batch_files(ctx, later) == ["b.json"], "its new version is taken by the next run"
+    copied = keys.upload_key("json", ORG, SANDBOX, "ds1", later.batches[0], "b.json")
+    assert aws.client("s3").get_object(Bucket=aws.bucket, Key=copied)["Body"].read() == b'{"id": "b2"}\n'
+
+
 def test_two_runs_at_the_same_instant_one_runs_and_one_is_skipped(
     aws: TemplateAws, ctx: TaskContext, admin: JobAdmin, store: JobStore
 ) -> None:
