@@ -27,16 +27,32 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from batchgate.api.routes import batches, datasets, exports, files, keys, schemas
+from batchgate.api.routes import batches, datasets, exports, feeds, files, jobs, keys, schemas
+from batchgate.aws.feed_store import FeedStore
+from batchgate.feeds.models import Watermark
 from tests.conftest import refresh_process_state
 from tests.integration.api.harness import BUCKET, SINGLE_PUT_MAX, Api, Aws, Resp
+from tests.integration.api.job_bodies import (
+    JOBS,
+    RUNS,
+    SOURCES,
+    WORKFLOWS,
+    act,
+    create_job,
+    export_feed,
+    ingest_s3,
+    make_feed,
+    source_bucket,
+)
 from tests.integration.api.landing import lake_env, land, set_status
+from tests.integration.api.test_roles import key_api
 
 DATASETS = "/data/foundation/catalog/dataSets"
 SCHEMAS = "/data/foundation/schemaregistry/tenant/schemas"
 IMPORT = "/data/foundation/import/batches"
 CATALOG = "/data/foundation/catalog/batches"
 EXPORT = "/data/foundation/export"
+FEEDS = f"{EXPORT}/feeds"
 KEYS = "/data/foundation/keys"
 FILES_T = f"{IMPORT}/{{batch_id}}/datasets/{{dataset_id}}/files/{{name}}"
 REST_OF_PATH = "x-batchgate-rest-of-path"
@@ -190,7 +206,16 @@ class Req:
     kw: dict[str, Any] = field(default_factory=dict)
 
 
-def valid_requests(ds: str, b: str, schema_id: str, file_id: str) -> dict[tuple[str, str], Req]:
+def valid_requests(
+    ds: str,
+    b: str,
+    schema_id: str,
+    file_id: str,
+    job: str = "j",
+    run: str = "r",
+    feed: str = "fd",
+    sync: str = "sy",
+) -> dict[tuple[str, str], Req]:
     """One request per operation that gets past validation to the route's service: with broken
     services it is a 500, without credentials a 401, with another sandbox's headers a 403."""
     f = f"{IMPORT}/{b}/datasets/{ds}/files/2026/11/day.json"
@@ -222,6 +247,35 @@ def valid_requests(ds: str, b: str, schema_id: str, file_id: str) -> dict[tuple[
         ("POST", KEYS): Req("POST", KEYS, {"json_body": {"role": "reader", "sandboxes": ["prod"]}}),
         ("GET", KEYS): Req("GET", KEYS),
         ("DELETE", f"{KEYS}/{{key_id}}"): Req("DELETE", f"{KEYS}/bgk_0"),
+        ("GET", WORKFLOWS): Req("GET", WORKFLOWS),
+        ("POST", JOBS): Req("POST", JOBS, {"json_body": ingest_s3(ds, name="valid")}),
+        ("GET", JOBS): Req("GET", JOBS),
+        ("GET", f"{JOBS}/{{job_id}}"): Req("GET", f"{JOBS}/{job}"),
+        ("PATCH", f"{JOBS}/{{job_id}}"): Req("PATCH", f"{JOBS}/{job}", {"json_body": {"description": "d"}}),
+        ("DELETE", f"{JOBS}/{{job_id}}"): Req("DELETE", f"{JOBS}/{job}"),
+        ("POST", f"{JOBS}/{{job_id}}"): Req("POST", f"{JOBS}/{job}", {"query": {"action": "RUN"}}),
+        ("GET", RUNS): Req("GET", RUNS),
+        ("GET", f"{RUNS}/{{run_id}}"): Req("GET", f"{RUNS}/{run}"),
+        ("POST", FEEDS): Req("POST", FEEDS, {"json_body": webhook_feed(ds, "valid")}),
+        ("GET", FEEDS): Req("GET", FEEDS),
+        ("GET", f"{FEEDS}/{{feed_id}}"): Req("GET", f"{FEEDS}/{feed}"),
+        ("DELETE", f"{FEEDS}/{{feed_id}}"): Req("DELETE", f"{FEEDS}/{feed}"),
+        ("POST", f"{FEEDS}/{{feed_id}}"): Req("POST", f"{FEEDS}/{feed}", {"query": {"action": "SYNC"}}),
+        ("GET", f"{FEEDS}/{{feed_id}}/syncs"): Req("GET", f"{FEEDS}/{feed}/syncs"),
+        ("GET", f"{FEEDS}/{{feed_id}}/syncs/{{sync_id}}"): Req("GET", f"{FEEDS}/{feed}/syncs/{sync}"),
+        ("GET", f"{FEEDS}/{{feed_id}}/syncs/{{sync_id}}/items"): Req(
+            "GET", f"{FEEDS}/{feed}/syncs/{sync}/items"
+        ),
+        ("GET", f"{FEEDS}/{{feed_id}}/estimate"): Req("GET", f"{FEEDS}/{feed}/estimate"),
+    }
+
+
+def webhook_feed(ds: str, name: str = "hook", **changes: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "datasetId": ds,
+        "destination": {"type": "webhook", "url": "http://127.0.0.1:9/in"},
+        **changes,
     }
 
 
@@ -291,7 +345,9 @@ def test_every_documented_answer_is_real_and_true(
     _exports(run, aws, ds, b, file_id)
     _rows(run, aws, catalog, ds)
     _keys(run, aws)
-    _everywhere(run, monkeypatch, valid_requests(ds, b, ids["schema"], file_id))
+    job, run_id = _jobs(run, aws, ds, monkeypatch)
+    feed, sync = _feeds(run, aws, ds, monkeypatch)
+    _everywhere(run, monkeypatch, valid_requests(ds, b, ids["schema"], file_id, job, run_id, feed, sync))
 
     problems = [p for a in run.answered for p in document.problems(a)]
     assert not problems, "answers the document does not describe:\n" + "\n".join(problems)
@@ -503,6 +559,115 @@ def _keys(run: Run, aws: Aws) -> None:
     run.call(409, "DELETE", f"{KEYS}/{run.api.creds.key_id}")
 
 
+def _jobs(run: Run, aws: Aws, ds: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Every answer of the jobs routes; the job and run that are left, for ``valid_requests``."""
+    source_bucket(aws)
+    run.call(200, "GET", WORKFLOWS)
+
+    job = run.call(201, "POST", JOBS, json_body=ingest_s3(ds)).json()["id"]
+    run.call(400, "POST", JOBS, json_body=ingest_s3(ds, name="w", workflow="ingest-ftp"))  # BG-400-WORKFLOW
+    bad = {"datasetId": ds, "bucket": SOURCES, "format": "xml"}
+    run.call(400, "POST", JOBS, json_body=ingest_s3(ds, name="a", attributes=bad))  # BG-400-JOB-ATTRIBUTES
+    cron5 = {"expression": "cron(0 3 * * *)"}
+    run.call(400, "POST", JOBS, json_body=ingest_s3(ds, name="s", schedule=cron5))  # BG-400-SCHEDULE
+    run.call(400, "POST", JOBS, json_body={"name": "no-schedule", "workflow": "ingest-s3"})  # BG-400-INVALID
+    run.call(409, "POST", JOBS, json_body=ingest_s3(ds))  # BG-409-JOB-NAME
+    run.call(415, "POST", JOBS, json_body=ingest_s3(ds, name="t"), headers={"Content-Type": "text/plain"})
+    run.call(
+        200, "GET", JOBS, query={"name": "partner-hourly", "status": "inactive", "workflow": "ingest-s3"}
+    )
+    run.call(400, "GET", JOBS, query={"limit": "0"})
+    run.call(200, "GET", f"{JOBS}/{job}")
+    run.call(404, "GET", f"{JOBS}/nope")
+
+    path = f"{JOBS}/{job}"
+    run.call(200, "PATCH", path, json_body={"description": "d", "schedule": {"expression": "rate(2 hours)"}})
+    run.call(400, "PATCH", path, json_body={"name": "renamed"})  # BG-400-JOB-FIXED
+    run.call(400, "PATCH", path, json_body={"workflow": "ingest-http"})  # BG-400-JOB-FIXED
+    run.call(404, "PATCH", f"{JOBS}/nope", json_body={"description": "d"})
+    run.call(415, "PATCH", path, json_body={"description": "d"}, headers={"Content-Type": "text/plain"})
+    run.call(200, "POST", path, query={"action": "ACTIVATE"})
+    run.call(409, "PATCH", path, json_body={"description": "d"})  # BG-409-JOB-ACTIVE
+    run.call(409, "DELETE", path)  # BG-409-JOB-ACTIVE
+    run.call(200, "POST", path, query={"action": "DEACTIVATE"})
+    run_id = run.call(202, "POST", path, query={"action": "RUN"}).json()["runId"]
+    run.call(400, "POST", path, query={"action": "PAUSE"})
+    run.call(404, "POST", f"{JOBS}/nope", query={"action": "RUN"})
+    feed = create_job(run.api, export_feed(make_feed(run.api, ds)))["id"]
+    for env in ("BATCHGATE_SCHEDULE_GROUP", "BATCHGATE_JOB_RUN_SM"):
+        with monkeypatch.context() as patched:
+            patched.delenv(env)
+            refresh_process_state()
+            run.call(503, "POST", path, query={"action": "ACTIVATE"})  # BG-503-NOT-CONFIGURED
+        refresh_process_state()
+    run.call(204, "DELETE", f"{JOBS}/{feed}")
+    run.call(404, "DELETE", f"{JOBS}/{feed}")
+
+    run.call(
+        200, "GET", RUNS, query={"jobId": job, "jobName": "partner-hourly", "status": "running", "limit": "5"}
+    )
+    run.call(400, "GET", RUNS, query={"status": "done"})
+    run.call(200, "GET", f"{RUNS}/{run_id}")
+    run.call(404, "GET", f"{RUNS}/nope")
+    writer = key_api(aws, "writer", ["prod"]).creds  # BG-403-ROLE: managing jobs is the admin's
+    run.call(403, "POST", JOBS, json_body=ingest_s3(ds, name="w2"), creds=writer)
+    run.call(403, "POST", path, query={"action": "RUN"}, creds=writer)
+    assert act(run.api, job, "DEACTIVATE").status == 200  # left inactive, as valid_requests expects
+    return job, run_id
+
+
+def _feeds(run: Run, aws: Aws, ds: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """Every answer of the feeds routes; a feed (left holding a sync) and that sync."""
+    feed = run.call(201, "POST", FEEDS, json_body=webhook_feed(ds)).json()["id"]
+    run.call(400, "POST", FEEDS, json_body=webhook_feed("nope", "a"))  # BG-400-FEED-DATASET
+    run.call(400, "POST", FEEDS, json_body=webhook_feed(ds, "b", columns=["colour"]))  # BG-400-FEED-COLUMNS
+    missing = {"type": "s3", "uri": "s3://batchgate-feed-destinations-missing/p/"}
+    run.call(
+        400, "POST", FEEDS, json_body=webhook_feed(ds, "c", destination=missing)
+    )  # BG-400-FEED-DESTINATION
+    run.call(400, "POST", FEEDS, json_body={"name": "d", "datasetId": ds})  # BG-400-INVALID
+    run.call(415, "POST", FEEDS, json_body=webhook_feed(ds, "e"), headers={"Content-Type": "text/plain"})
+    run.call(200, "GET", FEEDS, query={"datasetId": ds})
+    run.call(400, "GET", FEEDS, query={"limit": "0"})
+    run.call(200, "GET", f"{FEEDS}/{feed}")
+    run.call(404, "GET", f"{FEEDS}/nope")
+    run.call(200, "GET", f"{FEEDS}/{feed}/estimate", query={"mode": "full"})
+    run.call(400, "GET", f"{FEEDS}/{feed}/estimate", query={"mode": "partial"})
+    run.call(404, "GET", f"{FEEDS}/nope/estimate")
+    stale = run.call(201, "POST", FEEDS, json_body=webhook_feed(ds, "stale")).json()["id"]
+    store = FeedStore(aws.template.table)
+    record = store.get_feed("acme", "prod", stale)
+    store.save_feed(
+        record.model_copy(update={"watermark": Watermark(snapshot=1)}), expected_version=record.version
+    )
+    run.call(409, "GET", f"{FEEDS}/{stale}/estimate")  # BG-409-FEED-WATERMARK-EXPIRED
+    run.call(204, "DELETE", f"{FEEDS}/{stale}")
+    run.call(404, "DELETE", f"{FEEDS}/{stale}")
+    run.call(409, "POST", f"{FEEDS}/{feed}", query={"action": "RETRY_FAILED"})  # BG-409-NOTHING-TO-RETRY
+    run.call(400, "POST", f"{FEEDS}/{feed}", query={"action": "PAUSE"})
+    run.call(404, "POST", f"{FEEDS}/nope", query={"action": "SYNC"})
+    with monkeypatch.context() as patched:
+        patched.delenv("BATCHGATE_FEED_SYNC_SM")
+        refresh_process_state()
+        run.call(503, "POST", f"{FEEDS}/{feed}", query={"action": "SYNC"})  # BG-503-NOT-CONFIGURED
+    refresh_process_state()
+    # Syncs do not run here (no task worker): the feed keeps the lock of the one started.
+    sync = run.call(202, "POST", f"{FEEDS}/{feed}", query={"action": "SYNC"}).json()["syncId"]
+    run.call(409, "POST", f"{FEEDS}/{feed}", query={"action": "FULL_SYNC"})  # BG-409-SYNC-RUNNING
+    run.call(409, "DELETE", f"{FEEDS}/{feed}")  # BG-409-SYNC-RUNNING
+    run.call(200, "GET", f"{FEEDS}/{feed}/syncs")
+    run.call(400, "GET", f"{FEEDS}/{feed}/syncs", query={"limit": "0"})
+    run.call(404, "GET", f"{FEEDS}/nope/syncs")
+    run.call(200, "GET", f"{FEEDS}/{feed}/syncs/{sync}")
+    run.call(404, "GET", f"{FEEDS}/{feed}/syncs/nope")
+    run.call(200, "GET", f"{FEEDS}/{feed}/syncs/{sync}/items", query={"status": "failed"})
+    run.call(400, "GET", f"{FEEDS}/{feed}/syncs/{sync}/items", query={"status": "lost"})
+    run.call(404, "GET", f"{FEEDS}/{feed}/syncs/nope/items")
+    writer = key_api(aws, "writer", ["prod"]).creds  # BG-403-ROLE: managing feeds is the admin's
+    run.call(403, "POST", FEEDS, json_body=webhook_feed(ds, "w"), creds=writer)
+    return feed, sync
+
+
 def _everywhere(run: Run, monkeypatch: pytest.MonkeyPatch, valid: dict[tuple[str, str], Req]) -> None:
     """401 (API Gateway's and the API function's own), 403, 500 and a 503 on every operation."""
     no_creds = {"Authorization": None, "x-api-key": None}
@@ -515,7 +680,7 @@ def _everywhere(run: Run, monkeypatch: pytest.MonkeyPatch, valid: dict[tuple[str
             403, r.method, r.path, **{**r.kw, "headers": {**r.kw.get("headers", {}), "x-sandbox-name": "dev"}}
         )
     with monkeypatch.context() as patched:
-        for module in (batches, datasets, exports, files, keys, schemas):
+        for module in (batches, datasets, exports, feeds, files, jobs, keys, schemas):
             patched.setattr(module, "services", _broken)
         for r in valid.values():
             run.call(500, r.method, r.path, **r.kw)

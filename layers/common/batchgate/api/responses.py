@@ -199,8 +199,6 @@ class WorkflowKind(BaseModel):
     description: str
     attributes: list[WorkflowAttribute]
     steps: list[str]
-    available: bool
-    unavailable: str | SkipJsonSchema[None] = Field(default=None, description="why it cannot run yet")
 
 
 class Workflows(BaseModel):

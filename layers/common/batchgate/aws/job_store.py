@@ -321,6 +321,17 @@ class JobStore(Store):
             ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": _s(status), ":run": _s(claim.run_id)},
         )  # fmt: skip
 
+    def release_claim(self, job: Job, key: str, etag: str, *, run_id: str) -> bool:
+        """Release ``run_id``'s claim of an object so a later run may take it; False when the
+        run holds none (no claim, or another run's, which stays)."""
+        try:
+            self.settle_claim(job, Claim(key, etag, run_id, "", "claimed"), None)
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
 
 def _claim(item: dict[str, Any]) -> Claim:
     return Claim(

@@ -121,6 +121,12 @@ class Objects:
         has ``etag``; False when it is gone or changed since it was listed."""
         source = {"Bucket": source_bucket, "Key": source_key}
         try:
+            # moto (so the local stack) ignores CopySourceIfMatch and would copy a newer version
+            # under the old ETag's claim, which a later run then takes again: the ETag is checked
+            # here first. In AWS the condition on the copy itself is what holds, race included.
+            current = self.s3.head_object(Bucket=source_bucket, Key=source_key)
+            if str(current["ETag"]).strip('"') != etag.strip('"'):
+                return False
             if size <= _COPY_MAX:
                 self.s3.copy_object(Bucket=self.bucket, Key=target, CopySource=source, CopySourceIfMatch=etag)
                 return True

@@ -55,8 +55,6 @@ class Workflow:
     description: str
     attributes: tuple[Attribute, ...]
     steps: tuple[str, ...]
-    # Why jobs of this workflow cannot be activated or run yet; None when they can.
-    unavailable: str | None = None
     extra_checks: tuple[str, ...] = field(default=())
 
     def to_api(self) -> dict[str, Any]:
@@ -65,10 +63,7 @@ class Workflow:
             "description": self.description,
             "attributes": [a.to_api() for a in self.attributes],
             "steps": list(self.steps),
-            "available": self.unavailable is None,
         }
-        if self.unavailable:
-            out["unavailable"] = self.unavailable
         return out
 
     def check(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,6 @@ from batchgate.feeds.start import start_sync
 from batchgate.ingest.batch_actions import BatchActions
 from batchgate.jobs.http_fetch import fetch_to_s3
 from batchgate.jobs.models import Job, Run, RunStep
-from batchgate.jobs.workflows import workflow
 from batchgate.observability import logger
 from batchgate.workflow.context import State, TaskContext
 
@@ -107,7 +106,16 @@ def job_start(ctx: TaskContext, state: State) -> State:
         job = store.get_job(org, sandbox, state["jobId"])
     except NotFound:
         logger.warning("a run of a deleted job", extra={"job_id": state["jobId"], "run_id": run_id})
-        return {"go": False, "reason": "the job was deleted"}
+        reason = "the job was deleted before its run started"
+        # A RUN records its run before the execution starts: deleted in between, that run
+        # would stay 'running' for ever. It is closed as skipped (a scheduled run has no record).
+        try:
+            recorded = store.get_run(org, sandbox, run_id)
+        except NotFound:
+            return {"go": False, "reason": reason}
+        if recorded.status == "running":
+            _close(store, recorded, "skipped", reason)
+        return {"go": False, "reason": reason}
     run = Run(
         id=run_id, org=org, sandbox=sandbox, job_id=job.id, job_name=job.name, workflow=job.workflow,
         trigger=state.get("trigger", "manual"), started=now_ms(), scheduled=state.get("scheduledTime"),
@@ -130,9 +138,6 @@ def job_start(ctx: TaskContext, state: State) -> State:
 def _why_skip(store: JobStore, job: Job, run: Run) -> str | None:
     if run.trigger == "schedule" and job.status != "active":
         return "the job is inactive: its schedule fired as it was switched off"
-    unavailable = workflow(job.workflow).unavailable
-    if unavailable is not None:
-        return unavailable
     if store.take_run_lock(job, run.id):
         return None
     holder = store.get_job(job.org, job.sandbox, job.id).running
@@ -408,8 +413,15 @@ def job_fail(ctx: TaskContext, state: State) -> State:
         run = store.get_run(state["org"], state["sandbox"], state["runId"])
     except NotFound:
         return {"status": "failed"}
-    # The worker recorded the task's error on the run; the Catch's copy is the fallback.
-    error = run.errors[-1] if run.errors else _error_of(state.get("error"))
+    # The Catch's error names this failure when it carries a cause (AWS does; so does the ASL's
+    # own TooLong). moto's SendTaskFailure drops the cause: the error the worker noted on the run
+    # stands in then. Preferring the note always was wrong: an error noted by a task that was
+    # retried and then succeeded would stand for a later, different failure.
+    caught = state.get("error")
+    if isinstance(caught, dict) and caught.get("Cause"):
+        error = _error_of(caught)
+    else:
+        error = run.errors[-1] if run.errors else _error_of(caught)
     job: Job | None
     try:
         job = store.get_job(run.org, run.sandbox, run.job_id)
@@ -420,6 +432,11 @@ def job_fail(ctx: TaskContext, state: State) -> State:
             step.status, step.ended, step.message = "failed", now_ms(), error["message"]
     if job is not None and run.batches:
         _abandon(ctx, store, job, run)
+    elif job is not None and job.workflow == "ingest-s3":
+        # CreateBatch claims the objects before it creates the batch: when that fails (the
+        # dataset was deleted, say) no batch is recorded, and the claims must still be released,
+        # or no later run would ever take those objects.
+        _release_claims(ctx, store, job, run)
     if error not in run.errors:
         run.errors = [*run.errors, error]
     _close(store, run, "failed", str(error.get("message", "a step failed")))
@@ -456,6 +473,15 @@ def _abandon(ctx: TaskContext, store: JobStore, job: Job, run: Run) -> None:
         except (IllegalTransition, BatchgateError) as exc:
             logger.warning("could not abort the run's batch", extra={"batch_id": batch.id, "error": str(exc)})
     _settle(ctx, store, job, run, batch.status)
+
+
+def _release_claims(ctx: TaskContext, store: JobStore, job: Job, run: Run) -> None:
+    """Release whatever this run claimed of the objects it listed (claims of other runs stay)."""
+    listed = _sources_key(job, run.id, "sources")
+    if not ctx.objects.exists(listed):
+        return  # it failed before listing: it claimed nothing
+    for s in ctx.objects.get_json(listed):
+        store.release_claim(job, s["key"], s["etag"], run_id=run.id)
 
 
 def _settle(ctx: TaskContext, store: JobStore, job: Job, run: Run, batch_status: str) -> None:

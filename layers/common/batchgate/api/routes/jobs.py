@@ -36,6 +36,9 @@ NOT_FOUND = "no such job in this sandbox (BG-404-JOB)"
     responses=answers(ok(200, "each workflow with its typed attributes and steps", Workflows)),
 )
 def list_workflows() -> dict[str, Any]:
+    # The registry is the same for everyone, but like every route it answers only a caller the
+    # authorizer established (401 without one, as the other routes do).
+    principal(router)
     return {"workflows": services().jobs.workflows()}
 
 
@@ -122,10 +125,11 @@ def delete_job(job_id: str) -> Response[None]:
     responses=answers(
         ok(200, "ACTIVATE / DEACTIVATE: the job", JobOut),
         ok(202, "RUN: the run started (it is 'skipped' if another run of the job is going)", RunStarted),
-        e400="an unknown action (BG-400-INVALID), attributes no longer valid (BG-400-JOB-ATTRIBUTES)",
+        e400="an unknown action (BG-400-INVALID), attributes no longer valid (BG-400-JOB-ATTRIBUTES), "
+        "ACTIVATE of a schedule whose end or at() has passed (BG-400-SCHEDULE)",
         e404=NOT_FOUND,
-        e409="the workflow cannot run yet (BG-409-WORKFLOW-UNAVAILABLE), or a concurrent change",
-        e503="the deployment lacks the job-run machine or schedule group (BG-503-NOT-CONFIGURED)",
+        e503="the deployment lacks the job-run machine or schedule group (BG-503-NOT-CONFIGURED), or the "
+        "run's execution could not be started (BG-503-START-FAILED: RUN again)",
     ),
 )
 def job_action(

@@ -3,6 +3,7 @@ off, run now, delete; and the run history. The runs themselves are ``workflow/jo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from batchgate.api.bodies import JobCreate, JobPatch, JobScheduleBody
@@ -107,12 +108,22 @@ class JobAdmin:
     # -- actions ----------------------------------------------------------------------------
     def activate(self, p: Principal, job_id: str) -> Job:
         job = self.get(p, job_id)
-        flow = self._available(job)
+        flow = workflow(job.workflow)
         if job.status == "active":
             return job
         self._checked(p, flow, job.attributes)  # the dataset or bucket may have gone meanwhile
         group, role, target = self._scheduling()
         activated = now_ms()
+        schedule = parse_schedule(job.schedule.model_dump())
+        now = datetime.fromtimestamp(activated / 1000, UTC)
+        if schedule.next_tick(now, anchor=now) is None:
+            # EventBridge Scheduler refuses an EndDate in the past (a ValidationException, a 500
+            # here), and a schedule whose at() or end has passed would never fire: say so.
+            raise InvalidRequest(
+                f"schedule {job.schedule.expression} has no tick after now (its end or its at() time "
+                "has passed): PATCH the schedule, then ACTIVATE",
+                code="BG-400-SCHEDULE",
+            )
         update = {"status": "active", "activated": activated, "updated": activated, "updated_user": p.user}
         active = job.model_copy(update=update)
         Schedules(group).put_job(active, job_schedule_arguments(active), target_arn=target, role_arn=role)
@@ -131,7 +142,6 @@ class JobAdmin:
         """Start a run now (trigger ``manual``); its id. A run already going makes this one
         ``skipped``: the job-run machine decides, so two RUNs at one instant cannot both run."""
         job = self.get(p, job_id)
-        self._available(job)
         arn = self.cfg.job_run_state_machine_arn
         if not arn:
             raise JobsNotConfigured("RUN needs the job-run state machine: BATCHGATE_JOB_RUN_SM is not set")
@@ -172,10 +182,9 @@ class JobAdmin:
     ) -> list[Run]:
         if status is not None and status not in RUN_STATUSES:
             raise InvalidRequest(f"status must be one of {list(RUN_STATUSES)}, not {status!r}")
-        if job_name is not None and job_id is None:
-            named = self.store.job_by_name(p.org, p.sandbox, job_name)
-            # A deleted job's runs stay in the history under its name.
-            job_id = named.id if named is not None else None
+        # By name, the tenant's whole history is read (not the runs of the job that has the name
+        # now): a deleted job's runs stay in the history under its name, even once a new job
+        # has taken the name.
         out: list[Run] = []
         skipped = 0
         for run in self.store.list_runs(p.org, p.sandbox, job_id):
@@ -219,16 +228,6 @@ class JobAdmin:
         if "bucket" in checked and (problem := Objects(checked["bucket"]).bucket_problem()):
             raise InvalidRequest(f"attribute bucket: {problem}", code="BG-400-JOB-ATTRIBUTES")
         return checked
-
-    @staticmethod
-    def _available(job: Job) -> Workflow:
-        flow = workflow(job.workflow)
-        if flow.unavailable is not None:
-            raise Conflict(
-                f"job {job.id} runs {flow.name}, which cannot run: {flow.unavailable}",
-                code="BG-409-WORKFLOW-UNAVAILABLE",
-            )
-        return flow
 
     def _scheduling(self) -> tuple[str, str, str]:
         missing = [
