@@ -505,6 +505,9 @@ IAM_ACTION_OPERATIONS = {
     "s3:ListBucketVersions": "s3:ListObjectVersions",
     "s3:ListMultipartUploadParts": "s3:ListParts",
 }
+# Permissions checked when another call is made, never called themselves (PassRole: the API
+# function hands the scheduler's role to scheduler:CreateSchedule).
+PERMISSION_ONLY = frozenset({"iam:PassRole"})
 
 
 def template_actions(template: dict[str, Any]) -> list[str]:
@@ -513,7 +516,9 @@ def template_actions(template: dict[str, Any]) -> list[str]:
         for policy in fn["Properties"].get("Policies", []):
             for stmt in policy.get("Statement", []) if isinstance(policy, dict) else []:
                 acts = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
-                actions.update(IAM_ACTION_OPERATIONS.get(a, a) for a in acts if "*" not in a)
+                actions.update(
+                    IAM_ACTION_OPERATIONS.get(a, a) for a in acts if "*" not in a and a not in PERMISSION_ONLY
+                )
     return sorted(actions)
 
 
