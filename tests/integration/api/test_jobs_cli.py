@@ -177,8 +177,11 @@ def test_cli_job_lifecycle(cli: Cli, aws: Aws, dataset: str, capsys: pytest.Capt
         cli(["jobs", "edit", job["id"], "--attr", "prefix=exports/", "--start", "2026-01-01T00:00:00"]) == 0
     )
     assert "start        2026-01-01T00:00:00" in capsys.readouterr().out
-    assert cli(["jobs", "edit", "hourly", "--start", "", "--json"]) == 0
-    assert "start" not in json.loads(capsys.readouterr().out)["schedule"]
+    assert cli(["jobs", "edit", "hourly", "--start", "", "--attr", "pattern=*.json", "--json"]) == 0
+    edited = json.loads(capsys.readouterr().out)
+    assert "start" not in edited["schedule"] and edited["attributes"]["pattern"] == "*.json"
+    assert cli(["jobs", "edit", "hourly", "--attr", "pattern=null", "--json"]) == 0  # back to the default
+    assert json.loads(capsys.readouterr().out)["attributes"]["pattern"] == "*"
 
     assert cli(["jobs", "activate", "hourly"]) == 0 and "status       active" in capsys.readouterr().out
     assert cli(["jobs", "edit", "hourly", "--description", "x"]) == 2

@@ -156,7 +156,7 @@ def parse_attrs(items: list[str]) -> list[tuple[str, str, Any]]:
 
 def typed_attrs(client: Client, workflow: str | None, items: list[str]) -> dict[str, Any]:
     """The ``--attr`` values; an attribute the workflow declares as a string keeps its text
-    (``--attr prefix=2026`` is the prefix "2026", not the number)."""
+    (``--attr prefix=2026`` is the prefix "2026", not the number), except ``null`` (its default)."""
     parsed = parse_attrs(items)
     if not parsed:
         return {}
@@ -166,7 +166,10 @@ def typed_attrs(client: Client, workflow: str | None, items: list[str]) -> dict[
         if w["name"] == workflow
         for a in w.get("attributes") or []
     }
-    return {key: text if types.get(key) == "string" else value for key, text, value in parsed}
+    return {
+        key: text if types.get(key) == "string" and value is not None else value
+        for key, text, value in parsed
+    }
 
 
 def read_file(path: Path | None) -> dict[str, Any]:
