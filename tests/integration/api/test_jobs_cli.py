@@ -356,6 +356,9 @@ def test_cli_bad_input_is_one_line_with_the_api_code(
     capsys.readouterr()
     assert error_of(create_args(dataset)).startswith("error BG-409-JOB-NAME")
     assert error_of(["jobs", "edit", "hourly"]).startswith("error: nothing to change")
+    renamed = tmp_path / "rename.json"
+    renamed.write_text(json.dumps({"name": "daily"}))
+    assert error_of(["jobs", "edit", "hourly", "--file", str(renamed)]).startswith("error BG-400-JOB-FIXED")
     assert error_of(["jobs", "edit", "hourly", "--schedule", "rate(0 minutes)"]).startswith(
         "error BG-400-SCHEDULE"
     )
