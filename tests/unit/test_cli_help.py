@@ -45,6 +45,18 @@ def test_help_names_each_environment_variable_the_cli_reads() -> None:
     everything = "\n".join(texts.values())
     assert [v for v in sorted(read) if v not in everything] == []
     # and each API command's own help names the connection variables
-    for command in ("datasets list", "batches show", "ingest", "keys create"):
+    for command in ("datasets list", "batches show", "ingest", "keys create", "jobs create", "jobs run-show"):
         assert "environment:" in texts[command], command
     assert "BATCHGATE_URL" in texts["batches show"] and "BATCHGATE_STACK" in texts["keys create"]
+
+
+def test_every_jobs_command_has_help_and_the_connection_variables() -> None:
+    texts = helps()
+    commands = ("workflows", "create", "list", "show", "edit", "activate", "deactivate", "run", "delete")
+    for name in (*commands, "runs", "run-show"):
+        text = texts[f"jobs {name}"]
+        assert "BATCHGATE_URL" in text and "BATCHGATE_SANDBOX" in text, name
+    assert "--attr KEY=VALUE" in texts["jobs create"] and "--attr KEY=VALUE" in texts["jobs edit"]
+    assert "Exit codes: 0" in texts["jobs run"] and "--wait" in texts["jobs run"]
+    for name in (*commands, "runs", "run-show"):
+        assert f"    {name} " in texts["jobs"] or f"    {name}\n" in texts["jobs"], name

@@ -29,6 +29,7 @@ from batchgate_tools.files import Progress, ProgressFn, infer_format, unique_nam
 
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MIB
+SCHEDULES = "/data/foundation/schedules"
 FINAL = frozenset({"success", "failed", "aborted", "abandoned", "inactive", "deleted", "stalled"})
 
 
@@ -345,6 +346,122 @@ class Client:
             return got.content
         return resp.content
 
+    # -- scheduled jobs -------------------------------------------------------------------
+    # A job may be named by its id or by its name wherever one is taken (``job``, ``edit_job``,
+    # ``activate_job``, ...): the id is tried first, a name costs one listing call more.
+    def workflows(self) -> list[dict[str, Any]]:
+        """The workflows a job can run, each with its typed attributes and steps."""
+        return list(self._request("GET", f"{SCHEDULES}/workflows").json()["workflows"])
+
+    def create_job(
+        self,
+        name: str,
+        workflow: str,
+        attributes: dict[str, Any],
+        schedule: str | dict[str, Any],
+        description: str = "",
+    ) -> dict[str, Any]:
+        """A new job, inactive. ``schedule`` is an EventBridge Scheduler expression, or
+        ``{"expression", "start"?, "end"?, "timezone"?}``."""
+        body = {
+            "name": name,
+            "description": description,
+            "workflow": workflow,
+            "attributes": attributes,
+            "schedule": {"expression": schedule} if isinstance(schedule, str) else schedule,
+        }
+        return dict(self._request("POST", f"{SCHEDULES}/jobs", json=body).json())
+
+    def jobs(
+        self, name: str | None = None, status: str | None = None, workflow: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every job of the tenant matching the filters, newest first (as many pages as it takes)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            params = {"name": name, "status": status, "workflow": workflow, "limit": 100, "start": len(found)}
+            page = self._request("GET", f"{SCHEDULES}/jobs", params=params).json()["jobs"]
+            found.extend(page)
+            if len(page) < 100:
+                return found
+
+    def job(self, job: str) -> dict[str, Any]:
+        return self._on_job(job, lambda job_id: self._request("GET", _job_path(job_id)).json())
+
+    def edit_job(self, job: str, **changes: Any) -> dict[str, Any]:
+        """PATCH ``description``, ``attributes`` (the whole set) and / or ``schedule``; the job must
+        be inactive (409 ``BG-409-JOB-ACTIVE`` otherwise)."""
+        return self._on_job(
+            job, lambda job_id: self._request("PATCH", _job_path(job_id), json=changes).json()
+        )
+
+    def delete_job(self, job: str) -> None:
+        self._on_job(job, lambda job_id: self._request("DELETE", _job_path(job_id)))
+
+    def _job_action(self, job: str, action: str) -> Any:
+        return self._on_job(
+            job, lambda job_id: self._request("POST", _job_path(job_id), params={"action": action}).json()
+        )
+
+    def activate_job(self, job: str) -> dict[str, Any]:
+        return dict(self._job_action(job, "ACTIVATE"))
+
+    def deactivate_job(self, job: str) -> dict[str, Any]:
+        return dict(self._job_action(job, "DEACTIVATE"))
+
+    def run_job(self, job: str) -> str:
+        """Start a run now (trigger ``manual``); the run's id."""
+        return str(self._job_action(job, "RUN")["runId"])
+
+    def runs(
+        self,
+        job_id: str | None = None,
+        job_name: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        start: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Run history, newest first."""
+        params = {"jobId": job_id, "jobName": job_name, "status": status, "limit": limit, "start": start}
+        return list(self._request("GET", f"{SCHEDULES}/runs", params=params).json()["runs"])
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"{SCHEDULES}/runs/{quote(run_id, safe='')}").json())
+
+    def wait_run(
+        self,
+        run_id: str,
+        *,
+        timeout: float = 600.0,
+        interval: float = 1.0,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the run is no longer ``running`` (success, failed or skipped); the run.
+        TimeoutError when it still runs after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(run_id)
+            if progress:
+                progress(run)
+            if run["status"] != "running":
+                return run
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} still running after {timeout:g}s")
+            time.sleep(interval)
+
+    def _on_job(self, job: str, call: Callable[[str], Any]) -> Any:
+        """``call`` with the job's id: ``job`` as an id, else as a name (through the list filter)."""
+        try:
+            return call(job)
+        except ClientError as exc:
+            if exc.status != 404 or exc.code != "BG-404-JOB":
+                raise
+            named = self.jobs(name=job)
+            if not named:
+                raise ClientError(
+                    404, exc.code, f"no job with the id or name {job!r} in this sandbox", exc.request_id
+                ) from None
+        return call(str(named[0]["id"]))
+
     # -- the whole flow -------------------------------------------------------------------
     def ingest(
         self,
@@ -398,6 +515,10 @@ class Client:
         if progress:
             progress(Progress("done", sent, total, status=batch["status"]))
         return batch
+
+
+def _job_path(job_id: str) -> str:
+    return f"{SCHEDULES}/jobs/{quote(job_id, safe='')}"
 
 
 def _error(resp: requests.Response) -> ClientError:

@@ -3,13 +3,26 @@ API function's environment pointed at them, and API keys of three tenants."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
 from batchgate.api.auth import NewKey, new_key
+from batchgate_tools.cli import main
+from batchgate_tools.client import Client
 from tests.conftest import TemplateAws, refresh_process_state
-from tests.integration.api.harness import MACHINE_ENV, SINGLE_PUT_MAX, Api, Aws, Creds, creds_of
+from tests.integration.api.harness import (
+    API_URL,
+    MACHINE_ENV,
+    SINGLE_PUT_MAX,
+    Api,
+    Aws,
+    Creds,
+    creds_of,
+    sdk_session,
+)
+
+MIB = 1024 * 1024
 
 
 @pytest.fixture
@@ -55,3 +68,34 @@ def api(keys: dict[str, Creds]) -> Api:
 @pytest.fixture
 def other_api(keys: dict[str, Creds]) -> Api:
     return Api(keys["other"])
+
+
+@pytest.fixture
+def client(api: Api, keys: dict[str, Creds]) -> Client:
+    """The SDK as tenant acme/prod (an admin key), through the in-process API."""
+    k = keys["acme"]
+    return Client(API_URL, k.key_id, k.token, k.org, k.sandbox, session=sdk_session(api), part_size=5 * MIB)
+
+
+@pytest.fixture
+def cli(api: Api, keys: dict[str, Creds], monkeypatch: pytest.MonkeyPatch) -> Callable[[Sequence[str]], int]:
+    """``batchgate`` in this process, as tenant acme/prod, its SDK going through the in-process API."""
+    import batchgate_tools.cli.connection as commands
+
+    # The API handler runs in this process and prints its EMF metrics on stdout, where the CLI's
+    # output is read; keep them off here whatever other tests left in the environment.
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "1")
+    real = commands.Client
+    monkeypatch.setattr(
+        commands, "Client", lambda *a, **kw: real(*a, **kw, session=sdk_session(api), part_size=5 * MIB)
+    )
+    k = keys["acme"]
+    for name, value in {
+        "BATCHGATE_URL": API_URL,
+        "BATCHGATE_API_KEY": k.key_id,
+        "BATCHGATE_TOKEN": k.token,
+        "BATCHGATE_ORG": "acme",
+        "BATCHGATE_SANDBOX": "prod",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return main

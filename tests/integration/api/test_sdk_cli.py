@@ -18,12 +18,6 @@ from tests.integration.api.harness import API_URL, BUCKET, TABLE, Api, Aws, Cred
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def client(api: Api, keys: dict[str, Creds]) -> Client:
-    k = keys["acme"]
-    return Client(API_URL, k.key_id, k.token, k.org, k.sandbox, session=sdk_session(api), part_size=5 * MIB)
-
-
 SCHEMA = {"fields": [{"name": "id", "type": "string", "required": True}]}
 
 
@@ -107,30 +101,7 @@ def test_ingest_aborts_the_batch_when_an_upload_fails(client: Client, aws: Aws, 
         client.ingest([ok, tmp_path / "x.csv"], ds)
 
 
-# -- CLI ------------------------------------------------------------------------------------
-@pytest.fixture
-def cli(api: Api, keys: dict[str, Creds], monkeypatch: pytest.MonkeyPatch) -> Any:
-    import batchgate_tools.cli.connection as commands
-
-    # The API handler runs in this process and prints its EMF metrics on stdout, where the CLI's
-    # output is read; keep them off here whatever other tests left in the environment.
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "1")
-    real = commands.Client
-    monkeypatch.setattr(
-        commands, "Client", lambda *a, **kw: real(*a, **kw, session=sdk_session(api), part_size=5 * MIB)
-    )
-    k = keys["acme"]
-    for name, value in {
-        "BATCHGATE_URL": API_URL,
-        "BATCHGATE_API_KEY": k.key_id,
-        "BATCHGATE_TOKEN": k.token,
-        "BATCHGATE_ORG": "acme",
-        "BATCHGATE_SANDBOX": "prod",
-    }.items():
-        monkeypatch.setenv(name, value)
-    return main
-
-
+# -- CLI (the `cli` fixture: conftest.py) ------------------------------------------------
 def test_cli_keys_create_prints_a_working_key(aws: Aws, api: Api, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keys", "create", "--org", "acme", "--sandbox", "prod", "--table", TABLE]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -12,13 +12,14 @@ from importlib import metadata
 COMMAND_MODULES: tuple[str, ...] = (
     "batchgate_tools.cli.local_commands",
     "batchgate_tools.cli.api_commands",
+    "batchgate_tools.cli.job_commands",
     "batchgate_tools.cli.lake_commands",
 )
 
 EPILOG = """Each command's --help names the environment variables it reads. The API commands
-(datasets, batches, ingest) read BATCHGATE_URL, BATCHGATE_API_KEY, BATCHGATE_TOKEN, BATCHGATE_ORG
-and BATCHGATE_SANDBOX, and use the running `batchgate up`'s key when none is set. Deploying to
-AWS: docs/deploy.md."""
+(datasets, batches, ingest, jobs, query) read BATCHGATE_URL, BATCHGATE_API_KEY, BATCHGATE_TOKEN,
+BATCHGATE_ORG and BATCHGATE_SANDBOX, and use the running `batchgate up`'s key when none is set.
+Deploying to AWS: docs/deploy.md."""
 
 
 def version() -> str:
