@@ -12,6 +12,7 @@ from importlib import metadata
 COMMAND_MODULES: tuple[str, ...] = (
     "batchgate_tools.cli.local_commands",
     "batchgate_tools.cli.api_commands",
+    "batchgate_tools.cli.feed_commands",
     "batchgate_tools.cli.lake_commands",
 )
 
