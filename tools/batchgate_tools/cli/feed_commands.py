@@ -386,7 +386,7 @@ def sync_details(s: dict[str, Any]) -> str:
             ("trigger", s.get("trigger")),
             ("started", output.when(s.get("started"))),
             ("ended", output.when(s.get("ended")) + took),
-            ("snapshots", f"{s.get('fromSnapshot')} -> {s.get('toSnapshot')}"),
+            ("snapshots", f"{s.get('fromSnapshot') or 'none'} -> {s.get('toSnapshot') or 'none'}"),
             ("rows", f"{r['upserted']:,} upserted, {r['deleted']:,} deleted"),
             (
                 "items",
