@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import requests
 
+from batchgate_tools.feeds_client import FeedsMixin
 from batchgate_tools.files import Progress, ProgressFn, infer_format, unique_names
 
 MIB = 1024 * 1024
@@ -42,7 +43,7 @@ class ClientError(Exception):
         self.request_id = request_id
 
 
-class Client:
+class Client(FeedsMixin):  # export feeds: feeds_client.py
     def __init__(
         self,
         base_url: str,

@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "batchgate_tools.cli.local_commands",
     "batchgate_tools.cli.api_commands",
     "batchgate_tools.cli.job_commands",
+    "batchgate_tools.cli.feed_commands",
     "batchgate_tools.cli.lake_commands",
 )
 
