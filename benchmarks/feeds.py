@@ -37,6 +37,7 @@ import functools
 import gc
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -463,6 +464,12 @@ def _run(lake: Lake, s: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _short(line: str) -> str:
+    """A profile line without this machine's folders."""
+    line = line.replace(f"{ROOT}/", "")
+    return re.sub(r"\S*/lib/python3\.\d+/", "", re.sub(r"\S*/site-packages/", "", line))
+
+
 def _profile(fn: Any, top: int = 25) -> list[str]:
     """The functions where one call of ``fn`` spends its time (cumulative, cProfile)."""
     import cProfile
@@ -473,7 +480,7 @@ def _profile(fn: Any, top: int = 25) -> list[str]:
     profiler.runcall(fn)
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(top)
-    lines = [line.rstrip() for line in text.getvalue().splitlines() if line.strip()]
+    lines = [_short(line.rstrip()) for line in text.getvalue().splitlines() if line.strip()]
     print("\n".join(lines), flush=True)
     return lines[-top:]
 
