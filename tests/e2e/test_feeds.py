@@ -509,3 +509,18 @@ def test_an_export_feed_job_runs_a_sync_and_its_run_follows_it(
     second = run_once()
     (synced,) = [s for s in second["steps"] if s["name"] == "sync"]
     assert second["status"] == "success" and synced["metrics"]["rows"] == 2, second
+
+
+def test_a_feed_of_a_dataset_with_nothing_landed_yet_syncs_empty_then_full(
+    feeds: Feeds, flow: Flow, stack: RunningStack
+) -> None:
+    ds = flow.dataset("feed-empty", SIMPLE)
+    bucket = "batchgate-feed-destinations-empty"
+    feeds.s3.create_bucket(Bucket=bucket)
+    feed = feeds.create("empty", ds, {"type": "s3", "uri": f"s3://{bucket}/"})
+    assert stack.get(f"{FEEDS}/{feed['id']}/estimate").json()["rows"] == 0
+    first = feeds.wait(feed["id"], feeds.sync(feed["id"]))
+    assert first["status"] == "success" and first["mode"] == "full" and first["items"]["total"] == 0, first
+    flow.ingest(ds, rows_of(2))
+    second = feeds.wait(feed["id"], feeds.sync(feed["id"]))
+    assert second["mode"] == "full" and second["rows"]["upserted"] == 2, "still no watermark: full again"

@@ -22,6 +22,8 @@ def start_sync(store: FeedStore, machine_arn: str | None, feed: Feed, mode: Sync
         raise FeedsNotConfigured("syncs need the feed-sync state machine: BATCHGATE_FEED_SYNC_SM is not set")
     if mode == "retry" and not feed.owed:
         raise Conflict(f"feed {feed.id} owes no failed items", code="BG-409-NOTHING-TO-RETRY")
+    if mode == "incremental" and feed.watermark.snapshot is None:
+        mode = "full"  # a feed's first sync sends everything, whatever it was asked
     if feed.syncing:
         raise Conflict(f"sync {feed.syncing} of feed {feed.id} is running", code="BG-409-SYNC-RUNNING")
     sync = Sync(id=new_id(), org=feed.org, sandbox=feed.sandbox, feed_id=feed.id, mode=mode, trigger=trigger,

@@ -54,9 +54,16 @@ def recent_landings(table: Table, since_ms: int) -> list[tuple[str, int]]:
     for snapshot in ancestors_of(table.current_snapshot(), table.metadata):
         if snapshot.timestamp_ms < since_ms:
             break
-        batch = batch_of(table, snapshot.snapshot_id)
-        if batch is not None:
-            found.append((batch, snapshot.snapshot_id))
+        # Read from the snapshot in hand: looking it up by id is a linear search, which made
+        # this landings x snapshots (benchmarks/feeds.py, decision 39).
+        summary = snapshot.summary
+        batch = (
+            summary.get(BATCH_KEY)
+            if summary is not None and summary.get(OPERATION_KEY) in WRITING_OPERATIONS
+            else None
+        )
+        if batch:
+            found.append((str(batch), snapshot.snapshot_id))
     return found
 
 

@@ -21,12 +21,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyiceberg.table import Table
 
 from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.objects import Objects
 from batchgate.core import keys
 from batchgate.core.errors import BatchgateError, InvalidRequest, NotFound
 from batchgate.core.ids import now_ms
+from batchgate.core.models import Dataset
 from batchgate.feeds.changes import Part, Planner
 from batchgate.feeds.deliver import (
     CONTENT_TYPES,
@@ -92,8 +94,12 @@ def feed_plan(ctx: TaskContext, state: State) -> State:
     retries = _owed_items(store, feed) if sync.mode != "full" else []
     units: list[dict[str, Any]] = [{"retry": r} for r in retries]
     columns: list[str] = []
-    if sync.mode != "retry":
-        table = load_table(shared_catalog(), dataset)
+    table = _table_if_any(dataset) if sync.mode != "retry" else None
+    if sync.mode != "retry" and table is None:
+        # No batch has landed yet, so there is no table: an empty full sync (it sets nothing).
+        sync.mode = "full"
+        state_extra: dict[str, Any] = {}
+    elif table is not None:
         point = reading_point(table, lambda b: _status(ctx, feed, b) == "aborted", now_ms=now_ms())
         size_rows, size_bytes = _part_size(feed)
         planner = Planner(
@@ -136,6 +142,13 @@ def feed_plan(ctx: TaskContext, state: State) -> State:
     sync.message = f"{total} item(s) to deliver"
     store.put_sync(sync)
     return {"chunks": list(range(len(chunks))), "items": total}
+
+
+def _table_if_any(dataset: Dataset) -> Table | None:
+    try:
+        return load_table(shared_catalog(), dataset)
+    except NotFound:
+        return None
 
 
 def _owed_items(store: FeedStore, feed: Feed) -> list[dict[str, Any]]:

@@ -156,7 +156,15 @@ class FeedAdmin:
     def _plan(self, p: Principal, feed: Feed, mode: str) -> ChangePlan:
         """The sync ``mode`` would send, from metadata only (nothing read, nothing written)."""
         dataset = self._dataset(p, feed.dataset_id, code="BG-404-DATASET", missing=NotFound)
-        table = load_table(shared_catalog(), dataset)
+        try:
+            table = load_table(shared_catalog(), dataset)
+        except NotFound:  # no batch has landed yet: nothing to send
+            return ChangePlan(
+                "full" if mode == "full" or feed.watermark.snapshot is None else "incremental",
+                None,
+                None,
+                None,
+            )
         point = reading_point(table, lambda b: self._status(p, b) == "aborted", now_ms=now_ms())
         planner = Planner(
             table, dataset_id=dataset.id, identity=list(dataset.tags.identity), upsert=dataset.tags.is_upsert,
