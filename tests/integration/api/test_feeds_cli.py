@@ -170,16 +170,13 @@ def test_cli_create_list_show_estimate_sync_and_delete(
     assert execution["name"] == f"sync-{sync_id}"
     code, out, _ = run(cli, capsys, "feeds", "syncs", "people-out")
     row = out.splitlines()[2].split()
-    # recorded as asked (SYNC); its plan makes the first sync of a feed full
-    assert row[:3] == [sync_id, "incremental", "running"] and "(1 syncs)" in out
+    # the first sync of a feed is full, whatever was asked
+    assert row[:3] == [sync_id, "full", "running"] and "(1 syncs)" in out
     code, out, _ = run(cli, capsys, "feeds", "syncs", "people-out", sync_id)
     assert "status     running" in out and "items      0 total, 0 sent, 0 failed, 0 retried" in out
     assert run(cli, capsys, "feeds", "items", "people-out")[1].strip().endswith("(0 items)")
     shown_out = run(cli, capsys, "feeds", "show", "people-out")[1]
-    assert (
-        f"syncing       {sync_id}" in shown_out
-        and f"last sync     {sync_id} incremental running" in shown_out
-    )
+    assert f"syncing       {sync_id}" in shown_out and f"last sync     {sync_id} full running" in shown_out
 
     code, _, err = run(cli, capsys, "feeds", "sync", "people-out", "--full")
     assert code == 2 and sync_id in one_line_error(err, "BG-409-SYNC-RUNNING")

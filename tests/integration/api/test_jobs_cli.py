@@ -89,7 +89,7 @@ def create_args(dataset: str, name: str = "hourly", *extra: str) -> list[str]:
 def test_sdk_jobs_by_id_or_name_and_runs(client: Client, aws: Aws, dataset: str) -> None:
     kinds = {w["name"]: w for w in client.workflows()}
     assert {"ingest-s3", "ingest-http", "export-feed"} <= set(kinds)
-    assert kinds["export-feed"]["available"] is False
+    assert [a["name"] for a in kinds["export-feed"]["attributes"]] == ["feedId", "mode"]
     attrs = {"datasetId": dataset, "bucket": SOURCE, "prefix": "exports/", "format": "json"}
     job = client.create_job("hourly", "ingest-s3", attrs, "rate(1 hour)", description="partner files")
     assert job["status"] == "inactive" and job["schedule"] == {
@@ -141,7 +141,10 @@ def test_sdk_wait_run_times_out_on_a_run_that_goes_on(client: Client, dataset: s
 def test_cli_workflows(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["jobs", "workflows"]) == 0
     out = capsys.readouterr().out
-    assert "ingest-s3  (available)" in out and "export-feed  (unavailable: export feeds" in out
+    assert (
+        "ingest-s3\n  Ingest, as one batch per run" in out
+        and "export-feed\n  Run a sync of an export feed" in out
+    )
     assert "steps: start → list → create-batch → copy → complete → wait → finish" in out
     line = next(x for x in out.splitlines() if x.startswith("format "))
     assert line.split()[:4] == ["format", "string", "(json|csv|parquet)", "yes"]

@@ -41,7 +41,6 @@ def metrics(m: dict[str, Any] | None) -> str:
 def workflows_text(found: list[dict[str, Any]]) -> str:
     blocks = []
     for w in found:
-        state = "available" if w.get("available", True) else f"unavailable: {w.get('unavailable')}"
         rows = [
             [
                 a.get("name"),
@@ -53,7 +52,7 @@ def workflows_text(found: list[dict[str, Any]]) -> str:
             for a in w.get("attributes") or []
         ]
         blocks.append(
-            f"{w.get('name')}  ({state})\n  {w.get('description')}\n"
+            f"{w.get('name')}\n  {w.get('description')}\n"
             f"  steps: {' → '.join(w.get('steps') or [])}\n\n"
             + table(["ATTRIBUTE", "TYPE", "REQUIRED", "DEFAULT", "DESCRIPTION"], rows)
         )
