@@ -20,13 +20,9 @@ import requests
 
 from tests.e2e.stack import RunningStack, start_stack
 from tests.e2e.test_guide_flows import Flow, jsonl
+from tests.e2e.test_jobs import SIMPLE, rows_of
 
 FEEDS = "/data/foundation/export/feeds"
-SIMPLE = {"fields": [{"name": "id", "type": "string", "required": True}, {"name": "n", "type": "integer"}]}
-
-
-def rows_of(n: int, start: int = 0) -> bytes:
-    return jsonl([{"id": f"r{i}", "n": i} for i in range(start, start + n)])
 
 
 class Feeds:

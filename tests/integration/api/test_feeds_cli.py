@@ -16,11 +16,10 @@ import pytest
 
 from batchgate.workflow import feed_sync
 from batchgate.workflow.context import TaskContext
-from batchgate_tools.cli import main
 from batchgate_tools.cli.feed_commands import SyncProgress, human_bytes
 from batchgate_tools.client import Client, ClientError
 from tests.conftest import refresh_process_state
-from tests.integration.api.harness import API_URL, Api, Aws, Creds, sdk_session
+from tests.integration.api.harness import Api, Aws
 from tests.integration.api.landing import lake_env, land
 
 DEST = "batchgate-feed-destinations-cli"
@@ -36,31 +35,6 @@ def catalog(aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> object
     refresh_process_state()
     aws.s3.create_bucket(Bucket=DEST)
     return lake_env(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def client(api: Api, keys: dict[str, Creds]) -> Client:
-    k = keys["acme"]
-    return Client(API_URL, k.key_id, k.token, k.org, k.sandbox, session=sdk_session(api))
-
-
-@pytest.fixture
-def cli(api: Api, keys: dict[str, Creds], monkeypatch: pytest.MonkeyPatch) -> Any:
-    import batchgate_tools.cli.connection as connection
-
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "1")  # the handler's EMF lines stay off stdout
-    real = connection.Client
-    monkeypatch.setattr(connection, "Client", lambda *a, **kw: real(*a, **kw, session=sdk_session(api)))
-    k = keys["acme"]
-    for name, value in {
-        "BATCHGATE_URL": API_URL,
-        "BATCHGATE_API_KEY": k.key_id,
-        "BATCHGATE_TOKEN": k.token,
-        "BATCHGATE_ORG": "acme",
-        "BATCHGATE_SANDBOX": "prod",
-    }.items():
-        monkeypatch.setenv(name, value)
-    return main
 
 
 def run(cli: Any, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

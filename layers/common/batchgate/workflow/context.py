@@ -114,3 +114,16 @@ def error_entry(error: Any, default_code: str) -> ErrorEntry | None:
             description=str(parsed.get("message") or parsed.get("errorMessage") or cause)[:1000],
         )
     return ErrorEntry(code=default_code, description=f"{error.get('Error', 'Error')}: {cause}"[:1000])
+
+
+def caught_error(error: Any, default_code: str) -> dict[str, str]:
+    """An ASL Catch's error (``{"Error", "Cause"}``, the Cause carrying our JSON) as a record of
+    the code and message, for the run or sync that failed."""
+    if not isinstance(error, dict):
+        return {"code": default_code, "message": "a step failed"}
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        return {"code": str(parsed.get("code", default_code)), "message": str(parsed.get("message", cause))}
+    except (ValueError, AttributeError):
+        return {"code": default_code, "message": f"{error.get('Error', 'error')}: {cause}"[:1000]}

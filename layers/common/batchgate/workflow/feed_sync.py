@@ -52,7 +52,7 @@ from batchgate.lake.catalog import shared_catalog
 from batchgate.lake.history import reading_point
 from batchgate.lake.tables import load_table
 from batchgate.observability import logger
-from batchgate.workflow.context import State, TaskContext
+from batchgate.workflow.context import State, TaskContext, caught_error
 
 # Webhook parts are read whole by one delivery: keep them small enough for the function's memory.
 WEBHOOK_PART_ROWS = 50_000
@@ -454,7 +454,7 @@ def feed_fail(ctx: TaskContext, state: State) -> State:
         sync = store.get_sync(state["org"], state["sandbox"], state["syncId"])
     except NotFound:
         return {"status": "failed"}
-    error = sync.errors[-1] if sync.errors else _error_of(state.get("error"))
+    error = sync.errors[-1] if sync.errors else caught_error(state.get("error"), "BG-500-FEED-SYNC")
     if error not in sync.errors:
         sync.errors = [*sync.errors, error]
     sync.status, sync.ended, sync.message = "failed", now_ms(), str(error.get("message", "a step failed"))
@@ -490,20 +490,6 @@ def note_failure(ctx: TaskContext, state: State, exc: BaseException) -> None:
     if entry not in sync.errors:
         sync.errors.append(entry)
         store.put_sync(sync)
-
-
-def _error_of(error: Any) -> dict[str, str]:
-    if not isinstance(error, dict):
-        return {"code": "BG-500-FEED-SYNC", "message": "a step failed"}
-    cause = error.get("Cause") or ""
-    try:
-        parsed = json.loads(cause)
-        return {
-            "code": str(parsed.get("code", "BG-500-FEED-SYNC")),
-            "message": str(parsed.get("message", cause)),
-        }
-    except (ValueError, AttributeError):
-        return {"code": "BG-500-FEED-SYNC", "message": f"{error.get('Error', 'error')}: {cause}"[:1000]}
 
 
 TASKS: dict[str, Callable[[TaskContext, State], Any]] = {

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import posixpath
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +41,7 @@ from batchgate.ingest.batch_actions import BatchActions
 from batchgate.jobs.http_fetch import fetch_to_s3
 from batchgate.jobs.models import Job, Run, RunStep
 from batchgate.observability import logger
-from batchgate.workflow.context import State, TaskContext
+from batchgate.workflow.context import State, TaskContext, caught_error
 
 # A lock held longer than this by a run that is not going any more is taken over.
 STALE_LOCK_MS = 24 * 3600 * 1000
@@ -419,9 +418,9 @@ def job_fail(ctx: TaskContext, state: State) -> State:
     # retried and then succeeded would stand for a later, different failure.
     caught = state.get("error")
     if isinstance(caught, dict) and caught.get("Cause"):
-        error = _error_of(caught)
+        error = caught_error(caught, "BG-500-JOB-RUN")
     else:
-        error = run.errors[-1] if run.errors else _error_of(caught)
+        error = run.errors[-1] if run.errors else caught_error(caught, "BG-500-JOB-RUN")
     job: Job | None
     try:
         job = store.get_job(run.org, run.sandbox, run.job_id)
@@ -507,21 +506,6 @@ def _settle(ctx: TaskContext, store: JobStore, job: Job, run: Run, batch_status:
 def _close(store: JobStore, run: Run, status: str, message: str) -> None:
     run.status, run.ended, run.message = status, now_ms(), message  # type: ignore[assignment]
     store.put_run(run)
-
-
-def _error_of(error: Any) -> dict[str, str]:
-    """The Catch's error (``{"Error", "Cause"}``) as the run shows it."""
-    if not isinstance(error, dict):
-        return {"code": "BG-500-JOB-RUN", "message": "a step failed"}
-    cause = error.get("Cause") or ""
-    try:
-        parsed = json.loads(cause)
-        return {
-            "code": str(parsed.get("code", "BG-500-JOB-RUN")),
-            "message": str(parsed.get("message", cause)),
-        }
-    except (ValueError, AttributeError):
-        return {"code": "BG-500-JOB-RUN", "message": f"{error.get('Error', 'error')}: {cause}"[:1000]}
 
 
 TASKS: dict[str, Callable[[TaskContext, State], Any]] = {
