@@ -35,7 +35,11 @@ from batchgate.bundles.manifest import (
 from batchgate.core.models import DatasetSchema, DatasetTags
 from batchgate.core.schema import LINEAGE_COLUMNS, arrow_schema
 
+# Row groups of about 8 MiB of Arrow data (at most 128 Ki rows): Parquet's writer holds a row
+# group's pages while it tries dictionary encoding, so this bounds the memory a part costs to
+# write and to read (measured: 128 Ki rows of 136 B took 65 MB to write, 32 Ki rows 23 MB).
 ROW_GROUP_ROWS = 128 * 1024
+ROW_GROUP_BYTES = 8 << 20
 _FILE_MODE = 0o644 << 16
 
 
@@ -86,11 +90,13 @@ class BundleWriter:
         source: BundleSource,
         *,
         row_group_rows: int = ROW_GROUP_ROWS,
+        row_group_bytes: int = ROW_GROUP_BYTES,
         compression: str = "zstd",
     ) -> None:
         self._zip = zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)
         self.bundle_id, self.source = bundle_id, source
-        self.row_group_rows, self.compression = row_group_rows, compression
+        self.row_group_rows, self.row_group_bytes = row_group_rows, row_group_bytes
+        self.compression = compression
         self._datasets: dict[str, _Dataset] = {}
         self._done = False
         # Entries carry the export's time (zip's DOS clock starts in 1980).
@@ -155,7 +161,7 @@ class BundleWriter:
                 with pq.ParquetWriter(sink, ds.arrow, compression=self.compression) as parquet:
                     for table in _tables(data, self.row_group_rows):
                         table = _conform(table, ds.arrow, path)
-                        parquet.write_table(table, row_group_size=self.row_group_rows)
+                        parquet.write_table(table, row_group_size=self._group_rows(table))
                         rows += table.num_rows
         except BaseException:
             self.abort()
@@ -164,6 +170,13 @@ class BundleWriter:
         ds.entry.files.append(part)
         ds.entry.rows += rows
         return part
+
+    def _group_rows(self, table: pa.Table) -> int:
+        """Rows a row group of ``table`` holds: about ``row_group_bytes``, ``row_group_rows`` at most."""
+        if table.num_rows == 0:
+            return self.row_group_rows
+        by_bytes = self.row_group_bytes * table.num_rows // max(table.nbytes, 1)
+        return max(1, min(self.row_group_rows, by_bytes))
 
     # -- the end ------------------------------------------------------------------------------
     def manifest(self) -> Manifest:
