@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "batchgate_tools.cli.job_commands",
     "batchgate_tools.cli.feed_commands",
     "batchgate_tools.cli.lake_commands",
+    "batchgate_tools.cli.bundle_commands",
 )
 
 EPILOG = """Each command's --help names the environment variables it reads. The API commands
