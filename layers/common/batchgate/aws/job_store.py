@@ -152,10 +152,6 @@ class JobStore(Store):
             for i in self._query_index("gsi2", keys.jobs_in_status("active"), desc=False)
         ]
 
-    def job_by_name(self, org: str, sandbox: str, name: str) -> Job | None:
-        item = self._get(keys.job_name_pk(org, sandbox, name), keys.JOB_NAME_SK)
-        return None if item is None else self.get_job(org, sandbox, item["jobId"]["S"])
-
     def take_run_lock(self, job: Job, run_id: str) -> bool:
         """Make ``run_id`` the job's running run unless another run holds it."""
         return self._set_running(job, run_id, condition="attribute_not_exists(#r) OR #r = :none OR #r = :run")

@@ -398,7 +398,7 @@ def job_finish(ctx: TaskContext, state: State) -> State:
         message = f"batch {batch.id} is {batch.status}"
         if status == "failed":
             run.errors = [e.model_dump(by_alias=True, exclude_none=True) for e in batch.errors]
-    log.end(step)
+    log.end(step, message=f"run {status}: {message}")
     _close(store, run, status, message)
     store.release_run_lock(job, run.id)
     return {"status": status}
