@@ -273,12 +273,12 @@ def feed_deliver(lake: Lake, table: Any, planned: Any, prefix: str) -> dict[str,
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
     from batchgate.feeds.deliver import CONTENT_TYPES, encode, export_schema, read_part
-    from batchgate.workflow.feed_sync import S3_CONCURRENCY, _chunks, _number, _part_json
+    from batchgate.feeds.items import S3_CONCURRENCY, chunk_units, number_units, part_json
 
     plan, columns = planned
-    units = [{"part": _part_json(p)} for p in plan.parts]
-    numbered, _ = _numbered(units, _number)
-    chunks = _chunks(numbered, S3_CONCURRENCY)
+    units = [{"part": part_json(p)} for p in plan.parts]
+    numbered, _ = number_units(units, None)  # S3: one item per part
+    chunks = chunk_units(numbered, S3_CONCURRENCY)
     schema = export_schema(schema_to_pyarrow(table.schema(), include_field_ids=False), columns)
 
     def deliver(chunk: list[int]) -> tuple[int, int]:
@@ -306,15 +306,6 @@ def feed_deliver(lake: Lake, table: Any, planned: Any, prefix: str) -> dict[str,
         "rows": sum(r for r, _ in done),
         "bytes": sum(b for _, b in done),
     }
-
-
-def _numbered(units: list[dict[str, Any]], number: Any) -> tuple[list[dict[str, Any]], int]:
-    """``_number`` for an S3 feed (one item per part): it only reads the feed's destination."""
-
-    class _Feed:
-        destination = None
-
-    return number(_Feed(), units)
 
 
 # -- cases --------------------------------------------------------------------------------------

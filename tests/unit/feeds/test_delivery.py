@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from batchgate.feeds.deliver import Webhook, encode, export_schema, records
+from batchgate.feeds.items import chunk_units, number_units, rows_per_item
 from batchgate.feeds.models import Feed, S3Destination, WebhookDestination
-from batchgate.workflow.feed_sync import _chunks, _number
 
 
 class Scripted(BaseHTTPRequestHandler):
@@ -92,14 +92,14 @@ def feed(destination: Any) -> Feed:
 def test_parts_become_numbered_items_and_chunks_keep_their_order() -> None:
     units = [{"retry": {"rows": 10}}, {"part": {"rows": 25}}, {"part": {"rows": 0}}, {"part": {"rows": 10}}]
     web = feed(WebhookDestination(type="webhook", url="http://x", batchSize=10))
-    numbered, total = _number(web, [dict(u) for u in units])
+    numbered, total = number_units([dict(u) for u in units], rows_per_item(web))
     assert [u["first"] for u in numbered] == [0, 1, 4, 5] and total == 6
     s3 = feed(S3Destination(type="s3", uri="s3://bucket/p"))
-    numbered, total = _number(s3, [dict(u) for u in units])
+    numbered, total = number_units([dict(u) for u in units], rows_per_item(s3))
     assert [u["first"] for u in numbered] == [0, 1, 2, 3] and total == 4
-    chunks = _chunks(numbered, 2)
+    chunks = chunk_units(numbered, 2)
     assert [i for c in chunks for i in c] == [0, 1, 2, 3] and len(chunks) == 2
-    assert _chunks([], 4) == [] and len(_chunks(numbered, 16)) <= 4
+    assert chunk_units([], 4) == [] and len(chunk_units(numbered, 16)) <= 4
     assert s3.destination.prefix == "p/" and s3.destination.bucket == "bucket"  # type: ignore[union-attr]
 
 

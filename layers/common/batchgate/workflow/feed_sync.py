@@ -14,7 +14,6 @@ watermark, so a sync killed half-way never passes undelivered rows.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +28,7 @@ from batchgate.core import keys
 from batchgate.core.errors import BatchgateError, InvalidRequest, NotFound
 from batchgate.core.ids import now_ms
 from batchgate.core.models import Dataset
-from batchgate.feeds.changes import Part, Planner
+from batchgate.feeds.changes import Planner
 from batchgate.feeds.deliver import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -38,6 +37,14 @@ from batchgate.feeds.deliver import (
     export_schema,
     read_part,
     records,
+)
+from batchgate.feeds.items import (
+    chunk_units,
+    concurrency_of,
+    number_units,
+    part_json,
+    part_size,
+    rows_per_item,
 )
 from batchgate.feeds.models import (
     Feed,
@@ -54,9 +61,6 @@ from batchgate.lake.tables import load_table
 from batchgate.observability import logger
 from batchgate.workflow.context import State, TaskContext, caught_error
 
-# Webhook parts are read whole by one delivery: keep them small enough for the function's memory.
-WEBHOOK_PART_ROWS = 50_000
-S3_CONCURRENCY = 4
 # A delivery task stops retrying (items fail, owed to the next sync) before the tasks function's
 # 900 s timeout could end it mid-write.
 DELIVER_BUDGET_SECONDS = 780
@@ -101,7 +105,7 @@ def feed_plan(ctx: TaskContext, state: State) -> State:
         state_extra: dict[str, Any] = {}
     elif table is not None:
         point = reading_point(table, lambda b: _status(ctx, feed, b) == "aborted", now_ms=now_ms())
-        size_rows, size_bytes = _part_size(feed)
+        size_rows, size_bytes = part_size(feed)
         planner = Planner(
             table,
             dataset_id=dataset.id,
@@ -130,12 +134,12 @@ def feed_plan(ctx: TaskContext, state: State) -> State:
         else:
             plan_ = planner.incremental(feed.watermark.snapshot, snapshot, point.aborted, committed, write)
         sync.from_snapshot, sync.to_snapshot = plan_.from_snapshot, plan_.to_snapshot
-        units += [{"part": _part_json(p)} for p in plan_.parts]
+        units += [{"part": part_json(p)} for p in plan_.parts]
         state_extra = {"toTime": plan_.to_time, "toBatch": _newest_batch(plan_.upsert_batches)}
     else:
         state_extra = {}
-    numbered, total = _number(feed, units)
-    chunks = _chunks(numbered, _concurrency(feed))
+    numbered, total = number_units(units, rows_per_item(feed))
+    chunks = chunk_units(numbered, concurrency_of(feed))
     plan = {"columns": columns, "units": numbered, "chunks": chunks, "items": total, **state_extra}
     ctx.objects.put_json(plan_key, plan)
     sync.items.total = total
@@ -161,10 +165,6 @@ def _owed_items(store: FeedStore, feed: Feed) -> list[dict[str, Any]]:
     return out
 
 
-def _part_json(part: Part) -> dict[str, Any]:
-    return {"op": part.op, "files": part.files, "rows": part.rows, "bytes": part.bytes}
-
-
 def _newest_batch(batches: list[str]) -> str | None:
     return batches[-1] if batches else None
 
@@ -174,51 +174,6 @@ def _status(ctx: TaskContext, feed: Feed, batch_id: str) -> str | None:
         return ctx.store.get_batch(feed.org, feed.sandbox, batch_id).status
     except NotFound:
         return None
-
-
-def _part_size(feed: Feed) -> tuple[int, int]:
-    d = feed.destination
-    if isinstance(d, S3Destination):
-        return d.partRows, d.partBytes
-    return max(WEBHOOK_PART_ROWS, d.batchSize), 256 * 1024 * 1024
-
-
-def _concurrency(feed: Feed) -> int:
-    d = feed.destination
-    return d.concurrency if isinstance(d, WebhookDestination) else S3_CONCURRENCY
-
-
-def _number(feed: Feed, units: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """Each unit with its first item number: a part is one item (s3) or one per ``batchSize``
-    rows (webhook); an owed item is one item."""
-    per = feed.destination.batchSize if isinstance(feed.destination, WebhookDestination) else None
-    number = 0
-    for unit in units:
-        unit["first"] = number
-        if "part" in unit and per is not None:
-            number += max(1, math.ceil(unit["part"]["rows"] / per))
-        else:
-            number += 1
-    return units, number
-
-
-def _chunks(units: list[dict[str, Any]], concurrency: int) -> list[list[int]]:
-    """Unit indexes per chunk, at most ``concurrency`` chunks of about equal rows. Owed items
-    and deletes come first in unit order; a chunk delivers its units in order."""
-    if not units:
-        return []
-    k = min(concurrency, len(units))
-    weights = [max(1, (u.get("part") or u.get("retry") or {}).get("rows", 1)) for u in units]
-    target = sum(weights) / k
-    chunks: list[list[int]] = [[]]
-    acc = 0.0
-    for i, w in enumerate(weights):
-        if chunks[-1] and acc + w > target and len(chunks) < k:
-            chunks.append([])
-            acc = 0.0
-        chunks[-1].append(i)
-        acc += w
-    return chunks
 
 
 # -- Deliver --------------------------------------------------------------------------------------
