@@ -40,6 +40,8 @@ MACHINE_SETTINGS = {
     "ValidateLargeStateMachine": "validate_large_state_machine_arn",
     "JobRunStateMachine": "job_run_state_machine_arn",
     "FeedSyncStateMachine": "feed_sync_state_machine_arn",
+    "BundleExportStateMachine": "bundle_export_state_machine_arn",
+    "BundleImportStateMachine": "bundle_import_state_machine_arn",
 }
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server access log

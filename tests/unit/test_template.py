@@ -52,7 +52,17 @@ def test_every_function_handler_file_exists() -> None:
 def test_each_state_machine_has_one_workflow_module_with_exactly_its_tasks() -> None:
     import re
 
-    from batchgate.workflow import abort, complete, feed_sync, gc, job_run, revert, validate_large
+    from batchgate.workflow import (
+        abort,
+        bundle_export,
+        bundle_import,
+        complete,
+        feed_sync,
+        gc,
+        job_run,
+        revert,
+        validate_large,
+    )
     from batchgate.workflow.tasks import TASKS
 
     modules = {
@@ -63,6 +73,8 @@ def test_each_state_machine_has_one_workflow_module_with_exactly_its_tasks() -> 
         "ValidateLargeStateMachine": validate_large,
         "JobRunStateMachine": job_run,
         "FeedSyncStateMachine": feed_sync,
+        "BundleExportStateMachine": bundle_export,
+        "BundleImportStateMachine": bundle_import,
     }
     r = resolver()
     machines = r.resources_of("AWS::Serverless::StateMachine")
@@ -88,3 +100,15 @@ def test_every_resource_type_is_created_locally_or_left_out_for_a_stated_reason(
     assert stale == set(), f"no longer in template.yaml: {sorted(stale)}"
     doc = (Path(__file__).resolve().parents[2] / "docs" / "local-persistence.md").read_text()
     assert all(t in doc for t in NOT_PROVISIONED), "docs/local-persistence.md lists what is left out"
+
+
+def test_functions_that_start_a_state_machine_are_given_its_arn() -> None:
+    """The local stack runs every function in one environment, the union of all of theirs, so a
+    variable missing from one function's environment would go unnoticed there and fail in AWS."""
+    r = resolver()
+    for name in ("ValidateCsvFunction", "ValidateJsonFunction", "ValidateParquetFunction"):
+        env = r.function_environment(name)
+        assert "BATCHGATE_COMPLETE_SM" in env, f"{name} completes bucket drops: it needs BATCHGATE_COMPLETE_SM"
+    assert "BATCHGATE_BUNDLE_IMPORT_SM" in r.function_environment("ValidateParquetFunction")
+    for name in ("BATCHGATE_BUNDLE_EXPORT_SM", "BATCHGATE_BUNDLE_IMPORT_SM"):
+        assert name in r.function_environment("ApiFunction")

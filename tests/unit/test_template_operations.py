@@ -125,6 +125,7 @@ BUCKET_PREFIXES = {
     keys.drop_copy_prefix("o", "s", "d", "b").split("/")[0],
     keys.job_run_prefix("o", "s", "j", "r").split("/")[0],
     keys.feed_sync_prefix("o", "s", "f", "y").split("/")[0],
+    keys.bundle_prefix("o", "s", "b").split("/")[0],
     "warehouse",  # BATCHGATE_WAREHOUSE in template.yaml's globals
 }
 

@@ -47,6 +47,8 @@ class Settings:
     # the role EventBridge Scheduler assumes to start a run.
     job_run_state_machine_arn: str | None = None
     feed_sync_state_machine_arn: str | None = None
+    bundle_export_state_machine_arn: str | None = None
+    bundle_import_state_machine_arn: str | None = None
     schedule_group: str | None = None
     scheduler_role_arn: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
@@ -71,6 +73,8 @@ class Settings:
             glue_database_prefix=os.environ.get("BATCHGATE_GLUE_DATABASE_PREFIX") or "bg",
             job_run_state_machine_arn=os.environ.get("BATCHGATE_JOB_RUN_SM") or None,
             feed_sync_state_machine_arn=os.environ.get("BATCHGATE_FEED_SYNC_SM") or None,
+            bundle_export_state_machine_arn=os.environ.get("BATCHGATE_BUNDLE_EXPORT_SM") or None,
+            bundle_import_state_machine_arn=os.environ.get("BATCHGATE_BUNDLE_IMPORT_SM") or None,
             schedule_group=os.environ.get("BATCHGATE_SCHEDULE_GROUP") or None,
             scheduler_role_arn=os.environ.get("BATCHGATE_SCHEDULER_ROLE_ARN") or None,
         )

@@ -177,3 +177,22 @@ class FeedCreate(BaseModel):
     dataset_id: str = Field(alias="datasetId", min_length=1)
     columns: list[str] | None = Field(default=None, min_length=1)
     destination: Destination
+
+
+class BundleExportBody(BaseModel):
+    """``POST /data/foundation/bundles?action=EXPORT``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    dataset_ids: list[str] = Field(alias="datasetIds", min_length=1, max_length=100)
+    include_data: bool = Field(default=True, alias="includeData")
+    as_of_batch: str | None = Field(default=None, alias="asOfBatch", min_length=1, max_length=128)
+
+
+class BundleImportBody(BaseModel):
+    """``POST /data/foundation/bundles?action=IMPORT`` with JSON: a bundle put through the URL
+    ``?action=PRESIGN`` gave (a small bundle may be the body itself, as application/octet-stream)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    upload_id: str = Field(alias="uploadId", pattern=r"^[A-Za-z0-9_-]{1,128}$")

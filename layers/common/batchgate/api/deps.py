@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from batchgate.api.auth import Principal, principal_from_request_context
 from batchgate.api.body_limits import check_json_body
+from batchgate.api.services.bundles import BundleAdmin
 from batchgate.api.services.dataset_catalog import DatasetCatalog
 from batchgate.api.services.dataset_rows import DatasetRows
 from batchgate.api.services.downloads import Downloads
@@ -21,6 +22,7 @@ from batchgate.api.services.file_upload.uploads import FileUploads
 from batchgate.api.services.jobs import JobAdmin
 from batchgate.api.services.key_admin import KeyAdmin
 from batchgate.api.services.schema_registry import SchemaRegistry
+from batchgate.aws.bundle_store import BundleStore
 from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.job_store import JobStore
 from batchgate.aws.objects import Objects
@@ -40,6 +42,7 @@ class Services:
     keys: KeyAdmin
     jobs: JobAdmin
     feeds: FeedAdmin
+    bundles: BundleAdmin
     batches: BatchActions
     uploads: FileUploads
     downloads: Downloads
@@ -68,6 +71,7 @@ def services() -> Services:
         keys=KeyAdmin(store),
         jobs=JobAdmin(JobStore(cfg.table_name), cfg),
         feeds=FeedAdmin(FeedStore(cfg.table_name), cfg),
+        bundles=BundleAdmin(BundleStore(cfg.table_name), cfg),
     )
 
 

@@ -146,6 +146,20 @@ class Objects:
                 return False
             raise
 
+    def copy_range(self, source: str, first: int, last: int, target: str) -> None:
+        """Bytes ``first``..``last`` of ``source`` (this bucket) as the object ``target``, copied
+        server-side part by part: nothing passes through the caller."""
+        upload_id = self.start_multipart(target, content_type="application/octet-stream")
+        try:
+            parts = []
+            for number, start in enumerate(range(first, last + 1, _COPY_PART), start=1):
+                end = min(start + _COPY_PART - 1, last)
+                parts.append((number, self.copy_part(target, upload_id, number, source, start, end)))
+            self.complete_multipart(target, upload_id, parts)
+        except BaseException:
+            self.abort_multipart_quietly(target, upload_id)
+            raise
+
     def objects_under(self, prefix: str) -> Iterator[ObjectInfo]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         for page in pages:

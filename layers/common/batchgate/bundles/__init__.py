@@ -1,5 +1,6 @@
 """Portable bundles (docs/bundles.md): the ``.bgbundle`` format, its streaming writer, its reader
-and its verifier. No AWS here: the sinks and sources are file-like objects the caller opens."""
+and its verifier (no AWS in these: the sinks and sources are file-like objects the caller opens);
+exports and imports as recorded (``records``) and started (``start``)."""
 
 from batchgate.bundles.errors import BundleError
 from batchgate.bundles.manifest import (

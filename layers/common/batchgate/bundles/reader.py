@@ -42,6 +42,10 @@ class EntryWindow(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
+    @property
+    def start(self) -> int:
+        return self._start
+
     def size(self) -> int:
         return self._size
 
@@ -137,6 +141,16 @@ class BundleReader:
             raise BundleError(CORRUPT, name, "its local header names another entry")
         start = info.header_offset + _LOCAL_HEADER_SIZE + name_len + extra_len
         return EntryWindow(self.fp, start, info.compress_size, name)
+
+    def span(self, path: str) -> tuple[int, int]:
+        """Where a stored entry's bytes are in the file: (offset of the first byte, byte count).
+        An import copies a part server-side as this byte range of the bundle."""
+        try:
+            info = self.zip.getinfo(path)
+        except KeyError:
+            raise BundleError(CORRUPT, path, "not in the bundle") from None
+        window = self.window(info)
+        return window.start, window.size()
 
     def parquet(self, path: str) -> pq.ParquetFile:
         """A part as a ParquetFile read in place (no copy of the part)."""

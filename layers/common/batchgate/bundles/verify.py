@@ -35,7 +35,7 @@ from batchgate.bundles.manifest import MANIFEST_NAME, BundleFile, Manifest
 from batchgate.bundles.reader import BundleReader
 from batchgate.core.schema import arrow_schema
 
-BLOCK = 1 << 20
+BLOCK = 8 << 20
 
 
 def verify(source: str | os.PathLike[str] | IO[bytes] | Any) -> Manifest:

@@ -371,3 +371,44 @@ def syncs_in_status(status: str) -> str:
 def feed_sync_prefix(org: str, sandbox: str, feed_id: str, sync_id: str) -> str:
     """Where a sync keeps its plan, its change files and its items' payloads."""
     return f"feeds/{org}/{sandbox}/{feed_id}/{sync_id}/"
+
+
+# -- portable bundles (seed 000) ----------------------------------------------------------------
+BUNDLE_SK = "BUNDLE"
+BUNDLES = "bundles/"
+
+
+def bundle_pk(org: str, sandbox: str, record_id: str) -> str:
+    """An export or an import of a bundle."""
+    return f"{tenant(org, sandbox)}#BUNDLE#{record_id}"
+
+
+def bundles_of_tenant(org: str, sandbox: str) -> str:
+    """gsi1 partition of a tenant's exports and imports, newest first."""
+    return f"{tenant(org, sandbox)}#BUNDLES"
+
+
+def bundles_in_status(status: str) -> str:
+    """gsi2 partition of every tenant's exports and imports in a status (restart recovery)."""
+    return f"BUNDLES#{status}"
+
+
+def bundle_claim_pk(org: str, sandbox: str, bundle_id: str) -> str:
+    """Which import of this sandbox took the bundle with this manifest ``bundleId``: an import is
+    idempotent by it."""
+    return f"{tenant(org, sandbox)}#BUNDLEID#{bundle_id}"
+
+
+def bundle_prefix(org: str, sandbox: str, record_id: str) -> str:
+    """Where an export writes its bundle and an API import keeps the bytes it was sent: never
+    under uploads/ or inbox/, so no S3 notification routes them to a validator."""
+    return f"{BUNDLES}{org}/{sandbox}/{record_id}/"
+
+
+def bundle_upload_key(org: str, sandbox: str, upload_id: str) -> str:
+    """Where a presigned upload of a bundle to import puts it."""
+    return f"{BUNDLES}{org}/{sandbox}/uploads/{upload_id}.bgbundle"
+
+
+BUNDLE_DROP_FOLDER = "_bundles"
+BUNDLE_SUFFIX = ".bgbundle"

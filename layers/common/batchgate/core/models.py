@@ -358,6 +358,9 @@ class Batch(BaseModel):
     purge_requested: bool = Field(default=False, alias="purgeRequested")
     source_key: str | None = Field(default=None, alias="sourceKey")
     source_version: str | None = Field(default=None, alias="sourceVersion")
+    # AEP's batch tags ({name: [values]}); batchgate sets them on a bundle import's batches
+    # (the bundle, the import, the source dataset and the source batches the rows come from).
+    tags: dict[str, list[str]] = Field(default_factory=dict)
 
     def to_aep(self) -> dict[str, Any]:
         """The batch as AEP's catalog/import APIs show it."""
@@ -377,7 +380,7 @@ class Batch(BaseModel):
             "metrics": self.metrics.model_dump(by_alias=True),
             "errors": [e.model_dump(by_alias=True, exclude_none=True) for e in self.errors],
             "version": "1.0.0",
-            "tags": {},
+            "tags": self.tags,
         }
         if self.replay is not None:
             body["replay"] = self.replay.model_dump()

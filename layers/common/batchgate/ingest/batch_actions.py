@@ -56,6 +56,7 @@ class BatchActions:
         partial_ingestion_percentage: float = 0,
         replay: Replay | None = None,
         batch_id: str | None = None,
+        tags: dict[str, list[str]] | None = None,
     ) -> Batch:
         """A new ``loading`` batch; ``batch_id`` fixes its id (a job run's retry creates the same
         batch again, and finds it)."""
@@ -82,6 +83,7 @@ class BatchActions:
             updated=ts,
             created_user=p.user,
             updated_user=p.user,
+            tags=tags or {},
         )
         self.store.create_batch(batch)
         return batch

@@ -56,7 +56,7 @@ class BucketDrops:
         if ref.fmt is None:
             return ErrorEntry(
                 code="BG-INBOX-SUFFIX",
-                description=f"{ref.name!r}: unknown suffix; use .json, .jsonl, .csv or .parquet (optionally .gz)",
+                description=f"{ref.name!r}: unknown suffix; use .json, .jsonl, .csv or .parquet (optionally .gz); a .bgbundle goes to inbox/{ref.org}/{ref.sandbox}/_bundles/",
             )
         try:
             return self.store.get_dataset(ref.org, ref.sandbox, ref.dataset_id)

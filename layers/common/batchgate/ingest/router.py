@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from batchgate.aws.bundle_store import BundleStore
 from batchgate.aws.executions import Executions
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
+from batchgate.bundles.records import BundleRecord, ObjectRef
+from batchgate.bundles.start import start as start_bundle
 from batchgate.core import keys
 from batchgate.core.errors import InvalidRequest, NotFound
 from batchgate.core.file_names import check_file_name
-from batchgate.ingest.drop import BucketDrops
+from batchgate.core.ids import now_ms
+from batchgate.ingest.drop import DROP_USER, BucketDrops
 from batchgate.ingest.messages import ObjectEvent
 from batchgate.ingest.validate import FileValidator
 from batchgate.observability import logger
@@ -34,6 +38,20 @@ class Ingestor:
         executions = Executions()
         self.validator = FileValidator(settings, self.store, executions)
         self.drops = BucketDrops(settings, self.store, executions, self.validator)
+
+    def _bundle_drop(self, ev: ObjectEvent, ref: keys.ObjectRef, version: str | None) -> str:
+        """A bundle dropped at ``inbox/{org}/{sandbox}/_bundles/``: an import of that version (its
+        id derived from it, so a repeated event finds the import it started)."""
+        import_id = keys.inbox_batch_id(ev.key, version or ev.etag).replace("inbox-", "bundle-", 1)
+        record = BundleRecord(
+            id=import_id, org=ref.org, sandbox=ref.sandbox, kind="import", created=now_ms(),
+            created_user=DROP_USER, origin="inbox",
+            bundle=ObjectRef(bucket=ev.bucket, key=ev.key, version_id=version),
+        )  # fmt: skip
+        start_bundle(
+            BundleStore(self.settings.table_name), self.settings.bundle_import_state_machine_arn, record
+        )
+        return f"bundle-import:{import_id}"
 
     def handle(self, ev: ObjectEvent, expected_format: str) -> str:
         """Validate one object; returns what happened (for logs and tests)."""
@@ -53,6 +71,8 @@ class Ingestor:
         current = objects.current_version(ev.key)
         if current is None:
             return "gone"
+        if ref.kind == "inbox" and ref.dataset_id == keys.BUNDLE_DROP_FOLDER:
+            return self._bundle_drop(ev, ref, ev.version_id or current.version_id)
         if (
             ref.kind == "inbox"
             and ev.version_id is not None

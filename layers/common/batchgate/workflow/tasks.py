@@ -11,7 +11,17 @@ from batchgate.core.errors import BatchgateError, IllegalTransition, Transient
 from batchgate.core.ids import now_ms
 from batchgate.core.models import ErrorEntry
 from batchgate.core.status import FINAL
-from batchgate.workflow import abort, complete, feed_sync, gc, job_run, revert, validate_large
+from batchgate.workflow import (
+    abort,
+    bundle_export,
+    bundle_import,
+    complete,
+    feed_sync,
+    gc,
+    job_run,
+    revert,
+    validate_large,
+)
 from batchgate.workflow.context import State, TaskContext
 
 Task = Callable[[TaskContext, State], Any]
@@ -24,6 +34,8 @@ TASKS: dict[str, Task] = {
     **validate_large.TASKS,
     **job_run.TASKS,
     **feed_sync.TASKS,
+    **bundle_export.TASKS,
+    **bundle_import.TASKS,
 }
 
 
@@ -52,6 +64,9 @@ def note_failure(ctx: TaskContext, state: State, exc: BaseException) -> None:
         return
     if "syncId" in state and "feedId" in state and "org" in state:
         feed_sync.note_failure(ctx, state, exc)
+        return
+    if state.get("kind") in ("export", "import") and "id" in state and "org" in state:
+        bundle_export.note_failure(ctx, state, exc)
         return
     if "batchId" not in state or "org" not in state:
         return
