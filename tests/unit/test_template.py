@@ -108,7 +108,9 @@ def test_functions_that_start_a_state_machine_are_given_its_arn() -> None:
     r = resolver()
     for name in ("ValidateCsvFunction", "ValidateJsonFunction", "ValidateParquetFunction"):
         env = r.function_environment(name)
-        assert "BATCHGATE_COMPLETE_SM" in env, f"{name} completes bucket drops: it needs BATCHGATE_COMPLETE_SM"
+        assert "BATCHGATE_COMPLETE_SM" in env, (
+            f"{name} completes bucket drops: it needs BATCHGATE_COMPLETE_SM"
+        )
     assert "BATCHGATE_BUNDLE_IMPORT_SM" in r.function_environment("ValidateParquetFunction")
     for name in ("BATCHGATE_BUNDLE_EXPORT_SM", "BATCHGATE_BUNDLE_IMPORT_SM"):
         assert name in r.function_environment("ApiFunction")

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import requests
 
+from batchgate_tools.bundles_client import BundlesMixin
 from batchgate_tools.feeds_client import FeedsMixin
 from batchgate_tools.files import Progress, ProgressFn, infer_format, unique_names
 
@@ -43,7 +44,7 @@ class ClientError(Exception):
         self.request_id = request_id
 
 
-class Client(FeedsMixin):  # export feeds: feeds_client.py
+class Client(FeedsMixin, BundlesMixin):  # export feeds: feeds_client.py; bundles: bundles_client.py
     def __init__(
         self,
         base_url: str,

@@ -301,8 +301,11 @@ def bundle_import_finish(ctx: TaskContext, state: State) -> State:
         if batch.status == "success":
             continue
         found = batch.errors
-        if not found:  # refused before COMPLETE: what its files' validation says
-            found = decide(ctx.store.list_files(batch.org, batch.sandbox, batch.id), 0).errors
+        if batch.status in OPEN:  # not completed: another dataset was refused, or this one
+            outcome = decide(ctx.store.list_files(batch.org, batch.sandbox, batch.id), 0)
+            if outcome.succeeded:
+                continue  # its rows were fine: it is aborted with the rest, but says nothing
+            found = outcome.errors
         errors += [
             {"code": e.code, "message": f"dataset {entry.name}: {e.description}", "dataset": entry.name,
              "batchId": batch.id} | ({"file": e.file} if e.file else {})
