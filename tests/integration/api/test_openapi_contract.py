@@ -27,7 +27,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
-from batchgate.api.routes import batches, datasets, exports, feeds, files, jobs, keys, schemas
+from batchgate.api.routes import batches, bundles, datasets, exports, feeds, files, jobs, keys, schemas
 from batchgate.aws.feed_store import FeedStore
 from batchgate.feeds.models import Watermark
 from tests.conftest import refresh_process_state
@@ -54,6 +54,7 @@ CATALOG = "/data/foundation/catalog/batches"
 EXPORT = "/data/foundation/export"
 FEEDS = f"{EXPORT}/feeds"
 KEYS = "/data/foundation/keys"
+BUNDLES = "/data/foundation/bundles"
 FILES_T = f"{IMPORT}/{{batch_id}}/datasets/{{dataset_id}}/files/{{name}}"
 REST_OF_PATH = "x-batchgate-rest-of-path"
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -215,6 +216,7 @@ def valid_requests(
     run: str = "r",
     feed: str = "fd",
     sync: str = "sy",
+    bundle: str = "bn",
 ) -> dict[tuple[str, str], Req]:
     """One request per operation that gets past validation to the route's service: with broken
     services it is a 500, without credentials a 401, with another sandbox's headers a 403."""
@@ -267,6 +269,11 @@ def valid_requests(
             "GET", f"{FEEDS}/{feed}/syncs/{sync}/items"
         ),
         ("GET", f"{FEEDS}/{{feed_id}}/estimate"): Req("GET", f"{FEEDS}/{feed}/estimate"),
+        ("POST", BUNDLES): Req(
+            "POST", BUNDLES, {"query": {"action": "EXPORT"}, "json_body": {"datasetIds": [ds]}}
+        ),
+        ("GET", BUNDLES): Req("GET", BUNDLES),
+        ("GET", f"{BUNDLES}/{{bundle_id}}"): Req("GET", f"{BUNDLES}/{bundle}"),
     }
 
 
@@ -347,7 +354,10 @@ def test_every_documented_answer_is_real_and_true(
     _keys(run, aws)
     job, run_id = _jobs(run, aws, ds, monkeypatch)
     feed, sync = _feeds(run, aws, ds, monkeypatch)
-    _everywhere(run, monkeypatch, valid_requests(ds, b, ids["schema"], file_id, job, run_id, feed, sync))
+    bundle = _bundles(run, aws, ds, b, monkeypatch)
+    _everywhere(
+        run, monkeypatch, valid_requests(ds, b, ids["schema"], file_id, job, run_id, feed, sync, bundle)
+    )
 
     problems = [p for a in run.answered for p in document.problems(a)]
     assert not problems, "answers the document does not describe:\n" + "\n".join(problems)
@@ -668,6 +678,43 @@ def _feeds(run: Run, aws: Aws, ds: str, monkeypatch: pytest.MonkeyPatch) -> tupl
     return feed, sync
 
 
+def _bundles(run: Run, aws: Aws, ds: str, b: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every answer of the bundles routes; the id of an export started (it does not run here)."""
+    for name in ("export", "import"):
+        arn = getattr(aws.template.settings, f"bundle_{name}_state_machine_arn")
+        assert arn, f"the template's Bundle{name.title()}StateMachine was created"
+        monkeypatch.setenv(f"BATCHGATE_BUNDLE_{name.upper()}_SM", arn)
+    refresh_process_state()
+    export = {"query": {"action": "EXPORT"}}
+    started = run.call(202, "POST", BUNDLES, json_body={"datasetIds": [ds]}, **export).json()["id"]
+    run.call(400, "POST", BUNDLES, json_body={"datasetIds": ["nope"]}, **export)  # BG-400-BUNDLE-DATASET
+    run.call(400, "POST", BUNDLES, json_body={"datasetIds": [ds], "asOfBatch": "nope"}, **export)
+    run.call(400, "POST", BUNDLES, json_body={"datasetIds": []}, **export)  # BG-400-INVALID
+    run.call(400, "POST", BUNDLES, query={"action": "SHIP"})
+    plan = run.call(201, "POST", BUNDLES, query={"action": "PRESIGN"}).json()
+    assert plan["method"] == "PUT" and plan["url"].startswith("http")
+    imports = {"query": {"action": "IMPORT"}}
+    run.call(400, "POST", BUNDLES, json_body={"uploadId": plan["uploadId"]}, **imports)  # nothing PUT yet
+    run.call(202, "POST", BUNDLES, data=b"PK\x05\x06" + bytes(18), **imports)
+    run.call(400, "POST", BUNDLES, data=b"", **imports)  # an empty body
+    run.call(
+        415, "POST", BUNDLES, json_body={"uploadId": "x"}, headers={"Content-Type": "text/plain"}, **imports
+    )
+    run.call(200, "GET", BUNDLES, query={"kind": "import"})
+    run.call(400, "GET", BUNDLES, query={"limit": "0"})
+    shown = run.call(200, "GET", f"{BUNDLES}/{started}").json()
+    assert shown["kind"] == "export" and shown["status"] == "running" and "download" not in shown
+    run.call(404, "GET", f"{BUNDLES}/nope")
+    with monkeypatch.context() as patched:
+        patched.delenv("BATCHGATE_BUNDLE_EXPORT_SM")
+        refresh_process_state()
+        run.call(503, "POST", BUNDLES, json_body={"datasetIds": [ds]}, **export)  # BG-503-NOT-CONFIGURED
+    refresh_process_state()
+    writer = key_api(aws, "writer", ["prod"]).creds  # BG-403-ROLE: bundles are the admin's
+    run.call(403, "POST", BUNDLES, json_body={"datasetIds": [ds]}, creds=writer, **export)
+    return str(started)
+
+
 def _everywhere(run: Run, monkeypatch: pytest.MonkeyPatch, valid: dict[tuple[str, str], Req]) -> None:
     """401 (API Gateway's and the API function's own), 403, 500 and a 503 on every operation."""
     no_creds = {"Authorization": None, "x-api-key": None}
@@ -680,7 +727,7 @@ def _everywhere(run: Run, monkeypatch: pytest.MonkeyPatch, valid: dict[tuple[str
             403, r.method, r.path, **{**r.kw, "headers": {**r.kw.get("headers", {}), "x-sandbox-name": "dev"}}
         )
     with monkeypatch.context() as patched:
-        for module in (batches, datasets, exports, feeds, files, jobs, keys, schemas):
+        for module in (batches, bundles, datasets, exports, feeds, files, jobs, keys, schemas):
             patched.setattr(module, "services", _broken)
         for r in valid.values():
             run.call(500, r.method, r.path, **r.kw)

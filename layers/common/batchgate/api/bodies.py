@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from batchgate.core.models import DatasetSchema, DatasetTags, ExtraColumnsPolicy, InputFormat, Replay
 from batchgate.core.roles import Role
@@ -196,3 +196,7 @@ class BundleImportBody(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     upload_id: str = Field(alias="uploadId", pattern=r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class BundleActionBody(RootModel[BundleExportBody | BundleImportBody]):
+    """The JSON a ``POST /data/foundation/bundles`` takes: EXPORT's, or IMPORT's ``{"uploadId"}``."""

@@ -40,6 +40,8 @@ class RawBody:
     path: str  # as the route is declared: /a/<b>
     description: str
     model: type[BaseModel] | None = None
+    # JSON of ``model`` or bytes, as the Content-Type says (a bundle IMPORT takes either).
+    bytes_too: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ def _declare_bodies(doc: dict[str, Any], bodies: list[RawBody]) -> None:
             content = {"application/octet-stream": {"schema": BINARY_BODY}}
         else:
             content = {"application/json": {"schema": refs[(body.model, "validation")]}}
+            if body.bytes_too:
+                content["application/octet-stream"] = {"schema": BINARY_BODY}
         operation["requestBody"] = {
             "description": body.description,
             "required": body.model is None,

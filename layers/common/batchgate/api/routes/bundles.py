@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from batchgate.api.bodies import BundleExportBody, BundleImportBody
+from batchgate.api.bodies import BundleActionBody, BundleExportBody, BundleImportBody
 from batchgate.api.deps import header, json_model, principal, raw_body, services
 from batchgate.api.openapi_fixups import RawBody
 from batchgate.api.responses import (
@@ -34,7 +34,8 @@ READ_BY_ROUTES = (
         'EXPORT: {"datasetIds", "includeData"?, "asOfBatch"?}. IMPORT: the .bgbundle\'s bytes as '
         'application/octet-stream (small bundles), or {"uploadId"} of a bundle PUT to the URL PRESIGN gave. '
         "PRESIGN: no body.",
-        BundleExportBody,
+        BundleActionBody,
+        bytes_too=True,
     ),
 )
 
