@@ -10,7 +10,8 @@ Scheduled jobs: moto's schedules did not survive either, so active jobs get thei
 local scheduler fires them from then on), and every run still ``running`` gets its execution started
 again under its own run id; the run's tasks are idempotent per run (the batch id, the ledger claims
 and the job's lock all carry it), so it finishes without taking a file twice or losing one. Feed
-syncs still ``running`` are started again the same way, under their own sync id.
+syncs still ``running`` are started again the same way, under their own sync id, and so are bundle
+exports and imports still ``running``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import logging
 import time
 
+from batchgate.aws.bundle_store import BundleStore
 from batchgate.aws.clients import client
 from batchgate.aws.executions import Executions, batch_input
 from batchgate.aws.feed_store import FeedStore
@@ -26,6 +28,7 @@ from batchgate.aws.job_store import JobStore
 from batchgate.aws.objects import Objects
 from batchgate.aws.schedules import Schedules
 from batchgate.aws.store import Store
+from batchgate.bundles.start import execution_input
 from batchgate.core import keys
 from batchgate.core.keys import execution_name
 from batchgate.core.models import Batch, BatchStatus
@@ -66,7 +69,7 @@ class Recovery:
             self.resend_event(ev.key)
         resumed += self._restart_reverts() + self._restart_abort_cleanups()
         self._restore_job_schedules()
-        resumed += self._restart_job_runs() + self._restart_feed_syncs()
+        resumed += self._restart_job_runs() + self._restart_feed_syncs() + self._restart_bundles()
         logger.warning("recovered after restart: %d executions resumed", resumed)
         return resumed
 
@@ -133,6 +136,20 @@ class Recovery:
             payload = {"org": sync.org, "sandbox": sync.sandbox, "feedId": sync.feed_id, "syncId": sync.id}
             Executions().start(
                 self.machines["FeedSyncStateMachine"], f"sync-{sync.id}-r{int(time.time())}", payload
+            )
+            count += 1
+        return count
+
+    def _restart_bundles(self) -> int:
+        """An export or import cut off mid-way runs again under its own id: every task is safe to
+        repeat (an export writes its bundle again from the start; an import finds the datasets,
+        batches and parts its ids derive from). A bundle drop whose event was lost is found by
+        the inbox sweep above."""
+        count = 0
+        for record in BundleStore(settings().table_name).records_in_status("running"):
+            machine = self.machines[f"Bundle{record.kind.title()}StateMachine"]
+            Executions().start(
+                machine, f"bundle-{record.kind}-{record.id}-r{int(time.time())}", execution_input(record)
             )
             count += 1
         return count

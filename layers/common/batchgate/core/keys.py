@@ -412,3 +412,9 @@ def bundle_upload_key(org: str, sandbox: str, upload_id: str) -> str:
 
 BUNDLE_DROP_FOLDER = "_bundles"
 BUNDLE_SUFFIX = ".bgbundle"
+
+
+def bundle_drop_import_id(key: str, version: str) -> str:
+    """The import a bundle dropped at ``inbox/{org}/{sandbox}/_bundles/`` starts: derived from the
+    object version, so a repeated event (or the GC's sweep) finds the import it started."""
+    return "bundle-" + hashlib.sha256(f"{key}\0{version}".encode()).hexdigest()[:24]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from batchgate.aws.bundle_store import BundleStore
 from batchgate.aws.executions import Executions, batch_input
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
@@ -127,8 +128,8 @@ def start_completion(
 
 
 def drops_without_batch(store: Store, objects: Objects, older_than_ms: int) -> Iterator[ObjectEvent]:
-    """Inbox objects older than ``older_than_ms`` that have no batch: drops whose suffix no
-    notification rule routes, or whose event was lost. Keys outside the inbox layout cannot be
+    """Inbox objects older than ``older_than_ms`` that have no batch (a bundle drop: no import):
+    drops whose suffix no notification rule routes, or whose event was lost. Keys outside the inbox layout cannot be
     attributed to a tenant: they are logged, not attached to anything."""
     for obj in objects.current_versions_under(keys.INBOX):
         if obj.modified_s * 1000 > older_than_ms:
@@ -138,8 +139,14 @@ def drops_without_batch(store: Store, objects: Objects, older_than_ms: int) -> I
         except InvalidRequest:
             logger.warning("inbox object outside inbox/{org}/{sandbox}/{dataset}/", extra={"key": obj.key})
             continue
+        version = obj.version_id or obj.etag
         try:
-            store.get_batch(ref.org, ref.sandbox, keys.inbox_batch_id(obj.key, obj.version_id or obj.etag))
+            if ref.dataset_id == keys.BUNDLE_DROP_FOLDER:  # a bundle drop starts an import, not a batch
+                BundleStore(store.table).get_record(
+                    ref.org, ref.sandbox, keys.bundle_drop_import_id(obj.key, version)
+                )
+            else:
+                store.get_batch(ref.org, ref.sandbox, keys.inbox_batch_id(obj.key, version))
         except NotFound:
             # LastModified in microseconds stands in for the sequencer of the lost event
             sequencer = format(int(obj.modified_s * 1e6), "X").rjust(32, "0")

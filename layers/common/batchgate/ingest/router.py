@@ -42,7 +42,7 @@ class Ingestor:
     def _bundle_drop(self, ev: ObjectEvent, ref: keys.ObjectRef, version: str | None) -> str:
         """A bundle dropped at ``inbox/{org}/{sandbox}/_bundles/``: an import of that version (its
         id derived from it, so a repeated event finds the import it started)."""
-        import_id = keys.inbox_batch_id(ev.key, version or ev.etag).replace("inbox-", "bundle-", 1)
+        import_id = keys.bundle_drop_import_id(ev.key, version or ev.etag)
         record = BundleRecord(
             id=import_id, org=ref.org, sandbox=ref.sandbox, kind="import", created=now_ms(),
             created_user=DROP_USER, origin="inbox",
