@@ -233,3 +233,38 @@ def _no_leftover_running(stack: RunningStack) -> Any:
     for sandbox in ("prod", "dev"):
         running = [b["id"] for b in client(stack, sandbox).bundles() if b["status"] == "running"]
         assert not running, f"exports or imports left running in {sandbox}: {running}"
+
+
+def test_the_cli_exports_as_of_a_batch_and_imports_into_another_sandbox(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    from tests.e2e.test_cli_ingest import cli
+
+    pf, df = flow_in(stack, "prod"), flow_in(stack, "dev")
+    ds = pf.dataset("people-asof", SCHEMA)
+    first = pf.ingest(ds, people(30))
+    pf.ingest(ds, people(20, start=30))
+    path = tmp_path / "asof.bgbundle"
+    exported = cli("bundles", "export", ds, "-o", str(path), "--as-of-batch", first["id"], "--url", stack.api)
+    assert exported.returncode == 0, exported.stderr
+    assert "people-asof" in exported.stdout and f"bytes written to {path}" in exported.stdout
+    shown = cli("bundles", "show", str(path))
+    assert shown.returncode == 0 and shown.stdout.rstrip().endswith("verified"), shown.stdout
+    assert first["id"] in shown.stdout, "the as-of batch is in the manifest"
+
+    imported = cli("bundles", "import", str(path), "--sandbox", "dev", "--url", stack.api)
+    assert imported.returncode == 0, imported.stderr
+    assert "imported" in imported.stdout.splitlines()[-1]
+    made = dataset_named(client(stack, "dev"), "people-asof")
+    assert made is not None
+    as_of = [{"id": f"p{i}", "n": i, "tier": "gold" if i % 2 else "silver"} for i in range(30)]
+    assert sorted_rows(df, made["id"]) == sorted(as_of, key=lambda r: r["id"])
+    assert len(pf.rows(ds)) == 50, "the source has the later batch too"
+    # The same file through a presigned upload (as a large bundle goes): the import points at the first.
+    dev = client(stack, "dev")
+    again = dev.wait_bundle(dev.import_bundle(path, body_max=0), timeout=120, interval=0.3)
+    assert again["status"] == "imported" and again["duplicateOf"], again
+    damaged = tmp_path / "damaged.bgbundle"
+    damaged.write_bytes(path.read_bytes()[:-100])
+    refused = cli("bundles", "import", str(damaged), "--sandbox", "dev", "--url", stack.api)
+    assert refused.returncode == 2 and refused.stderr.startswith("error BG-400-BUNDLE-"), refused.stderr
