@@ -17,6 +17,10 @@ Points, in the order a batch meets them:
     a revert, just before its Iceberg commit
 ``gc``
     the GC sweep, after a reverted batch's snapshots were expired, before its prefixes go
+``bundle-export``
+    a bundle's export, after a dataset's parts were written, before the bundle is finished
+``bundle-import``
+    a bundle's import, after its first part was copied into its batch
 
 Actions: ``transient`` (the default) raises a transient error, which the state machines retry;
 ``kill`` ends the process at once (``os._exit``: no cleanup, no flush — as ``kill -9`` would), to
@@ -33,7 +37,7 @@ import time
 
 from batchgate.core.errors import Transient
 
-POINTS = ("validate", "assemble", "commit", "abort-cleanup", "revert", "gc")
+POINTS = ("validate", "assemble", "commit", "abort-cleanup", "revert", "gc", "bundle-export", "bundle-import")
 ENV = "BATCHGATE_FAULT"
 _lock = threading.Lock()
 

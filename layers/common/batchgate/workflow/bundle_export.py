@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from batchgate import faults
 from batchgate.aws.bundle_store import BundleStore
 from batchgate.aws.s3fs import s3_filesystem
 from batchgate.bundles.manifest import BundleSource
@@ -157,6 +158,7 @@ def bundle_export_write(ctx: TaskContext, state: State) -> State:
                 )
                 for part in _parts(rows, PART_ROWS):
                     writer.add_part(ds.id, part)
+                faults.inject("bundle-export")
                 manifest_entry = writer.manifest().dataset(ds.id)
                 entries.append(
                     DatasetEntry(

@@ -25,6 +25,7 @@ import posixpath
 from collections.abc import Callable
 from typing import Any
 
+from batchgate import faults
 from batchgate.aws.bundle_store import BundleStore
 from batchgate.aws.s3fs import s3_filesystem
 from batchgate.bundles.manifest import Manifest
@@ -249,6 +250,7 @@ def _copy_part(
             return
     first, size = int(part["first"]), int(part["size"])
     ctx.objects.copy_range(source_key, first, first + size - 1, key)
+    faults.inject("bundle-import")
 
 
 # -- Check --------------------------------------------------------------------------------------
