@@ -88,3 +88,22 @@ def test_every_resource_type_is_created_locally_or_left_out_for_a_stated_reason(
     assert stale == set(), f"no longer in template.yaml: {sorted(stale)}"
     doc = (Path(__file__).resolve().parents[2] / "docs" / "local-persistence.md").read_text()
     assert all(t in doc for t in NOT_PROVISIONED), "docs/local-persistence.md lists what is left out"
+
+
+VALIDATORS = ("ValidateCsvFunction", "ValidateJsonFunction", "ValidateParquetFunction")
+
+
+def test_the_validators_memory_is_one_parameter_that_the_local_context_reports() -> None:
+    """The three validators are sized together (docs/performance.md, Lambda sizing), and the local
+    stack's context object reports the value the template resolves to, as Lambda's does."""
+    from batchgate_tools.local.functions import LocalFunctions
+
+    template = load_template()
+    param = template["Parameters"]["ValidatorMemorySize"]
+    assert param["MinValue"] <= param["Default"] <= param["MaxValue"] <= 10240
+    for name in VALIDATORS:
+        assert template["Resources"][name]["Properties"]["MemorySize"] == {"Ref": "ValidatorMemorySize"}
+    for value in ("1769", str(param["Default"])):
+        r = Resolver(template, LocalNames(endpoint="http://127.0.0.1:4566"), {"ValidatorMemorySize": value})
+        for name in VALIDATORS:
+            assert LocalFunctions(r).context(name).memory_limit_in_mb == int(value)
