@@ -114,3 +114,22 @@ def test_functions_that_start_a_state_machine_are_given_its_arn() -> None:
     assert "BATCHGATE_BUNDLE_IMPORT_SM" in r.function_environment("ValidateParquetFunction")
     for name in ("BATCHGATE_BUNDLE_EXPORT_SM", "BATCHGATE_BUNDLE_IMPORT_SM"):
         assert name in r.function_environment("ApiFunction")
+
+
+VALIDATORS = ("ValidateCsvFunction", "ValidateJsonFunction", "ValidateParquetFunction")
+
+
+def test_the_validators_memory_is_one_parameter_that_the_local_context_reports() -> None:
+    """The three validators are sized together (docs/performance.md, Lambda sizing), and the local
+    stack's context object reports the value the template resolves to, as Lambda's does."""
+    from batchgate_tools.local.functions import LocalFunctions
+
+    template = load_template()
+    param = template["Parameters"]["ValidatorMemorySize"]
+    assert param["MinValue"] <= param["Default"] <= param["MaxValue"] <= 10240
+    for name in VALIDATORS:
+        assert template["Resources"][name]["Properties"]["MemorySize"] == {"Ref": "ValidatorMemorySize"}
+    for value in ("1769", str(param["Default"])):
+        r = Resolver(template, LocalNames(endpoint="http://127.0.0.1:4566"), {"ValidatorMemorySize": value})
+        for name in VALIDATORS:
+            assert LocalFunctions(r).context(name).memory_limit_in_mb == int(value)

@@ -6,9 +6,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from batchgate.core.models import InputFormat
-from batchgate.core.schema import arrow_schema
+from batchgate.core.schema import LINEAGE_FIELDS, arrow_schema
 from batchgate.validation import merge_results, plan_parts, validate_file
-from batchgate.validation.outputs import dictionary_columns
+from batchgate.validation.outputs import StagedWriter, constant_column, dictionary_columns
 from tests.unit.validation.helpers import (
     csv_bytes,
     good_record,
@@ -183,3 +183,38 @@ def test_a_file_error_in_one_part_lands_nothing_of_the_others(tmp_path: Path) ->
     staged, failed = read_outputs(merged)
     assert staged == [] and sorted(r["_row"] for r in failed) == list(range(1, 2001))
     assert not list((tmp_path / "s").glob("*.parquet")), "the staged files are gone"
+
+
+def test_staged_file_is_byte_for_byte_what_pyarrow_writes_for_the_rows_as_strings(tmp_path: Path) -> None:
+    """The constant lineage columns reach the encoder as dictionaries (cheaper to encode); the
+    file must not show it: same pages, statistics and footer (its Arrow schema says string)."""
+    schema = pa.schema([pa.field("id", pa.string()), pa.field("n", pa.int64()), *LINEAGE_FIELDS])
+    n = 3000
+    ids = pa.array([f"u{i}" for i in range(n)])
+    nums = pa.array(range(n), pa.int64())
+    rows = pa.array(range(1, n + 1), pa.int64())
+    fs = pafs.LocalFileSystem()
+    writer = StagedWriter(fs, str(tmp_path / "staged"), "people.csv", 0, schema, row_group_rows=1000)
+    for start in range(0, n, 700):
+        k = min(700, n - start)
+        writer.write(
+            pa.Table.from_arrays(
+                [ids.slice(start, k), nums.slice(start, k), constant_column("b-1", k),
+                 constant_column("people.csv", k), rows.slice(start, k)],
+                schema=writer.write_schema,
+            )
+        )  # fmt: skip
+    (staged,) = writer.commit()
+
+    plain = pa.Table.from_arrays(
+        [ids, nums, pa.array(["b-1"] * n), pa.array(["people.csv"] * n), rows], schema=schema
+    )
+    reference = tmp_path / "reference.parquet"
+    with pq.ParquetWriter(
+        str(reference), schema, compression="snappy", use_dictionary=dictionary_columns(plain.slice(0, 1400))
+    ) as ref:
+        # The staged writer's row groups: 1,000 rows or more, as the writes added up (700 + 700).
+        for start, k in ((0, 1400), (1400, 1400), (2800, 200)):
+            ref.write_table(plain.slice(start, k), row_group_size=k)
+    assert Path(staged).read_bytes() == reference.read_bytes()
+    assert pq.read_schema(staged) == schema

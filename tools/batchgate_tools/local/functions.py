@@ -74,16 +74,23 @@ class LocalFunctions:
                 self._modules[logical] = module
             return self._modules[logical]
 
-    def invoke(self, logical: str, event: dict[str, Any]) -> Any:
+    def context(self, logical: str) -> LocalContext:
+        """A fresh context object for one invocation, with the template's memory and timeout."""
         props = self.resolver.resource(logical)["Properties"]
         glob = (self.resolver.t.get("Globals") or {}).get("Function") or {}
-        _, func_name = self.resolver.function_handler(logical)
-        ctx = LocalContext(
+        return LocalContext(
             function_name=self.resolver.physical_name(logical),
-            memory_limit_in_mb=int(props.get("MemorySize", glob.get("MemorySize", 128))),
+            # A number, or a parameter's value (the validators' ValidatorMemorySize).
+            memory_limit_in_mb=int(
+                self.resolver.resolve(props.get("MemorySize", glob.get("MemorySize", 128)))
+            ),
             timeout_seconds=int(props.get("Timeout", glob.get("Timeout", 3))),
             invoked_function_arn=self.resolver.get_att(logical, "Arn"),
         )
+
+    def invoke(self, logical: str, event: dict[str, Any]) -> Any:
+        _, func_name = self.resolver.function_handler(logical)
+        ctx = self.context(logical)
         handler = getattr(self._module(logical), func_name)
         return handler(event, ctx)
 

@@ -127,7 +127,7 @@ class Checker:
         if f.maximum is not None:
             bad = _true(pc.greater(arr, pa.scalar(f.maximum, pa.float64())), arr)
             self._add(out, path, codes.ROW_RANGE, bad, f"value is above maximum {f.maximum:g}", arr)
-        if f.max_length is not None:
+        if f.max_length is not None and _may_be_longer(arr, f.max_length):
             bad = _true(pc.greater(pc.utf8_length(arr), f.max_length), arr)
             self._add(
                 out, path, codes.ROW_LENGTH, bad, f"value is longer than {f.max_length} characters", arr
@@ -174,6 +174,14 @@ class Checker:
 def _true(mask: pa.Array, arr: pa.Array) -> pa.BooleanArray:
     """``mask`` where ``arr`` holds a value; false (never null) elsewhere."""
     return pc.and_(pc.fill_null(mask, False), arr.is_valid())
+
+
+def _may_be_longer(arr: pa.Array, max_length: int) -> bool:
+    """Whether a value of ``arr`` may hold more than ``max_length`` code points. A UTF-8 value has
+    at least as many bytes as code points, and byte lengths come from the offsets alone, while
+    counting code points reads every byte: the common case (every value short) skips that pass."""
+    longest = pc.max(pc.binary_length(arr)).as_py()
+    return longest is not None and longest > max_length
 
 
 def _castable(value: object, target: pa.DataType) -> bool:

@@ -82,8 +82,38 @@ class _Atomic:
             self.fs.delete_file(self.final)
 
 
+CONSTANT_COLUMNS = ("_batch_id", "_source_file")
+_CONSTANT_TYPE = pa.dictionary(pa.int32(), pa.string())
+
+
+def write_schema(schema: pa.Schema) -> pa.Schema:
+    """The staged schema with its constant lineage columns as dictionaries of strings: what
+    :meth:`StagedWriter.write` takes (the file says strings)."""
+    for name in CONSTANT_COLUMNS:
+        i = schema.get_field_index(name)
+        if i >= 0:
+            schema = schema.set(i, schema.field(i).with_type(_CONSTANT_TYPE))
+    return schema
+
+
+def constant_column(value: str, n: int) -> pa.DictionaryArray:
+    """``n`` rows of ``value``, as the staged writer takes a constant lineage column. Given a
+    string column of one repeated value, Parquet's dictionary encoder hashes it once per row
+    (a third of the encoding of a two-column dataset); given a dictionary, it writes the
+    dictionary and the indices, the same pages, about four times faster."""
+    indices = pa.nulls(n, pa.int32()).fill_null(0)
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value], pa.string()))
+
+
+def _stored_schema(schema: pa.Schema) -> bytes:
+    """The footer's ``ARROW:schema`` entry as pyarrow writes it (base64 of the IPC schema):
+    readers of the staged files see the staged schema, not the writer's dictionaries."""
+    return base64.b64encode(schema.serialize().to_pybytes())
+
+
 class StagedWriter:
-    """Valid rows → one Parquet file (or none) per (file, part)."""
+    """Valid rows → one Parquet file (or none) per (file, part). Rows come in :attr:`write_schema`
+    (the staged schema, constant lineage columns as :func:`constant_column`)."""
 
     def __init__(
         self,
@@ -97,6 +127,7 @@ class StagedWriter:
         row_group_bytes: int = 16 << 20,
     ) -> None:
         self.schema = schema
+        self.write_schema = write_schema(schema)
         self._file = _Atomic(fs, staged_dir, output_stem(file_name, part) + ".parquet")
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
@@ -132,10 +163,12 @@ class StagedWriter:
         if self._writer is None:
             self._writer = pq.ParquetWriter(
                 self._file.open(),
-                self.schema,
+                self.write_schema,
                 compression="snappy",
                 use_dictionary=dictionary_columns(table),
+                store_schema=False,  # stored below: the staged schema, not the writer's
             )
+            self._writer.add_key_value_metadata({"ARROW:schema": _stored_schema(self.schema)})
         self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
     def _wait(self) -> None:
@@ -194,8 +227,10 @@ def _dictionary_leaves(arr: pa.Array, path: str, out: list[str]) -> None:
     elif pa.types.is_list(t) or pa.types.is_large_list(t):
         # Parquet's compliant nested naming (the writer's default): <list>.list.element
         _dictionary_leaves(pc.list_flatten(arr), f"{path}.list.element", out)
-    elif pa.types.is_nested(t):
-        out.append(path)  # maps and other nested types are not produced here: keep the default
+    elif pa.types.is_nested(t) or pa.types.is_dictionary(t):
+        # Dictionaries are the constant lineage columns; maps and other nested types are not
+        # produced here: keep the default (dictionary encoding).
+        out.append(path)
     else:
         values = len(arr) - arr.null_count
         if values == 0 or pc.count_distinct(arr).as_py() * 2 <= values:

@@ -39,7 +39,7 @@ from batchgate.validation.extra_columns import ExtraColumns, added_fields, froze
 from batchgate.validation.failed_records import FailedRecords
 from batchgate.validation.json_document_reader import read_multi_line_json
 from batchgate.validation.jsonl_reader import read_json_lines
-from batchgate.validation.outputs import FailedWriter, StagedWriter, fail_staged_rows
+from batchgate.validation.outputs import FailedWriter, StagedWriter, constant_column, fail_staged_rows
 from batchgate.validation.parquet_reader import open_parquet, read_parquet
 from batchgate.validation.pipeline import default_workers, depths, ordered_map, prefetch
 from batchgate.validation.result import FileResult
@@ -375,8 +375,8 @@ class FileRun:
         self.max_row = 0
         self.present: set[str] = set()
         self._lineage_lock = threading.Lock()
-        self._batch_ids: pa.Array = pa.array([], pa.string())
-        self._file_names: pa.Array = pa.array([], pa.string())
+        self._batch_ids: pa.Array = constant_column(batch_id, 0)
+        self._file_names: pa.Array = constant_column(file_name, 0)
 
     def process(self, unit: Unit) -> list[_Outcome]:
         """Outcomes of one block, parsed here if the reader left that to the workers. Runs on a
@@ -461,10 +461,12 @@ class FileRun:
             if k > len(self._batch_ids):
                 # The constant lineage columns are built once (as long as the longest chunk) and
                 # sliced, not rebuilt for every chunk.
-                self._batch_ids = pa.nulls(k, pa.string()).fill_null(self.batch_id)
-                self._file_names = pa.nulls(k, pa.string()).fill_null(self.file_name)
+                self._batch_ids = constant_column(self.batch_id, k)
+                self._file_names = constant_column(self.file_name, k)
             batch_ids, file_names = self._batch_ids.slice(0, k), self._file_names.slice(0, k)
-        return pa.Table.from_arrays([*table.columns, batch_ids, file_names, rows], schema=self.staged.schema)
+        return pa.Table.from_arrays(
+            [*table.columns, batch_ids, file_names, rows], schema=self.staged.write_schema
+        )
 
     def _keep(self, row: int, field: str | None, code: str, message: str) -> None:
         if len(self.result.errors) < self.max_errors_kept:
