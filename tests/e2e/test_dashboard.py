@@ -87,6 +87,10 @@ def page(browser: Any, stack: RunningStack) -> Iterator[Any]:
     assert errors == [], errors
 
 
+def nav(page: Any, view: str) -> Any:
+    return page.get_by_role("navigation", name="Views").get_by_role("link", name=view)
+
+
 def log_in(page: Any, stack: RunningStack, start: str = "/ui") -> None:
     page.goto(stack.api + start)
     page.get_by_label("API key").fill(stack.info["keyId"])
@@ -142,7 +146,7 @@ def test_open_a_failed_batch_and_see_its_error_codes_and_rows(
     page: Any, stack: RunningStack, seeded: dict[str, Any], shots: Path
 ) -> None:
     log_in(page, stack)
-    page.get_by_role("link", name="Batches").click()
+    nav(page, "Batches").click()
     page.get_by_label("Status").select_option("failed")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r".*status=failed.*"))
@@ -211,7 +215,94 @@ def test_an_expired_key_says_so_and_returns_to_the_login(
         f"{stack.api}/data/foundation/keys/{made['id']}", headers=stack.headers(), timeout=30
     )
     assert gone.status_code == 200, gone.text
-    page.get_by_role("link", name="Datasets").click()
+    nav(page, "Datasets").click()
     sync_api.expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     sync_api.expect(page.get_by_role("status")).to_contain_text("log in again")
     assert page.evaluate("sessionStorage.getItem('batchgate.session')") is None
+
+
+def test_edit_a_job_activate_it_and_see_its_run(
+    page: Any, stack: RunningStack, seeded: dict[str, Any], shots: Path
+) -> None:
+    bucket = "batchgate-job-sources-dashboard"
+    s3 = stack.s3()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="in/day3.json", Body=jsonl([{"id": "j1", "age": 30, "tier": "gold"}]))
+    body = {
+        "name": "hourly-profiles",
+        "workflow": "ingest-s3",
+        "attributes": {"datasetId": seeded["ds"], "bucket": bucket, "prefix": "in/", "format": "json"},
+        "schedule": {"expression": "cron(0 3 * * ? *)"},
+    }
+    made = stack.post("/data/foundation/schedules/jobs", json=body)
+    assert made.status_code == 201, made.text
+    job = made.json()
+    log_in(page, stack)
+    nav(page, "Jobs").click()
+    page.get_by_role("link", name="hourly-profiles").click()
+    # Edit while inactive, with the workflow's attribute form.
+    page.get_by_label("Description").fill("profiles from the partner bucket")
+    page.get_by_label("Schedule expression").fill("rate(1 hour)")
+    sync_api.expect(page.get_by_label("pattern")).to_have_value("*")  # the workflow's default
+    page.get_by_role("button", name="Save").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text("Saved.")
+    got = stack.get(f"/data/foundation/schedules/jobs/{job['id']}").json()
+    assert got["description"] == "profiles from the partner bucket"
+    assert got["schedule"]["expression"] == "rate(1 hour)"
+    page.screenshot(path=shots / "job.png", full_page=True)
+    # ACTIVATE: a rate() schedule fires at once; the page follows the job to its run.
+    page.get_by_role("button", name="Activate").click()
+    sync_api.expect(page.locator("main h1 .badge")).to_have_text("active")
+    sync_api.expect(page.get_by_text("Deactivate the job to edit it.")).to_be_visible()
+    last_run = page.locator("dt:text-is('Last run') + dd a")
+    sync_api.expect(last_run).to_be_visible(timeout=60_000)
+    last_run.click()
+    sync_api.expect(page.locator("main h1 .badge")).to_have_text("success", timeout=60_000)
+    main = page.locator("main")
+    sync_api.expect(main.get_by_role("cell", name="copy", exact=True)).to_be_visible()
+    sync_api.expect(main).to_contain_text("files 1")  # a step's metrics
+    page.screenshot(path=shots / "run.png", full_page=True)
+    batch = main.locator("dt:text-is('Batches') + dd a")
+    batch.click()
+    sync_api.expect(page.locator("main h1 .badge")).to_have_text("success")
+    # The run history across jobs, searched by the job's name.
+    nav(page, "Runs").click()
+    page.get_by_label("Job name").fill("hourly-profiles")
+    page.get_by_role("button", name="Search").click()
+    sync_api.expect(page.get_by_role("cell", name="hourly-profiles")).to_have_count(1)
+    page.screenshot(path=shots / "runs.png")
+    nav(page, "Jobs").click()
+    sync_api.expect(page.get_by_role("cell", name="hourly-profiles")).to_be_visible()
+    page.screenshot(path=shots / "jobs.png")
+    assert stack.post(f"/data/foundation/schedules/jobs/{job['id']}?action=DEACTIVATE").status_code == 200
+
+
+def test_start_a_feed_sync_and_see_it_finish(
+    page: Any, stack: RunningStack, seeded: dict[str, Any], shots: Path
+) -> None:
+    bucket = "batchgate-feed-destinations-dashboard"
+    stack.s3().create_bucket(Bucket=bucket)
+    body = {
+        "name": "profiles-to-lake",
+        "datasetId": seeded["ds"],
+        "destination": {"type": "s3", "uri": f"s3://{bucket}/out/", "format": "jsonl"},
+    }
+    made = stack.post("/data/foundation/export/feeds", json=body)
+    assert made.status_code == 201, made.text
+    log_in(page, stack)
+    nav(page, "Feeds").click()
+    page.get_by_role("link", name="profiles-to-lake").click()
+    sync_api.expect(page.locator("dt:text-is('Last sync') + dd")).to_have_text("never")
+    page.get_by_role("button", name="Estimate full sync").click()
+    sync_api.expect(page.get_by_role("status")).to_contain_text("rows")
+    page.get_by_role("button", name="Sync now").click()
+    sync_api.expect(page.get_by_role("status").first).to_contain_text("SYNC started")
+    # The page follows the sync until it is final.
+    section = page.locator("section").filter(has=page.get_by_role("heading", name=re.compile("^Sync ")))
+    sync_api.expect(section.locator(".facts .badge")).to_have_text("success", timeout=90_000)
+    sync_api.expect(section.get_by_role("cell", name="sent")).to_have_count(1)
+    sync_api.expect(page.locator("dt:text-is('Behind') + dd")).to_have_text("up to date")
+    page.screenshot(path=shots / "feed.png", full_page=True)
+    nav(page, "Feeds").click()
+    sync_api.expect(page.get_by_role("link", name="profiles-to-lake")).to_be_visible()
+    page.screenshot(path=shots / "feeds.png")

@@ -234,6 +234,10 @@ class JobOut(BaseModel):
     updated_user: str = Field(alias="updatedUser")
     last_run: str | None = Field(alias="lastRun")
     running_run: str | None = Field(alias="runningRun", description="the run going now, if any")
+    next_fire: int | None = Field(
+        alias="nextFire",
+        description="when an active job's schedule fires next (epoch ms); null when inactive or over",
+    )
 
 
 class Page(BaseModel):

@@ -4,17 +4,28 @@ import { appRoot, clearSession, forgetRole, role, saveSession, session, whenAuth
 import { h, replace, errorBox, notice } from "./ui.js";
 import * as datasets from "./views/datasets.js";
 import * as batches from "./views/batches.js";
+import * as jobs from "./views/jobs.js";
+import * as feeds from "./views/feeds.js";
 
 // Views in the navigation, in order. A view whose API is not there is not listed (and not routed).
 const NAV = [
   ["datasets", "Datasets"],
   ["batches", "Batches"],
+  ["jobs", "Jobs"],
+  ["runs", "Runs"],
+  ["feeds", "Feeds"],
 ];
 const ROUTES = [
   [/^datasets\/?$/, datasets.list],
   [/^datasets\/([^/]+)$/, datasets.detail],
   [/^batches\/?$/, batches.list],
   [/^batches\/([^/]+)$/, batches.detail],
+  [/^jobs\/?$/, jobs.list],
+  [/^jobs\/([^/]+)$/, jobs.detail],
+  [/^runs\/?$/, jobs.runs],
+  [/^runs\/([^/]+)$/, jobs.run],
+  [/^feeds\/?$/, feeds.list],
+  [/^feeds\/([^/]+)$/, feeds.detail],
 ];
 // The local stack's tenant (batchgate up seeds org local, sandboxes prod and dev).
 const DEFAULT_ORG = "local";
