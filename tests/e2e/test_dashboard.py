@@ -306,3 +306,28 @@ def test_start_a_feed_sync_and_see_it_finish(
     nav(page, "Feeds").click()
     sync_api.expect(page.get_by_role("link", name="profiles-to-lake")).to_be_visible()
     page.screenshot(path=shots / "feeds.png")
+
+
+def test_charts_of_the_sandbox_and_of_one_dataset(
+    page: Any, stack: RunningStack, seeded: dict[str, Any], shots: Path
+) -> None:
+    log_in(page, stack)
+    nav(page, "Charts").click()
+    day = page.get_by_role("img", name=re.compile(r"^Rows per hour, last 24 hours"))
+    sync_api.expect(day).to_be_visible()
+    sync_api.expect(
+        page.get_by_role("img", name=re.compile(r"^Batches by status, last 30 days"))
+    ).to_contain_text("failed")
+    page.screenshot(path=shots / "charts.png")
+    page.get_by_label("For").select_option(label="customer_profiles")
+    page.wait_for_url(f"**/ui/charts?dataSet={seeded['ds']}")
+    # The seeded failed batch: its two failed rows, in this hour's bar and the 30 days' totals.
+    label = page.get_by_role("img", name=re.compile(r"^Rows per day, last 30 days")).get_attribute(
+        "aria-label"
+    )
+    assert label is not None and re.search(r", 2 failed$", label), label
+    page.get_by_label("For").select_option(label="orders_daily")
+    sync_api.expect(page.get_by_text("No batches in this window.")).to_have_count(2)
+    # The dataset's own page carries the same charts.
+    page.goto(f"{stack.api}/ui/datasets/{seeded['ds']}")
+    sync_api.expect(page.get_by_role("img", name=re.compile(r"^Rows per hour"))).to_be_visible()

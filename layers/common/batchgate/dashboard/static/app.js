@@ -6,6 +6,7 @@ import * as datasets from "./views/datasets.js";
 import * as batches from "./views/batches.js";
 import * as jobs from "./views/jobs.js";
 import * as feeds from "./views/feeds.js";
+import * as charts from "./views/charts.js";
 
 // Views in the navigation, in order. A view whose API is not there is not listed (and not routed).
 const NAV = [
@@ -14,6 +15,7 @@ const NAV = [
   ["jobs", "Jobs"],
   ["runs", "Runs"],
   ["feeds", "Feeds"],
+  ["charts", "Charts"],
 ];
 const ROUTES = [
   [/^datasets\/?$/, datasets.list],
@@ -26,6 +28,7 @@ const ROUTES = [
   [/^runs\/([^/]+)$/, jobs.run],
   [/^feeds\/?$/, feeds.list],
   [/^feeds\/([^/]+)$/, feeds.detail],
+  [/^charts\/?$/, charts.view],
 ];
 // The local stack's tenant (batchgate up seeds org local, sandboxes prod and dev).
 const DEFAULT_ORG = "local";

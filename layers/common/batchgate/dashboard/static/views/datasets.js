@@ -2,6 +2,7 @@
 // rules, a sample of its rows, its last batch and its batches, where its Iceberg table is.
 import { get } from "../api.js";
 import { h, replace, table, time, num, badge, dl, section, pager, errorBox } from "../ui.js";
+import { statsFor } from "./charts.js";
 
 const BASE = "/data/foundation/catalog/dataSets";
 const PAGE = 50;
@@ -70,6 +71,7 @@ export async function detail({ main, params, signal }) {
   const ice = ds.iceberg || {};
   const identity = ds.tags && ds.tags.isUpsert ? (ds.tags.identity || []).join(", ") : "";
   const rowsBox = h("div", {}, h("p", { class: "muted" }, "Loading rows…"));
+  const chartsBox = h("div", { class: "charts" }, h("p", { class: "muted" }, "Loading charts…"));
   replace(
     main,
     h("p", { class: "crumbs" }, h("a", { href: "datasets" }, "Datasets"), " / ", ds.name),
@@ -114,8 +116,12 @@ export async function detail({ main, params, signal }) {
       ),
       batches.length ? h("p", {}, h("a", { href: `batches?dataSet=${encodeURIComponent(id)}` }, "All batches of this dataset →")) : null,
     ),
+    section("Charts", chartsBox),
     section("Rows", rowsBox),
   );
+  statsFor(id, signal)
+    .then((charts) => replace(chartsBox, charts))
+    .catch((e) => signal.aborted || replace(chartsBox, errorBox(e)));
   try {
     const page = await get(`/data/foundation/export/datasets/${encodeURIComponent(id)}/rows`, { limit: 20 }, { signal });
     const cols = page.data.length ? Object.keys(page.data[0]) : [];
