@@ -5,8 +5,11 @@ BIN    := $(VENV)/bin
 SAMVENV := .venv-sam
 CHECKOVVENV := .venv-checkov
 ARGS   ?=
+# The dashboard's browser tests drive Debian's chromium: Playwright cannot download its own here.
+CHROMIUM ?= /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-dev lint typecheck unit e2e bench build layers layer-size sam-validate template-lint clean
+.PHONY: run test install install-dev browser screenshots lint typecheck unit e2e bench build layers layer-size sam-validate template-lint clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "batchgate needs Python 3.11+"'
@@ -34,7 +37,23 @@ $(CHECKOVVENV)/bin/checkov:
 	$(CHECKOVVENV)/bin/pip install --quiet checkov
 
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev $(SAMVENV)/bin/sam $(CHECKOVVENV)/bin/checkov
+install-dev: $(VENV)/.installed-dev $(SAMVENV)/bin/sam $(CHECKOVVENV)/bin/checkov browser
+
+## the browser for tests/e2e/test_dashboard.py: Debian's chromium, installed with apt when missing;
+## without apt the dashboard's tests skip, saying why
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the dashboard's browser tests"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; \
+	else \
+	  echo "no $(CHROMIUM) and no apt-get: the dashboard's browser tests will be skipped (set BATCHGATE_CHROMIUM to a Chromium binary)"; \
+	fi
+
+## the dashboard's screenshots in docs/img (the README shows them), taken by its browser tests
+screenshots: install-dev
+	BATCHGATE_SCREENSHOTS=$(CURDIR)/docs/img $(BIN)/pytest tests/e2e/test_dashboard.py $(ARGS)
 
 ## make run: install into .venv and start the local stack (API :3000, AWS endpoint :4566)
 run: install

@@ -51,6 +51,7 @@ DATASETS = "/data/foundation/catalog/dataSets"
 SCHEMAS = "/data/foundation/schemaregistry/tenant/schemas"
 IMPORT = "/data/foundation/import/batches"
 CATALOG = "/data/foundation/catalog/batches"
+STATS = "/data/foundation/stats/batches"
 EXPORT = "/data/foundation/export"
 FEEDS = f"{EXPORT}/feeds"
 KEYS = "/data/foundation/keys"
@@ -239,6 +240,7 @@ def valid_requests(
         ("POST", f"{IMPORT}/{{batch_id}}"): Req("POST", f"{IMPORT}/{b}", {"query": {"action": "COMPLETE"}}),
         ("GET", CATALOG): Req("GET", CATALOG),
         ("GET", f"{CATALOG}/{{batch_id}}"): Req("GET", f"{CATALOG}/{b}"),
+        ("GET", STATS): Req("GET", STATS),
         ("PUT", FILES_T): Req("PUT", f, {"data": b"{}"}),
         ("PATCH", FILES_T): Req("PATCH", f, {"data": b"{}", "headers": {"Content-Range": "bytes 0-1/2"}}),
         ("POST", FILES_T): Req("POST", f, {"query": {"action": "INITIALIZE"}}),
@@ -439,6 +441,10 @@ def _batches(run: Run, ds: str) -> str:
     run.call(404, "GET", f"{CATALOG}/nope")
     run.call(200, "GET", CATALOG, query={"dataSet": ds, "status": "loading", "orderBy": "asc:created"})
     run.call(400, "GET", CATALOG, query={"orderBy": "size"})
+    stats = run.call(200, "GET", STATS, query={"window": "30d", "dataSet": ds, "utcOffset": "-300"}).json()
+    assert stats["totals"]["batches"] >= 1 and len(stats["bins"]) == 30
+    run.call(400, "GET", STATS, query={"window": "7d"})
+    run.call(400, "GET", STATS, query={"utcOffset": "900"})
     aborted = new()
     run.call(200, "POST", f"{IMPORT}/{aborted}", query={"action": "ABORT"})
     run.call(409, "POST", f"{IMPORT}/{aborted}", query={"action": "COMPLETE"})

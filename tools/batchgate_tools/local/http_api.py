@@ -21,8 +21,18 @@ from batchgate_tools.local.functions import LocalFunctions
 
 logger = logging.getLogger(__name__)
 
-# Served without credentials: the API description (public in AWS too, see template.yaml).
-PUBLIC_PATHS = ("/openapi.json", "/swagger", "/health")
+# Served without credentials, as template.yaml's events with `Auth: {Authorizer: NONE}` are in
+# AWS (tests/unit/test_local_public_paths.py keeps the two equal): the API description, the
+# liveness check, and the dashboard's page and files (its data needs the user's key).
+PUBLIC_PATHS = ("/openapi.json", "/swagger", "/health", "/ui")
+
+
+def is_public(path: str) -> bool:
+    """``path`` is one of PUBLIC_PATHS or under one (``/ui/batches/…``), not merely sharing a
+    prefix (``/uix``)."""
+    return any(path == p or path.startswith(p + "/") for p in PUBLIC_PATHS)
+
+
 DRAIN_LIMIT = 64 * 1024 * 1024
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/problem+json")
 
@@ -72,7 +82,7 @@ class LocalGateway:
         for k, v in parse_qsl(split.query, keep_blank_values=True):
             multi_query.setdefault(k, []).append(v)
         authorizer: dict[str, Any] = {}
-        if not path.startswith(PUBLIC_PATHS):
+        if not is_public(path):
             try:
                 authorizer = authorizer_context(authorize(headers, self.store))
             except BatchgateError as exc:

@@ -358,6 +358,7 @@ class LocalStack:
             [
                 "batchgate is up.",
                 f"  API          {self.api_url}   (OpenAPI: {self.api_url}/openapi.json)",
+                f"  Dashboard    {self.api_url}/ui   (log in with the API key and token below)",
                 f"  AWS endpoint {self.aws.endpoint}   (S3 bucket: {settings().bucket})",
                 f"  tenant       org={LOCAL_ORG} sandbox={LOCAL_SANDBOX}",
                 f"  API key      {self.key_id}",

@@ -20,7 +20,18 @@ from batchgate.api.auth import check_role, principal_from_request_context
 from batchgate.api.body_limits import check_json_body
 from batchgate.api.error_map import error_body, error_response
 from batchgate.api.openapi_fixups import finish
-from batchgate.api.routes import batches, bundles, datasets, exports, feeds, files, jobs, keys, schemas
+from batchgate.api.routes import (
+    batches,
+    bundles,
+    dashboard,
+    datasets,
+    exports,
+    feeds,
+    files,
+    jobs,
+    keys,
+    schemas,
+)
 from batchgate.api.services.file_upload.common import OCTET_STREAM
 from batchgate.core.errors import BatchgateError, InvalidRequest
 
@@ -50,7 +61,7 @@ _DOC: dict[str, Any] = {
     "security_schemes": SECURITY_SCHEMES,
     "security": SECURITY,
 }
-ROUTERS = (datasets, schemas, batches, files, exports, feeds, keys, jobs, bundles)
+ROUTERS = (datasets, schemas, batches, files, exports, feeds, keys, jobs, bundles, dashboard)
 # Bodies and headers the routes read themselves: powertools cannot be told of them (openapi_fixups).
 READ_BY_ROUTES = (
     *batches.READ_BY_ROUTES,

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from batchgate.api.auth import Principal, principal_from_request_context
 from batchgate.api.body_limits import check_json_body
+from batchgate.api.services.batch_stats import BatchStats
 from batchgate.api.services.bundles import BundleAdmin
 from batchgate.api.services.dataset_catalog import DatasetCatalog
 from batchgate.api.services.dataset_rows import DatasetRows
@@ -48,6 +49,7 @@ class Services:
     downloads: Downloads
     rows: DatasetRows
     schemas: SchemaRegistry
+    stats: BatchStats
 
 
 @lru_cache(maxsize=1)
@@ -72,6 +74,7 @@ def services() -> Services:
         jobs=JobAdmin(JobStore(cfg.table_name), cfg),
         feeds=FeedAdmin(FeedStore(cfg.table_name), cfg),
         bundles=BundleAdmin(BundleStore(cfg.table_name), cfg),
+        stats=BatchStats(store),
     )
 
 

@@ -234,6 +234,46 @@ class JobOut(BaseModel):
     updated_user: str = Field(alias="updatedUser")
     last_run: str | None = Field(alias="lastRun")
     running_run: str | None = Field(alias="runningRun", description="the run going now, if any")
+    next_fire: int | None = Field(
+        alias="nextFire",
+        description="when an active job's schedule fires next (epoch ms); null when inactive or over",
+    )
+
+
+class StatsBin(BaseModel):
+    model_config = _STRICT
+
+    start: int = Field(description="the bin's first instant (epoch ms): a local hour or midnight")
+    batches: int
+    rows_ingested: int = Field(
+        alias="rowsIngested", description="output records of success and inactive batches"
+    )
+    rows_failed: int = Field(alias="rowsFailed", description="failed records of every batch")
+
+
+class StatsTotals(BaseModel):
+    model_config = _STRICT
+
+    batches: int
+    rows_ingested: int = Field(alias="rowsIngested")
+    rows_failed: int = Field(alias="rowsFailed")
+
+
+class BatchStatsOut(BaseModel):
+    model_config = _STRICT
+
+    window: Literal["24h", "30d"]
+    unit: Literal["hour", "day"]
+    from_: int = Field(alias="from", description="the first bin's start (epoch ms)")
+    to: int = Field(description="the last bin's end (epoch ms, exclusive)")
+    data_set: str | None = Field(alias="dataSet", description="the dataset counted, or null for the sandbox")
+    bins: list[StatsBin] = Field(
+        description="24 hourly or 30 daily bins, oldest first; a batch counts at its creation"
+    )
+    by_status: dict[str, int] = Field(
+        alias="byStatus", description="batches created in the window, by status"
+    )
+    totals: StatsTotals
 
 
 class Page(BaseModel):

@@ -270,6 +270,23 @@ class Store:
                 break
         return out
 
+    def batches_created_since(
+        self, org: str, sandbox: str, since: int, dataset_id: str | None = None
+    ) -> Iterator[Batch]:
+        """A tenant's (or one dataset's) batches created at ``since`` (epoch ms) or later: one
+        range query on the time-ordered index, so the cost is the batches in the window only."""
+        index, pk = (
+            ("gsi1", keys.batches_of_dataset(org, sandbox, dataset_id))
+            if dataset_id
+            else ("gsi3", keys.batches_of_tenant(org, sandbox))
+        )
+        for item in self._query(
+            IndexName=index,
+            KeyConditionExpression=f"{index}pk = :pk AND {index}sk >= :from",
+            ExpressionAttributeValues={":pk": _s(pk), ":from": _s(keys.time_order(since))},
+        ):
+            yield Batch.model_validate_json(item["doc"]["S"])
+
     def all_batches_of_dataset(self, org: str, sandbox: str, dataset_id: str) -> Iterator[Batch]:
         for item in self._query_index("gsi1", keys.batches_of_dataset(org, sandbox, dataset_id), desc=True):
             yield Batch.model_validate_json(item["doc"]["S"])

@@ -59,7 +59,14 @@ class Job(BaseModel):
             "updatedUser": self.updated_user,
             "lastRun": self.last_run,
             "runningRun": self.running,
+            "nextFire": self._next_fire(),
         }
+
+    def _next_fire(self) -> int | None:
+        # Imported here: jobs.schedule imports this module (it reads a Job's schedule).
+        from batchgate.jobs.schedule import next_fire
+
+        return next_fire(self)
 
 
 class RunStep(BaseModel):

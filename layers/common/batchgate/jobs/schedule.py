@@ -105,6 +105,22 @@ def parse_schedule(body: dict[str, Any]) -> Schedule:
     raise _bad(f"schedule expression {expression!r} is not one of {SHAPES}")
 
 
+def next_fire(job: Job, now: datetime | None = None) -> int | None:
+    """When an active job's schedule fires next (epoch ms), by the ticks the local scheduler and
+    EventBridge Scheduler both follow; None for an inactive job or a schedule with no tick left.
+    A rate() schedule without a start ticks from its ACTIVATE (architecture §32)."""
+    if job.status != "active":
+        return None
+    schedule = parse_schedule(job.schedule.model_dump(exclude_none=True))
+    anchor = datetime.fromtimestamp((job.activated or job.created) / 1000, UTC)
+    if schedule.kind == "rate" and schedule.start is None:
+        schedule = Schedule(
+            schedule.kind, schedule.expression, schedule.zone, anchor, schedule.end, every=schedule.every
+        )
+    tick = schedule.next_tick(now or datetime.now(UTC), anchor=anchor)
+    return None if tick is None else int(tick.timestamp() * 1000)
+
+
 def scheduler_arguments(schedule: Schedule) -> dict[str, Any]:
     """``CreateSchedule``'s arguments for the timing: expression, time zone, start and end."""
     arguments: dict[str, Any] = {

@@ -11,14 +11,17 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from batchgate.api.bodies import BatchActionBody, BatchCreate
 from batchgate.api.deps import json_model, principal, services
 from batchgate.api.openapi_fixups import RawBody
-from batchgate.api.responses import Batch, BatchesById, answers, ok
+from batchgate.api.responses import Batch, BatchesById, BatchStatsOut, answers, ok
 from batchgate.aws.store import BatchQuery
+from batchgate.core.batch_stats import MAX_UTC_OFFSET_MINUTES, Window
 from batchgate.core.models import BatchStatus
 from batchgate.core.status import BatchAction
 
 router = Router()
 IMPORT = "/data/foundation/import/batches"
 CATALOG = "/data/foundation/catalog/batches"
+# Not under CATALOG: there a segment after /batches/ is a batch id.
+STATS = "/data/foundation/stats/batches"
 NOT_FOUND = "no such batch in this org and sandbox (BG-404-BATCH)"
 
 # Read by the route itself, whatever its Content-Type (see openapi_fixups).
@@ -128,3 +131,26 @@ def list_batches(
 def get_catalog_batch(batch_id: str) -> dict[str, Any]:
     batch = services().batches.get(principal(router), batch_id)
     return {batch.id: batch.to_aep()}
+
+
+@router.get(
+    STATS,
+    tags=["batches"],
+    summary="Rows ingested and failed per hour (24 h) or per day (30 d), batches by status",
+    description="batchgate extension for dashboards: one query of the window's batches, aggregated on the "
+    "server. Bins start at the caller's local hour or midnight (utcOffset, minutes east of UTC).",
+    responses=answers(
+        ok(200, "the window's bins, oldest first, and its batches by status", BatchStatsOut),
+        e400="an unknown window or an offset out of range (BG-400-INVALID)",
+    ),
+)
+def batch_stats(
+    window: Annotated[Window, Query()] = "24h",
+    data_set: Annotated[str | None, Query(alias="dataSet", min_length=1)] = None,
+    utc_offset: Annotated[
+        int, Query(alias="utcOffset", ge=-MAX_UTC_OFFSET_MINUTES, le=MAX_UTC_OFFSET_MINUTES)
+    ] = 0,
+) -> dict[str, Any]:
+    return services().stats.stats(
+        principal(router), window, dataset_id=data_set, utc_offset_minutes=utc_offset
+    )
