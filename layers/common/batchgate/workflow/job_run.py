@@ -17,29 +17,23 @@ shows.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import posixpath
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from batchgate.aws.feed_store import FeedStore
 from batchgate.aws.job_store import Claim, JobStore
-from batchgate.aws.objects import Objects
 from batchgate.core import keys
 from batchgate.core.errors import BatchgateError, Conflict, IllegalTransition, InvalidRequest, NotFound
-from batchgate.core.file_names import check_file_name, format_for_name
 from batchgate.core.ids import now_ms
-from batchgate.core.limits import BATCH_FILES
 from batchgate.core.models import BatchFile, InputFormat
 from batchgate.core.principal import Principal
 from batchgate.core.status import FINAL
 from batchgate.feeds.models import SyncMode
 from batchgate.feeds.start import start_sync
 from batchgate.ingest.batch_actions import BatchActions
-from batchgate.jobs.http_fetch import fetch_to_s3
 from batchgate.jobs.models import Job, Run, RunStep
+from batchgate.jobs.sources import fetch_new, list_new, run_file_key
 from batchgate.observability import logger
 from batchgate.workflow.context import State, TaskContext, caught_error
 
@@ -90,10 +84,6 @@ def _context(ctx: TaskContext, state: State) -> tuple[JobStore, Job, _RunLog]:
     job = store.get_job(state["org"], state["sandbox"], state["jobId"])
     run = store.get_run(state["org"], state["sandbox"], state["runId"])
     return store, job, _RunLog(store, run)
-
-
-def _sources_key(job: Job, run_id: str, name: str) -> str:
-    return f"{keys.job_run_prefix(job.org, job.sandbox, job.id, run_id)}{name}.json"
 
 
 # -- Start --------------------------------------------------------------------------------------
@@ -163,86 +153,21 @@ def job_prepare(ctx: TaskContext, state: State) -> State:
         return _start_feed_sync(ctx, job, log)
     if job.workflow == "ingest-s3":
         step = log.begin("list")
-        sources, notes = _list_new(store, job, log.run.id)
+        sources, notes = list_new(store, job, log.run.id)
     else:
         step = log.begin("fetch")
-        sources, notes = _fetch(ctx, store, job, log.run.id)
-    ctx.objects.put_json(_sources_key(job, log.run.id, "sources"), sources)
+        sources, notes = fetch_new(ctx.objects, store, job, log.run.id)
+    ctx.objects.put_json(run_file_key(job, log.run.id, "sources"), sources)
     size = sum(int(s["size"]) for s in sources)
     log.end(step, message=notes or f"{len(sources)} new file(s)", files=len(sources), bytes=size)
     return {"files": len(sources)}
-
-
-def _list_new(store: JobStore, job: Job, run_id: str) -> tuple[list[dict[str, Any]], str]:
-    a = job.attributes
-    bucket, prefix, pattern, fmt = a["bucket"], a.get("prefix", ""), a.get("pattern", "*"), a["format"]
-    source = Objects(bucket)
-    if problem := source.bucket_problem():
-        raise InvalidRequest(f"source {problem}", code="BG-400-JOB-SOURCE")
-    listed, wrong_suffix, empty = [], [], []
-    for o in source.objects_under(prefix):
-        relative = o.key[len(prefix) :]
-        if o.key.endswith("/") or not fnmatch.fnmatchcase(relative, pattern):
-            continue
-        if format_for_name(o.key)[0] != fmt:
-            wrong_suffix.append(o.key)
-        elif o.size == 0:
-            empty.append(o)
-        else:
-            listed.append(o)
-    ledger = store.claims(job, [(o.key, o.etag) for o in listed + empty])
-    for o in empty:
-        if (o.key, o.etag) not in ledger:
-            # Recorded so a later run does not list it again; written anew it has another ETag.
-            store.claim(job, o.key, o.etag, run_id=run_id, batch_id="")
-            store.settle_claim(job, Claim(o.key, o.etag, run_id, "", "claimed"), "skipped-empty")
-    new = [o for o in listed if (c := ledger.get((o.key, o.etag))) is None or c.run_id == run_id]
-    new.sort(key=lambda o: o.key)
-    notes = []
-    if len(new) > BATCH_FILES.value:
-        notes.append(f"{len(new) - BATCH_FILES.value} more new file(s) left for the next run")
-        new = new[: BATCH_FILES.value]
-    if wrong_suffix:
-        notes.append(
-            f"{len(wrong_suffix)} object(s) without a .{fmt} suffix not ingested: {wrong_suffix[:3]}"
-        )
-    if fresh_empty := [o.key for o in empty if (o.key, o.etag) not in ledger]:
-        notes.append(f"{len(fresh_empty)} empty object(s) not ingested: {fresh_empty[:3]}")
-    sources = [
-        {"bucket": bucket, "key": o.key, "etag": o.etag, "size": o.size, "name": o.key[len(prefix) :]}
-        for o in new
-    ]
-    if notes:
-        notes.insert(0, f"{len(sources)} new file(s)")
-    return sources, "; ".join(notes)
-
-
-def _fetch(ctx: TaskContext, store: JobStore, job: Job, run_id: str) -> tuple[list[dict[str, Any]], str]:
-    a = job.attributes
-    name = a.get("fileName") or posixpath.basename(urlsplit(a["url"]).path) or f"download.{a['format']}"
-    check_file_name(name)
-    key = f"{keys.job_run_prefix(job.org, job.sandbox, job.id, run_id)}{name}"
-    fetched = fetch_to_s3(a["url"], ctx.objects, key, store.http_validators(job))
-    if fetched is None:
-        return [], "not modified since the last run (conditional GET answered 304)"
-    if fetched.size == 0:
-        return [], "the server sent an empty file: nothing ingested"
-    source = {
-        "bucket": ctx.objects.bucket,
-        "key": key,
-        "etag": fetched.etag,
-        "size": fetched.size,
-        "name": name,
-    }
-    ctx.objects.put_json(_sources_key(job, run_id, "validators"), fetched.validators)
-    return [source], ""
 
 
 def _start_feed_sync(ctx: TaskContext, job: Job, log: _RunLog) -> State:
     """An export-feed run starts one sync of its feed and waits for it (the same wait loop as a
     batch). The sync id is kept under the run's prefix, so a retried Prepare finds it."""
     step = log.begin("sync")
-    kept = _sources_key(job, log.run.id, "sync")
+    kept = run_file_key(job, log.run.id, "sync")
     if ctx.objects.exists(kept):
         return {"files": 0, "syncId": ctx.objects.get_json(kept)["syncId"]}
     feeds = FeedStore(ctx.settings.table_name)
@@ -261,7 +186,7 @@ def _start_feed_sync(ctx: TaskContext, job: Job, log: _RunLog) -> State:
 
 
 def _check_feed_sync(ctx: TaskContext, job: Job, log: _RunLog, polls: int) -> State:
-    sync_id = ctx.objects.get_json(_sources_key(job, log.run.id, "sync"))["syncId"]
+    sync_id = ctx.objects.get_json(run_file_key(job, log.run.id, "sync"))["syncId"]
     sync = FeedStore(ctx.settings.table_name).get_sync(job.org, job.sandbox, sync_id)
     step = next(s for s in log.run.steps if s.name == "sync")
     if sync.status == "running":
@@ -279,7 +204,7 @@ def _check_feed_sync(ctx: TaskContext, job: Job, log: _RunLog, polls: int) -> St
 def job_create_batch(ctx: TaskContext, state: State) -> State:
     store, job, log = _context(ctx, state)
     step = log.begin("create-batch")
-    sources = ctx.objects.get_json(_sources_key(job, log.run.id, "sources"))
+    sources = ctx.objects.get_json(run_file_key(job, log.run.id, "sources"))
     batch_id = batch_id_of(log.run.id)
     if job.workflow == "ingest-s3":
         mine = [
@@ -288,7 +213,7 @@ def job_create_batch(ctx: TaskContext, state: State) -> State:
         ]  # fmt: skip
     else:
         mine = sources
-    ctx.objects.put_json(_sources_key(job, log.run.id, "claimed"), mine)
+    ctx.objects.put_json(run_file_key(job, log.run.id, "claimed"), mine)
     if not mine:
         log.end(step, "skipped", "another run took every file first", files=0)
         return {"files": 0}
@@ -319,7 +244,7 @@ def job_copy(ctx: TaskContext, state: State) -> State:
     step = log.begin("copy")
     batch = ctx.store.get_batch(job.org, job.sandbox, batch_id_of(log.run.id))
     copied, size, gone = 0, 0, []
-    for s in ctx.objects.get_json(_sources_key(job, log.run.id, "claimed")):
+    for s in ctx.objects.get_json(run_file_key(job, log.run.id, "claimed")):
         key = keys.upload_key(
             batch.input_format.format, job.org, job.sandbox, batch.dataset_id, batch.id, s["name"]
         )
@@ -476,7 +401,7 @@ def _abandon(ctx: TaskContext, store: JobStore, job: Job, run: Run) -> None:
 
 def _release_claims(ctx: TaskContext, store: JobStore, job: Job, run: Run) -> None:
     """Release whatever this run claimed of the objects it listed (claims of other runs stay)."""
-    listed = _sources_key(job, run.id, "sources")
+    listed = run_file_key(job, run.id, "sources")
     if not ctx.objects.exists(listed):
         return  # it failed before listing: it claimed nothing
     for s in ctx.objects.get_json(listed):
@@ -490,7 +415,7 @@ def _settle(ctx: TaskContext, store: JobStore, job: Job, run: Run, batch_status:
         return
     outcome = {"success": "ingested", "aborted": None}.get(batch_status, "failed")
     if job.workflow == "ingest-s3":
-        for s in ctx.objects.get_json(_sources_key(job, run.id, "claimed")):
+        for s in ctx.objects.get_json(run_file_key(job, run.id, "claimed")):
             try:
                 store.settle_claim(
                     job, Claim(s["key"], s["etag"], run.id, run.batches[0], "claimed"), outcome
@@ -500,7 +425,7 @@ def _settle(ctx: TaskContext, store: JobStore, job: Job, run: Run, batch_status:
     elif job.workflow == "ingest-http" and outcome is not None:
         # Only a file that was ingested (or refused for its content) is "seen": an aborted run
         # fetches again next time.
-        store.put_http_validators(job, ctx.objects.get_json(_sources_key(job, run.id, "validators")))
+        store.put_http_validators(job, ctx.objects.get_json(run_file_key(job, run.id, "validators")))
 
 
 def _close(store: JobStore, run: Run, status: str, message: str) -> None:
