@@ -21,6 +21,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The benchmarks' peers (polars, DuckDB, dlt, pandas): only `make bench` needs them, not the tests.
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
@@ -78,7 +83,7 @@ e2e: install-dev
 	$(BIN)/pytest tests/e2e $(ARGS)
 
 ## make bench: benchmarks; results land in benchmarks/results/
-bench: install-dev
+bench: install-dev $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks $(ARGS)
 
 ## layers for the Lambda runtime (python3.12, x86_64) without Docker, and their size
