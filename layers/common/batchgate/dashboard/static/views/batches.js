@@ -4,7 +4,7 @@
 // flight refreshes itself until it is final.
 import { get, post, call, downloadBlob } from "../api.js";
 import {
-  h, replace, table, time, timeEl, num, bytes, badge, dl, section, pager, errorBox, notice,
+  h, replace, table, timeEl, num, bytes, badge, dl, section, errorBox, notice,
   confirmDialog, pollUntil, download,
 } from "../ui.js";
 
@@ -29,29 +29,46 @@ function toLocalInput(ms) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+// Pages by creation time (keyset): "older" asks createdBefore the page's last batch, "newer"
+// createdAfter its first, oldest first then reversed. Every page costs the same at any depth,
+// where an offset (`start`) reads through every batch before it.
+function pageQuery(f, olderThan, newerThan) {
+  const q = { dataSet: f.dataSet, status: f.status, createdAfter: f.createdAfter, createdBefore: f.createdBefore, limit: PAGE + 1 };
+  if (olderThan) q.createdBefore = String(Math.min(Number(olderThan), Number(f.createdBefore || Infinity)));
+  if (newerThan) {
+    q.createdAfter = String(Math.max(Number(newerThan), Number(f.createdAfter || 0)));
+    q.orderBy = "asc:created";
+  }
+  return q;
+}
+
 export async function list({ main, query, navigate, signal }) {
-  const start = Number(query.get("start") || 0);
+  const olderThan = query.get("olderThan") || "";
+  const newerThan = query.get("newerThan") || "";
   const f = {
     dataSet: query.get("dataSet") || "",
     status: query.get("status") || "",
     createdAfter: query.get("createdAfter") || "",
     createdBefore: query.get("createdBefore") || "",
   };
-  const [page, datasets] = await Promise.all([
-    get(CATALOG, { ...f, limit: PAGE + 1, start }, { signal }),
-    get("/data/foundation/catalog/dataSets", { limit: 100 }, { signal }),
-  ]);
-  const rows = Object.values(page);
-  const more = rows.length > PAGE;
-  const names = Object.fromEntries(Object.values(datasets).map((d) => [d.id, d.name]));
+  // The batches paint first; the datasets' names (the filter's choices, the Dataset column)
+  // follow when they arrive.
+  const namesLoaded = get("/data/foundation/catalog/dataSets", { limit: 100 }, { signal });
+  const page = await get(CATALOG, pageQuery(f, olderThan, newerThan), { signal });
+  let rows = Object.values(page);
+  const full = rows.length > PAGE;
+  rows = rows.slice(0, PAGE);
+  if (newerThan) rows.reverse();
+  const hasOlder = newerThan ? true : full;
+  const hasNewer = newerThan ? full : !!olderThan;
+
   const go = (q) => navigate(`batches?${new URLSearchParams(Object.entries(q).filter(([, v]) => v !== "" && v !== undefined))}`);
 
   const dsSelect = h(
     "select",
     { id: "b-ds", name: "dataSet" },
     h("option", { value: "" }, "all datasets"),
-    Object.values(datasets).map((d) => h("option", { value: d.id, selected: d.id === f.dataSet }, d.name)),
-    f.dataSet && !names[f.dataSet] ? h("option", { value: f.dataSet, selected: true }, f.dataSet) : null,
+    f.dataSet ? h("option", { value: f.dataSet, selected: true }, f.dataSet) : null,
   );
   const stSelect = h(
     "select",
@@ -84,18 +101,32 @@ export async function list({ main, query, navigate, signal }) {
       [
         { title: "Batch", cell: (b) => h("a", { href: `batches/${b.id}` }, b.id) },
         { title: "Status", cell: (b) => badge(b.status) },
-        { title: "Dataset", cell: (b) => h("a", { href: `datasets/${datasetOf(b)}` }, names[datasetOf(b)] || datasetOf(b)) },
+        { title: "Dataset", cell: (b) => h("a", { href: `datasets/${datasetOf(b)}`, "data-dataset": datasetOf(b) }, datasetOf(b)) },
         { title: "Created", cell: (b) => timeEl(b.created) },
         { title: "Rows in", cell: (b) => num(b.metrics.inputRecordCount) },
         { title: "Rows out", cell: (b) => num(b.metrics.outputRecordCount) },
         { title: "Failed", cell: (b) => num(b.metrics.failedRecordCount) },
         { title: "First error", cell: (b) => (b.errors.length ? h("code", {}, b.errors[b.errors.length > 1 && b.errors[0].code === "BG-BATCH-ROW-ERRORS" ? 1 : 0].code) : "") },
       ],
-      rows.slice(0, PAGE),
+      rows,
       { empty: Object.values(f).some(Boolean) ? "No batch matches these filters." : "No batches yet." },
     ),
-    pager(start, PAGE, more, (s) => go({ ...f, start: s })),
+    h(
+      "nav",
+      { class: "pager", "aria-label": "Pages" },
+      h("button", { class: "secondary", disabled: !hasNewer || !rows.length, onclick: () => go({ ...f, newerThan: rows[0].created }) }, "← Newer"),
+      h("button", { class: "secondary", disabled: !hasOlder || !rows.length, onclick: () => go({ ...f, olderThan: rows[rows.length - 1].created }) }, "Older →"),
+    ),
   );
+  const datasets = Object.values(await namesLoaded);
+  replace(
+    dsSelect,
+    h("option", { value: "" }, "all datasets"),
+    datasets.map((d) => h("option", { value: d.id, selected: d.id === f.dataSet }, d.name)),
+    f.dataSet && !datasets.some((d) => d.id === f.dataSet) ? h("option", { value: f.dataSet, selected: true }, f.dataSet) : null,
+  );
+  const names = Object.fromEntries(datasets.map((d) => [d.id, d.name]));
+  for (const a of main.querySelectorAll("a[data-dataset]")) if (names[a.dataset.dataset]) a.textContent = names[a.dataset.dataset];
 }
 
 async function failedSample(id, signal) {
@@ -163,12 +194,13 @@ export async function detail(ctx) {
   const { main, params, signal } = ctx;
   const [id] = params;
   const load = async () => (await get(`${CATALOG}/${encodeURIComponent(id)}`, {}, { signal }))[id];
-  const role = await ctx.role();
+  const rolePromise = ctx.role(); // asked beside the batch, not before it
   let pendingRevert = false;
   let message = null;
   const draw = async (b) => {
     const dsId = datasetOf(b);
-    const [files, failed] = await Promise.all([
+    const [role, files, failed] = await Promise.all([
+      rolePromise,
       get(`/data/foundation/export/batches/${id}/files`, { limit: 100 }, { signal }),
       FINAL.has(b.status) && b.metrics.failedRecordCount && b.enableErrorDiagnostics
         ? failedSample(id, signal).catch(() => ({ files: [], rows: [] }))
