@@ -53,8 +53,11 @@ export async function list({ main, query, navigate, signal }) {
   };
   // The batches paint first; the datasets' names (the filter's choices, the Dataset column)
   // follow when they arrive.
+  // Asked second: the local stack answers one call at a time, in the order they arrive.
+  const pageLoaded = get(CATALOG, pageQuery(f, olderThan, newerThan), { signal });
   const namesLoaded = get("/data/foundation/catalog/dataSets", { limit: 100 }, { signal });
-  const page = await get(CATALOG, pageQuery(f, olderThan, newerThan), { signal });
+  namesLoaded.catch(() => {}); // a failure is reported where it is awaited, below
+  const page = await pageLoaded;
   let rows = Object.values(page);
   const full = rows.length > PAGE;
   rows = rows.slice(0, PAGE);
