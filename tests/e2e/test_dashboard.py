@@ -317,17 +317,18 @@ def test_charts_of_the_sandbox_and_of_one_dataset(
     sync_api.expect(day).to_be_visible()
     sync_api.expect(
         page.get_by_role("img", name=re.compile(r"^Batches by status, last 30 days"))
-    ).to_contain_text("failed")
+    ).to_contain_text("failed", timeout=60_000)
     page.screenshot(path=shots / "charts.png")
     page.get_by_label("For").select_option(label="customer_profiles")
     page.wait_for_url(f"**/ui/charts?dataSet={seeded['ds']}")
     # The seeded failed batch: its two failed rows, in this hour's bar and the 30 days' totals.
+    # The 30 days' statistics read every batch of the window: on a loaded machine, give them time.
     label = page.get_by_role("img", name=re.compile(r"^Rows per day, last 30 days")).get_attribute(
-        "aria-label"
+        "aria-label", timeout=60_000
     )
     assert label is not None and re.search(r", 2 failed$", label), label
     page.get_by_label("For").select_option(label="orders_daily")
-    sync_api.expect(page.get_by_text("No batches in this window.")).to_have_count(2)
+    sync_api.expect(page.get_by_text("No batches in this window.")).to_have_count(2, timeout=60_000)
     # The dataset's own page carries the same charts.
     page.goto(f"{stack.api}/ui/datasets/{seeded['ds']}")
     sync_api.expect(page.get_by_role("img", name=re.compile(r"^Rows per hour"))).to_be_visible()
