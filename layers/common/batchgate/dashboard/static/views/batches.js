@@ -30,21 +30,41 @@ function toLocalInput(ms) {
 }
 
 // Pages by creation time (keyset): "older" asks createdBefore the page's last batch, "newer"
-// createdAfter its first, oldest first then reversed. Every page costs the same at any depth,
-// where an offset (`start`) reads through every batch before it.
-function pageQuery(f, olderThan, newerThan) {
+// createdAfter its first (oldest first, then reversed). Every page costs the same at any depth,
+// where an offset (`start`) reads through every batch before it. The cursor is the batch's
+// `created` and id: the API orders by both, so batches created in the same millisecond as the
+// cursor are asked for too (the bound moves one ms) and those already shown are dropped.
+const SLACK = 10; // extra rows asked for, to make up for the dropped ones
+
+function cursorOf(value) {
+  const [created, id] = String(value || "").split(".");
+  return created ? { created: Number(created), id: id || "" } : null;
+}
+
+function pageQuery(f, older, newer) {
   const q = { dataSet: f.dataSet, status: f.status, createdAfter: f.createdAfter, createdBefore: f.createdBefore, limit: PAGE + 1 };
-  if (olderThan) q.createdBefore = String(Math.min(Number(olderThan), Number(f.createdBefore || Infinity)));
-  if (newerThan) {
-    q.createdAfter = String(Math.max(Number(newerThan), Number(f.createdAfter || 0)));
+  if (older) {
+    q.createdBefore = String(Math.min(older.created + 1, Number(f.createdBefore || Infinity)));
+    q.limit += SLACK;
+  }
+  if (newer) {
+    q.createdAfter = String(Math.max(newer.created - 1, Number(f.createdAfter || -1)));
     q.orderBy = "asc:created";
+    q.limit += SLACK;
   }
   return q;
 }
 
+// Drop what the previous page showed: same millisecond as the cursor, at or beyond its id.
+function unseen(rows, older, newer) {
+  if (older) return rows.filter((b) => b.created < older.created || (b.created === older.created && b.id < older.id));
+  if (newer) return rows.filter((b) => b.created > newer.created || (b.created === newer.created && b.id > newer.id));
+  return rows;
+}
+
 export async function list({ main, query, navigate, signal }) {
-  const olderThan = query.get("olderThan") || "";
-  const newerThan = query.get("newerThan") || "";
+  const older = cursorOf(query.get("olderThan"));
+  const newer = older ? null : cursorOf(query.get("newerThan"));
   const f = {
     dataSet: query.get("dataSet") || "",
     status: query.get("status") || "",
@@ -54,16 +74,17 @@ export async function list({ main, query, navigate, signal }) {
   // The batches paint first; the datasets' names (the filter's choices, the Dataset column)
   // follow when they arrive.
   // Asked second: the local stack answers one call at a time, in the order they arrive.
-  const pageLoaded = get(CATALOG, pageQuery(f, olderThan, newerThan), { signal });
+  const pageLoaded = get(CATALOG, pageQuery(f, older, newer), { signal });
   const namesLoaded = get("/data/foundation/catalog/dataSets", { limit: 100 }, { signal });
   namesLoaded.catch(() => {}); // a failure is reported where it is awaited, below
   const page = await pageLoaded;
-  let rows = Object.values(page);
+  let rows = unseen(Object.values(page), older, newer);
   const full = rows.length > PAGE;
   rows = rows.slice(0, PAGE);
-  if (newerThan) rows.reverse();
-  const hasOlder = newerThan ? true : full;
-  const hasNewer = newerThan ? full : !!olderThan;
+  if (newer) rows.reverse();
+  const hasOlder = newer ? true : full;
+  const hasNewer = newer ? full : !!older;
+  const cursor = (b) => `${b.created}.${b.id}`;
 
   const go = (q) => navigate(`batches?${new URLSearchParams(Object.entries(q).filter(([, v]) => v !== "" && v !== undefined))}`);
 
@@ -117,8 +138,8 @@ export async function list({ main, query, navigate, signal }) {
     h(
       "nav",
       { class: "pager", "aria-label": "Pages" },
-      h("button", { class: "secondary", disabled: !hasNewer || !rows.length, onclick: () => go({ ...f, newerThan: rows[0].created }) }, "← Newer"),
-      h("button", { class: "secondary", disabled: !hasOlder || !rows.length, onclick: () => go({ ...f, olderThan: rows[rows.length - 1].created }) }, "Older →"),
+      h("button", { class: "secondary", disabled: !hasNewer || !rows.length, onclick: () => go({ ...f, newerThan: cursor(rows[0]) }) }, "← Newer"),
+      h("button", { class: "secondary", disabled: !hasOlder || !rows.length, onclick: () => go({ ...f, olderThan: cursor(rows[rows.length - 1]) }) }, "Older →"),
     ),
   );
   const datasets = Object.values(await namesLoaded);
