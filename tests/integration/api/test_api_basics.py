@@ -304,6 +304,42 @@ def test_list_batches_filters_and_order(api: Api) -> None:
         assert r.status == 400 and r.error_code == "BG-400-INVALID", bad
 
 
+def test_time_filters_page_by_key_both_ways_and_stay_exclusive(api: Api) -> None:
+    """The dashboard pages with createdBefore / createdAfter (keyset paging): bounds exclusive,
+    for the sandbox and one dataset, and an empty window between two adjacent milliseconds."""
+    ds = api.create_dataset()
+    for _ in range(5):
+        api.create_batch(ds)
+    for query in ({}, {"dataSet": ds}):
+        newest = list(api.call("GET", CATALOG, query={**query, "limit": "2"}).json().values())
+        every = api.call("GET", CATALOG, query=query).json().values()
+        order = [b["id"] for b in sorted(every, key=lambda b: (b["created"], b["id"]), reverse=True)]
+        assert [b["id"] for b in newest] == order[:2]
+        older = api.call(
+            "GET", CATALOG, query={**query, "limit": "2", "createdBefore": str(newest[-1]["created"])}
+        )
+        older_ids = list(older.json())
+        assert older_ids and newest[-1]["id"] not in older_ids and set(older_ids) <= set(order[1:])
+        oldest = min(b["created"] for b in older.json().values())
+        newer = api.call(
+            "GET",
+            CATALOG,
+            query={**query, "orderBy": "asc:created", "createdAfter": str(oldest), "limit": "10"},
+        ).json()
+        assert all(b["created"] > oldest for b in newer.values()) and newest[-1]["id"] in newer
+        t = newest[0]["created"]
+        assert (
+            api.call(
+                "GET", CATALOG, query={**query, "createdAfter": str(t), "createdBefore": str(t + 1)}
+            ).json()
+            == {}
+        )
+        both = api.call(
+            "GET", CATALOG, query={**query, "createdAfter": str(t - 1), "createdBefore": str(t + 1)}
+        ).json()
+        assert newest[0]["id"] in both
+
+
 def test_unknown_route_is_json_404(api: Api) -> None:
     r = api.call("GET", "/nothing/here")
     assert r.status == 404 and r.error_code == "BG-404-ROUTE"

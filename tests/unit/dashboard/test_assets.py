@@ -131,6 +131,16 @@ def test_every_module_import_is_a_relative_file_that_is_served() -> None:
         assert "eval(" not in text and "new Function" not in text
 
 
+def test_every_file_is_served_and_is_utf8_text() -> None:
+    # The API function sends them as text (no base64): a binary file would be mangled.
+    files = [p for p in STATIC.rglob("*") if p.is_file()]
+    for p in files:
+        p.read_bytes().decode("utf-8")
+        assert (
+            serve(f"/ui/static/{p.relative_to(STATIC).as_posix()}").status == 200 or p.name == "index.html"
+        ), p
+
+
 def test_assets_are_small_for_a_lambda_answer() -> None:
     total = assets.total_bytes()
     assert 0 < total < 512 * 1024, total
@@ -164,13 +174,11 @@ def _headers(out: dict[str, Any]) -> dict[str, str]:
 
 
 def test_the_api_function_serves_the_dashboard_without_a_caller_and_leaves_it_out_of_openapi() -> None:
-    import base64
-
     from batchgate.api.app import app, resolve
 
     out = resolve(_event("/ui/batches/abc"), None)  # type: ignore[arg-type]
-    assert out["statusCode"] == 200
-    body = base64.b64decode(out["body"]) if out["isBase64Encoded"] else out["body"].encode()
+    assert out["statusCode"] == 200 and out["isBase64Encoded"] is False
+    body = out["body"].encode()
     assert b'<base href="../">' in body
     assert _headers(out)["X-Content-Type-Options"] == "nosniff"
     # The page's tag does not match a module's: 200.
@@ -179,4 +187,6 @@ def test_the_api_function_serves_the_dashboard_without_a_caller_and_leaves_it_ou
     etag = _headers(again)["ETag"]
     assert resolve(_event("/ui/static/views/batches.js", {"if-none-match": etag}), None)["statusCode"] == 304  # type: ignore[arg-type]
     assert resolve(_event("/ui/a/b/c/d"), None)["statusCode"] == 404  # type: ignore[arg-type]
+    assert resolve(_event("/ui/runs/a/b/c"), None)["statusCode"] == 200  # type: ignore[arg-type]
+    assert resolve({**_event("/ui"), "httpMethod": "POST"}, None)["statusCode"] == 404  # type: ignore[arg-type]
     assert not [p for p in app.get_openapi_schema().paths or {} if p.startswith("/ui")]

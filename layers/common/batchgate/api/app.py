@@ -61,7 +61,7 @@ _DOC: dict[str, Any] = {
     "security_schemes": SECURITY_SCHEMES,
     "security": SECURITY,
 }
-ROUTERS = (datasets, schemas, batches, files, exports, feeds, keys, jobs, bundles, dashboard)
+ROUTERS = (datasets, schemas, batches, files, exports, feeds, keys, jobs, bundles)
 # Bodies and headers the routes read themselves: powertools cannot be told of them (openapi_fixups).
 READ_BY_ROUTES = (
     *batches.READ_BY_ROUTES,
@@ -173,6 +173,8 @@ def _check_role(event: Mapping[str, Any]) -> None:
 
 
 def resolve(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if dashboard.is_dashboard(event):
+        return dashboard.answer(event)
     try:
         _check_role(event)
         _check_json_body(event)

@@ -19,7 +19,6 @@ TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
-    ".ico": "image/x-icon",
 }
 # Everything from this origin, nothing inline (no 'unsafe-inline' for scripts or styles), no
 # framing (clickjacking on the action buttons), forms and <base> only to this origin.

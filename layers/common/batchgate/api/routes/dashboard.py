@@ -1,39 +1,34 @@
 """The dashboard's page and files at ``/ui``: public (no caller; its data comes through the
-API with the user's key), left out of the OpenAPI document (it is not an API)."""
+API with the user's key) and not part of the OpenAPI document (it is not an API).
+
+Answered before the resolver, not as a powertools route: the files need nothing of it (no
+caller, no validation, no shared state), so they are not held behind the lock that serialises
+API calls in one process (``app.resolve``): locally a page's files would otherwise wait for
+the previous page's slow API calls. powertools' path parameters also match one segment each,
+and a view's URL has several."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from collections.abc import Mapping
+from typing import Any
 
-from batchgate.dashboard.assets import serve
-
-router = Router()
+from batchgate.dashboard.assets import PREFIX, serve
 
 
-def _send() -> Response[bytes]:
-    event = router.current_event
-    answer = serve(event.path, event.headers.get("if-none-match") or event.headers.get("If-None-Match"))
-    return Response(answer.status, answer.content_type, answer.body, headers=answer.headers)
+def is_dashboard(event: Mapping[str, Any]) -> bool:
+    path = str(event.get("path") or "")
+    method = str(event.get("httpMethod") or "")
+    return method in ("GET", "HEAD") and (path == PREFIX or path.startswith(PREFIX + "/"))
 
 
-# powertools' path parameters match one segment each: one route per depth the app uses
-# (/ui, a view, a view's item, a static file under static/views/).
-@router.get("/ui", include_in_schema=False)
-def ui() -> Response[bytes]:
-    return _send()
-
-
-@router.get("/ui/<a>", include_in_schema=False)
-def ui_1(a: str) -> Response[bytes]:
-    return _send()
-
-
-@router.get("/ui/<a>/<b>", include_in_schema=False)
-def ui_2(a: str, b: str) -> Response[bytes]:
-    return _send()
-
-
-@router.get("/ui/<a>/<b>/<c>", include_in_schema=False)
-def ui_3(a: str, b: str, c: str) -> Response[bytes]:
-    return _send()
+def answer(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The REST proxy answer to a ``GET /ui…`` event."""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+    a = serve(str(event["path"]), headers.get("if-none-match"))
+    return {
+        "statusCode": a.status,
+        "multiValueHeaders": {"Content-Type": [a.content_type], **{k: [v] for k, v in a.headers.items()}},
+        # Every file is UTF-8 text (HTML, JS, CSS, SVG): no base64 needed.
+        "body": "" if event.get("httpMethod") == "HEAD" else a.body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }

@@ -4,7 +4,7 @@
 // flight refreshes itself until it is final.
 import { get, post, call, downloadBlob } from "../api.js";
 import {
-  h, replace, table, time, timeEl, num, bytes, badge, dl, section, pager, errorBox, notice,
+  h, replace, table, timeEl, num, bytes, badge, dl, section, errorBox, notice,
   confirmDialog, pollUntil, download,
 } from "../ui.js";
 
@@ -29,29 +29,70 @@ function toLocalInput(ms) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+// Pages by creation time (keyset): "older" asks createdBefore the page's last batch, "newer"
+// createdAfter its first (oldest first, then reversed). Every page costs the same at any depth,
+// where an offset (`start`) reads through every batch before it. The cursor is the batch's
+// `created` and id: the API orders by both, so batches created in the same millisecond as the
+// cursor are asked for too (the bound moves one ms) and those already shown are dropped.
+const SLACK = 10; // extra rows asked for, to make up for the dropped ones
+
+function cursorOf(value) {
+  const [created, id] = String(value || "").split(".");
+  return created ? { created: Number(created), id: id || "" } : null;
+}
+
+function pageQuery(f, older, newer) {
+  const q = { dataSet: f.dataSet, status: f.status, createdAfter: f.createdAfter, createdBefore: f.createdBefore, limit: PAGE + 1 };
+  if (older) {
+    q.createdBefore = String(Math.min(older.created + 1, Number(f.createdBefore || Infinity)));
+    q.limit += SLACK;
+  }
+  if (newer) {
+    q.createdAfter = String(Math.max(newer.created - 1, Number(f.createdAfter || -1)));
+    q.orderBy = "asc:created";
+    q.limit += SLACK;
+  }
+  return q;
+}
+
+// Drop what the previous page showed: same millisecond as the cursor, at or beyond its id.
+function unseen(rows, older, newer) {
+  if (older) return rows.filter((b) => b.created < older.created || (b.created === older.created && b.id < older.id));
+  if (newer) return rows.filter((b) => b.created > newer.created || (b.created === newer.created && b.id > newer.id));
+  return rows;
+}
+
 export async function list({ main, query, navigate, signal }) {
-  const start = Number(query.get("start") || 0);
+  const older = cursorOf(query.get("olderThan"));
+  const newer = older ? null : cursorOf(query.get("newerThan"));
   const f = {
     dataSet: query.get("dataSet") || "",
     status: query.get("status") || "",
     createdAfter: query.get("createdAfter") || "",
     createdBefore: query.get("createdBefore") || "",
   };
-  const [page, datasets] = await Promise.all([
-    get(CATALOG, { ...f, limit: PAGE + 1, start }, { signal }),
-    get("/data/foundation/catalog/dataSets", { limit: 100 }, { signal }),
-  ]);
-  const rows = Object.values(page);
-  const more = rows.length > PAGE;
-  const names = Object.fromEntries(Object.values(datasets).map((d) => [d.id, d.name]));
+  // The batches paint first; the datasets' names (the filter's choices, the Dataset column)
+  // follow when they arrive.
+  // Asked second: the local stack answers one call at a time, in the order they arrive.
+  const pageLoaded = get(CATALOG, pageQuery(f, older, newer), { signal });
+  const namesLoaded = get("/data/foundation/catalog/dataSets", { limit: 100 }, { signal });
+  namesLoaded.catch(() => {}); // a failure is reported where it is awaited, below
+  const page = await pageLoaded;
+  let rows = unseen(Object.values(page), older, newer);
+  const full = rows.length > PAGE;
+  rows = rows.slice(0, PAGE);
+  if (newer) rows.reverse();
+  const hasOlder = newer ? true : full;
+  const hasNewer = newer ? full : !!older;
+  const cursor = (b) => `${b.created}.${b.id}`;
+
   const go = (q) => navigate(`batches?${new URLSearchParams(Object.entries(q).filter(([, v]) => v !== "" && v !== undefined))}`);
 
   const dsSelect = h(
     "select",
     { id: "b-ds", name: "dataSet" },
     h("option", { value: "" }, "all datasets"),
-    Object.values(datasets).map((d) => h("option", { value: d.id, selected: d.id === f.dataSet }, d.name)),
-    f.dataSet && !names[f.dataSet] ? h("option", { value: f.dataSet, selected: true }, f.dataSet) : null,
+    f.dataSet ? h("option", { value: f.dataSet, selected: true }, f.dataSet) : null,
   );
   const stSelect = h(
     "select",
@@ -84,18 +125,32 @@ export async function list({ main, query, navigate, signal }) {
       [
         { title: "Batch", cell: (b) => h("a", { href: `batches/${b.id}` }, b.id) },
         { title: "Status", cell: (b) => badge(b.status) },
-        { title: "Dataset", cell: (b) => h("a", { href: `datasets/${datasetOf(b)}` }, names[datasetOf(b)] || datasetOf(b)) },
+        { title: "Dataset", cell: (b) => h("a", { href: `datasets/${datasetOf(b)}`, "data-dataset": datasetOf(b) }, datasetOf(b)) },
         { title: "Created", cell: (b) => timeEl(b.created) },
         { title: "Rows in", cell: (b) => num(b.metrics.inputRecordCount) },
         { title: "Rows out", cell: (b) => num(b.metrics.outputRecordCount) },
         { title: "Failed", cell: (b) => num(b.metrics.failedRecordCount) },
         { title: "First error", cell: (b) => (b.errors.length ? h("code", {}, b.errors[b.errors.length > 1 && b.errors[0].code === "BG-BATCH-ROW-ERRORS" ? 1 : 0].code) : "") },
       ],
-      rows.slice(0, PAGE),
+      rows,
       { empty: Object.values(f).some(Boolean) ? "No batch matches these filters." : "No batches yet." },
     ),
-    pager(start, PAGE, more, (s) => go({ ...f, start: s })),
+    h(
+      "nav",
+      { class: "pager", "aria-label": "Pages" },
+      h("button", { class: "secondary", disabled: !hasNewer || !rows.length, onclick: () => go({ ...f, newerThan: cursor(rows[0]) }) }, "← Newer"),
+      h("button", { class: "secondary", disabled: !hasOlder || !rows.length, onclick: () => go({ ...f, olderThan: cursor(rows[rows.length - 1]) }) }, "Older →"),
+    ),
   );
+  const datasets = Object.values(await namesLoaded);
+  replace(
+    dsSelect,
+    h("option", { value: "" }, "all datasets"),
+    datasets.map((d) => h("option", { value: d.id, selected: d.id === f.dataSet }, d.name)),
+    f.dataSet && !datasets.some((d) => d.id === f.dataSet) ? h("option", { value: f.dataSet, selected: true }, f.dataSet) : null,
+  );
+  const names = Object.fromEntries(datasets.map((d) => [d.id, d.name]));
+  for (const a of main.querySelectorAll("a[data-dataset]")) if (names[a.dataset.dataset]) a.textContent = names[a.dataset.dataset];
 }
 
 async function failedSample(id, signal) {
@@ -163,12 +218,13 @@ export async function detail(ctx) {
   const { main, params, signal } = ctx;
   const [id] = params;
   const load = async () => (await get(`${CATALOG}/${encodeURIComponent(id)}`, {}, { signal }))[id];
-  const role = await ctx.role();
+  const rolePromise = ctx.role(); // asked beside the batch, not before it
   let pendingRevert = false;
   let message = null;
   const draw = async (b) => {
     const dsId = datasetOf(b);
-    const [files, failed] = await Promise.all([
+    const [role, files, failed] = await Promise.all([
+      rolePromise,
       get(`/data/foundation/export/batches/${id}/files`, { limit: 100 }, { signal }),
       FINAL.has(b.status) && b.metrics.failedRecordCount && b.enableErrorDiagnostics
         ? failedSample(id, signal).catch(() => ({ files: [], rows: [] }))

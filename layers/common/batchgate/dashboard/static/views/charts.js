@@ -8,18 +8,23 @@ import { rowsChart, statusChart } from "../chart.js";
 // Minutes east of UTC, so days start at the browser's midnight.
 const utcOffset = () => -new Date().getTimezoneOffset();
 
-export async function statsFor(dataSet, signal) {
+// The four charts of a dataset or the sandbox, into `box`: the last 24 hours first (a small
+// query), then the 30 days, so the first charts do not wait for the larger window.
+export async function statsInto(box, dataSet, signal) {
   const q = { dataSet, utcOffset: utcOffset() };
-  const [day, month] = await Promise.all([
-    get("/data/foundation/stats/batches", { ...q, window: "24h" }, { signal }),
-    get("/data/foundation/stats/batches", { ...q, window: "30d" }, { signal }),
-  ]);
-  return [
+  const day = await get("/data/foundation/stats/batches", { ...q, window: "24h" }, { signal });
+  const pending = h("p", { class: "muted" }, "Loading the last 30 days…");
+  replace(
+    box,
     rowsChart(day, `Rows per hour, last 24 hours (${num(day.totals.batches)} batches)`),
-    rowsChart(month, `Rows per day, last 30 days (${num(month.totals.batches)} batches)`),
     statusChart(day.byStatus, "Batches by status, last 24 hours"),
+    pending,
+  );
+  const month = await get("/data/foundation/stats/batches", { ...q, window: "30d" }, { signal });
+  pending.replaceWith(
+    rowsChart(month, `Rows per day, last 30 days (${num(month.totals.batches)} batches)`),
     statusChart(month.byStatus, "Batches by status, last 30 days"),
-  ];
+  );
 }
 
 export async function view({ main, query, navigate, signal }) {
@@ -31,11 +36,12 @@ export async function view({ main, query, navigate, signal }) {
     h("option", { value: "" }, "the whole sandbox"),
     datasets.map((d) => h("option", { value: d.id, selected: d.id === dataSet }, d.name)),
   );
-  const charts = await statsFor(dataSet, signal);
+  const box = h("div", { class: "charts" }, h("p", { class: "muted" }, "Loading…"));
   replace(
     main,
     h("h1", {}, "Charts"),
     h("p", { class: "filters" }, h("span", {}, h("label", { for: "c-ds" }, "For"), select)),
-    h("div", { class: "charts" }, charts),
+    box,
   );
+  await statsInto(box, dataSet, signal);
 }

@@ -2,7 +2,7 @@
 // rules, a sample of its rows, its last batch and its batches, where its Iceberg table is.
 import { get } from "../api.js";
 import { h, replace, table, time, num, badge, dl, section, pager, errorBox } from "../ui.js";
-import { statsFor } from "./charts.js";
+import { statsInto } from "./charts.js";
 
 const BASE = "/data/foundation/catalog/dataSets";
 const PAGE = 50;
@@ -65,8 +65,12 @@ function flatten(fields, prefix = "") {
 
 export async function detail({ main, params, signal }) {
   const [id] = params;
-  const ds = (await get(`${BASE}/${encodeURIComponent(id)}`))[id];
-  const batches = Object.values(await get("/data/foundation/catalog/batches", { dataSet: id, limit: 20 }));
+  const [one, page] = await Promise.all([
+    get(`${BASE}/${encodeURIComponent(id)}`, {}, { signal }),
+    get("/data/foundation/catalog/batches", { dataSet: id, limit: 20 }, { signal }),
+  ]);
+  const ds = one[id];
+  const batches = Object.values(page);
   const last = batches[0];
   const ice = ds.iceberg || {};
   const identity = ds.tags && ds.tags.isUpsert ? (ds.tags.identity || []).join(", ") : "";
@@ -119,9 +123,7 @@ export async function detail({ main, params, signal }) {
     section("Charts", chartsBox),
     section("Rows", rowsBox),
   );
-  statsFor(id, signal)
-    .then((charts) => replace(chartsBox, charts))
-    .catch((e) => signal.aborted || replace(chartsBox, errorBox(e)));
+  statsInto(chartsBox, id, signal).catch((e) => signal.aborted || replace(chartsBox, errorBox(e)));
   try {
     const page = await get(`/data/foundation/export/datasets/${encodeURIComponent(id)}/rows`, { limit: 20 }, { signal });
     const cols = page.data.length ? Object.keys(page.data[0]) : [];
