@@ -23,6 +23,8 @@ How it measures (both subprocesses the same way)
 - the CLI's upload time is process start until it prints "completing batch" on stderr (its
   progress bar writes that right after the last part and the file COMPLETE), and the time to the
   final status is from there until it exits (it polls the batch once a second);
+- the batch's ``timeline`` (its GET answer) gives the steps after the upload to the millisecond:
+  S3 received the file → validated → commit started → commit ended (no polling granularity);
 - the batch is read back over HTTP afterwards: it must be ``success`` with input = output = rows
   generated and no failed rows, else the benchmark raises.
 
@@ -387,6 +389,7 @@ def _run_on_stack(
     upload_s = cli.marks["completing batch"]
     to_final_s = cli.wall_s - upload_s
     large = _validate_large(stack, batch_id)
+    steps = _timeline_steps(batch["timeline"])
 
     cli_out = {
         "command": "python -m batchgate_tools.cli ingest FILE --dataset ID --format csv",
@@ -406,6 +409,7 @@ def _run_on_stack(
         "status": batch["status"],
         "counts": counts,
         "validation": large,
+        "timeline": steps,
     }
     base_out = {
         "command": "boto3 upload_file, TransferConfig(multipart_threshold/chunksize=part_size, "
@@ -433,8 +437,24 @@ def _run_on_stack(
         "notes": (
             "upload times include interpreter start-up and imports (CLI: process start until "
             "'completing batch'; boto3: whole process). CLI complete_to_success_s includes its "
-            "1 s poll interval. S3 is moto's server on this machine, not AWS."
+            "1 s poll interval; the timeline's steps come from the batch's GET answer (exact). S3 is "
+            "moto's server on this machine, not AWS."
         ),
+    }
+
+
+def _timeline_steps(timeline: dict[str, Any]) -> dict[str, Any]:
+    """Seconds between the steps the batch's GET answer records (its ``timeline``), read once the
+    batch is final: exact to the millisecond, where the CLI's own wait includes its 1 s polls."""
+    (f,) = timeline["files"]
+    received, validated = f["received"], f["validated"]
+    started, ended = timeline["commitStarted"], timeline["commitEnded"]
+    return {
+        "raw": timeline,
+        "received_to_validated_s": (validated - received) / 1000,
+        "validated_to_commit_started_s": (started - validated) / 1000,
+        "commit_s": (ended - started) / 1000,
+        "received_to_success_s": (ended - received) / 1000,
     }
 
 
@@ -494,6 +514,12 @@ def _table(out: dict[str, Any]) -> None:
         f"out {c['outputRecordCount']:,}, failed {c['failedRecordCount']:,}; "
         f"validate-large executions {v['validate_large_executions']}, "
         f"staged parts {v['staged_parquet_parts']}"
+    )
+    t = cli["timeline"]
+    print(
+        f"timeline: upload received → validated {t['received_to_validated_s']:.1f} s, → commit started "
+        f"{t['validated_to_commit_started_s']:.1f} s, commit {t['commit_s']:.1f} s; received → success "
+        f"{t['received_to_success_s']:.1f} s"
     )
     verdict = "met" if cli["target_met"] else "MISSED"
     print(f"target CLI peak RSS < {cli['target_rss_mb']:.0f} MB: {verdict}\n", flush=True)

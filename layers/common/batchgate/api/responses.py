@@ -532,8 +532,31 @@ class BatchMetrics(BaseModel):
     failed_record_count: int = Field(alias="failedRecordCount")
 
 
+class FileTimeline(BaseModel):
+    model_config = _STRICT
+
+    name: str
+    received: int | None = Field(description="epoch ms: S3 created the object (the upload ended)")
+    validated: int | None = Field(description="epoch ms: the file's validation result was recorded")
+    staged: int | None = Field(
+        description="epoch ms: its valid rows were staged as Parquet (as validation ends); null if none"
+    )
+
+
+class BatchTimeline(BaseModel):
+    """When each step happened (``batchgate.core.timeline``); null until it has."""
+
+    model_config = _STRICT
+
+    created: int = Field(description="epoch ms")
+    files: list[FileTimeline]
+    commit_started: int | None = Field(alias="commitStarted", description="epoch ms: the last landing began")
+    commit_ended: int | None = Field(alias="commitEnded", description="epoch ms: that landing ended")
+
+
 class Batch(BaseModel):
-    """A batch as AEP's import and catalog APIs show it (``Batch.to_aep()``)."""
+    """A batch as AEP's import and catalog APIs show it (``Batch.to_aep()``); a single batch's GET
+    adds its ``timeline``."""
 
     model_config = _STRICT
 
@@ -558,6 +581,9 @@ class Batch(BaseModel):
         default=None, alias="snapshotId", description="the Iceberg snapshot the batch's landing made"
     )
     successor: str | SkipJsonSchema[None] = Field(default=None, description="the replay that replaced it")
+    timeline: BatchTimeline | SkipJsonSchema[None] = Field(
+        default=None, description="in a single batch's GET: when each file and the landing got where"
+    )
 
 
 class BatchesById(RootModel[dict[str, Batch]]):

@@ -354,6 +354,8 @@ class Batch(BaseModel):
     # When the last attempt to land the batch began (it moved to ``staging``): while a commit may
     # still be running, ABORT's cleanup leaves the staged files alone (workflow.abort).
     commit_started: int | None = Field(default=None, alias="commitStarted")
+    # When that landing ended (the batch moved to success or failed from staging).
+    commit_ended: int | None = Field(default=None, alias="commitEnded")
     # A REVERT asked to purge (restart recovery re-runs a lost revert with it).
     purge_requested: bool = Field(default=False, alias="purgeRequested")
     source_key: str | None = Field(default=None, alias="sourceKey")
@@ -421,6 +423,8 @@ class BatchFile(BaseModel):
     file_error: ErrorEntry | None = Field(default=None, alias="fileError")
     validated_at: int | None = Field(default=None, alias="validatedAt")
     duration_ms: int | None = Field(default=None, alias="durationMs")
+    # When S3 created the object this result is for (its event's time, epoch ms).
+    received_at: int | None = Field(default=None, alias="receivedAt")
 
 
 ItemSchema.model_rebuild()

@@ -27,6 +27,7 @@ from batchgate.core.keys import execution_name
 from batchgate.core.models import Batch, InputFormat, Replay
 from batchgate.core.principal import Principal
 from batchgate.core.status import BatchAction, next_status
+from batchgate.core.timeline import batch_timeline
 from batchgate.observability import tracer
 from batchgate.settings import Settings
 
@@ -111,6 +112,12 @@ class BatchActions:
 
     def get(self, p: Principal, batch_id: str) -> Batch:
         return self.store.get_batch(p.org, p.sandbox, batch_id)
+
+    def answer(self, p: Principal, batch_id: str) -> dict[str, Any]:
+        """One batch as its GET answers: AEP's fields and the batch's ``timeline``."""
+        batch = self.get(p, batch_id)
+        files = self.store.list_files(p.org, p.sandbox, batch_id)
+        return {**batch.to_aep(), "timeline": batch_timeline(batch, files)}
 
     def list(self, p: Principal, q: BatchQuery) -> list[Batch]:
         return self.store.list_batches(p.org, p.sandbox, q)

@@ -7,6 +7,7 @@ an ``s3:TestEvent``: it parses too, and carries no records.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote_plus
@@ -41,6 +42,8 @@ class S3RecordModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     event_name: str = Field(alias="eventName")
+    # When S3 finished the request that created the object (optional: hand-made events lack it).
+    event_time: dt.datetime | None = Field(default=None, alias="eventTime")
     s3: S3EntityModel
 
 
@@ -82,6 +85,8 @@ class ObjectEvent:
     # Where the bytes are read from when not ``key`` itself: a drop's version that was
     # overwritten before its event was handled is copied there first (router).
     read_key: str | None = None
+    # When S3 created the object (the event's eventTime, epoch ms): when the file was received.
+    received_at: int | None = None
 
     @property
     def source_key(self) -> str:
@@ -104,4 +109,5 @@ class ObjectEvent:
             version_id=obj.version_id or None,
             # Sequencers are hex of varying length; compare left-padded (AWS's own advice).
             sequencer=obj.sequencer.rjust(32, "0"),
+            received_at=int(record.event_time.timestamp() * 1000) if record.event_time else None,
         )

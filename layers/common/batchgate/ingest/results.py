@@ -43,6 +43,7 @@ def record_result(store: Store, ev: ObjectEvent, batch: Batch, name: str, result
         added_columns=result.added_columns,
         validated_at=now_ms(),
         duration_ms=result.duration_ms,
+        received_at=ev.received_at,
     )
     if not store.record_file_result(batch.org, batch.sandbox, f):
         return "duplicate"

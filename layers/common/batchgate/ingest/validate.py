@@ -64,7 +64,7 @@ class FileValidator:
         file = {
             "org": batch.org, "sandbox": batch.sandbox, "batchId": batch.id, "name": name,
             "bucket": ev.bucket, "key": ev.source_key, "size": ev.size, "etag": ev.etag,
-            "versionId": ev.version_id, "sequencer": ev.sequencer,
+            "versionId": ev.version_id, "sequencer": ev.sequencer, "receivedAt": ev.received_at,
         }  # fmt: skip
         _, started = self.executions.start(arn, f"split-{digest}", {"file": file})
         return "validating-in-parts" if started else "duplicate"

@@ -142,14 +142,18 @@ def _land(ctx: TaskContext, state: State, mode: Mode, commit: Commit) -> State:
     batch = ctx.move(batch, target, commit_started=now_ms())
     outcome = decide(files, batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics)
     if not outcome.succeeded:
-        batch = ctx.move(batch, "failed", metrics=outcome.metrics, errors=outcome.errors)
+        batch = ctx.move(
+            batch, "failed", commit_ended=now_ms(), metrics=outcome.metrics, errors=outcome.errors
+        )
         ctx.notify(batch, "failed")
         return {"status": "failed"}
     try:
         dataset = evolve_for_batch(ctx, dataset, files)
     except NewColumnsConflict as exc:
         error = ErrorEntry(code=exc.code, description=exc.message)
-        batch = ctx.move(batch, "failed", metrics=outcome.metrics, errors=[*outcome.errors, error])
+        batch = ctx.move(
+            batch, "failed", commit_ended=now_ms(), metrics=outcome.metrics, errors=[*outcome.errors, error]
+        )
         ctx.notify(batch, "failed")
         return {"status": "failed"}
     faults.inject("commit")
@@ -161,7 +165,9 @@ def _land(ctx: TaskContext, state: State, mode: Mode, commit: Commit) -> State:
             refusals.apply(), batch.partial_ingestion_percentage, diagnostics=batch.enable_error_diagnostics
         )
         error = ErrorEntry(code=exc.code, description=exc.message)
-        batch = ctx.move(batch, "failed", metrics=outcome.metrics, errors=[*outcome.errors, error])
+        batch = ctx.move(
+            batch, "failed", commit_ended=now_ms(), metrics=outcome.metrics, errors=[*outcome.errors, error]
+        )
         ctx.notify(batch, "failed")
         return {"status": "failed"}
     if refusals.required:
@@ -173,6 +179,7 @@ def _land(ctx: TaskContext, state: State, mode: Mode, commit: Commit) -> State:
         batch = ctx.move(
             batch,
             "success",
+            commit_ended=now_ms(),
             metrics=outcome.metrics,
             # transient errors from earlier attempts stay visible: "succeeded after a retry"
             errors=[*batch.errors, *outcome.errors],
@@ -234,7 +241,11 @@ def mark_failed(ctx: TaskContext, state: State) -> State:
     batch, _ = ctx.load(state)
     if batch.status in ("loaded", "staging", "retrying", "stalled"):
         batch = ctx.move(
-            batch, "failed", errors=errors_with_cause(batch, state.get("error"), "BG-500-WORKFLOW")
+            batch,
+            "failed",
+            errors=errors_with_cause(batch, state.get("error"), "BG-500-WORKFLOW"),
+            # the landing, if it began, ended here
+            commit_ended=now_ms() if batch.commit_started is not None else None,
         )
         ctx.notify(batch, "failed")
     return {"status": batch.status}

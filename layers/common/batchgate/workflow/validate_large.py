@@ -98,7 +98,13 @@ def _context(ctx: TaskContext, file: dict[str, Any]) -> tuple[Batch, Dataset]:
 
 def _event(file: dict[str, Any]) -> ObjectEvent:
     return ObjectEvent(
-        file["bucket"], file["key"], file["size"], file["etag"], file.get("versionId"), file["sequencer"]
+        file["bucket"],
+        file["key"],
+        file["size"],
+        file["etag"],
+        file.get("versionId"),
+        file["sequencer"],
+        received_at=file.get("receivedAt"),
     )
 
 

@@ -65,7 +65,7 @@ def create_batch(body: Annotated[BatchCreate, Body()]) -> Response[dict[str, Any
     responses=answers(ok(200, "the batch", Batch), e404=NOT_FOUND),
 )
 def get_batch(batch_id: str) -> dict[str, Any]:
-    return services().batches.get(principal(router), batch_id).to_aep()
+    return services().batches.answer(principal(router), batch_id)
 
 
 @router.post(
@@ -129,8 +129,7 @@ def list_batches(
     responses=answers(ok(200, "{id: batch}", BatchesById), e404=NOT_FOUND),
 )
 def get_catalog_batch(batch_id: str) -> dict[str, Any]:
-    batch = services().batches.get(principal(router), batch_id)
-    return {batch.id: batch.to_aep()}
+    return {batch_id: services().batches.answer(principal(router), batch_id)}
 
 
 @router.get(

@@ -1,0 +1,185 @@
+"""Lambda sizing: the validators' CPU-seconds per GB, and a model of time and cost per GB by memory.
+
+Measured here, per format, on the peers benchmark's profile files (``--peers-rows`` rows, the
+same CSV, JSON Lines and Parquet; see ``benchmarks/peers.py``), each run in a process of its own:
+  cpu      CPU seconds of ``validate_file`` with one worker thread (the least CPU; more workers
+           add a little), all threads of the process, median of ``--sizing-rounds``
+  encode   CPU seconds of encoding the staged rows alone (the file it wrote, read back and written
+           again with the same settings): the share that runs on one thread whatever the vCPUs
+Modeled, for each memory size: Lambda gives ``memory / 1769`` vCPU-seconds per second (one vCPU at
+1,769 MB, six at 10,240 MB). The validator can use at most ``min(3 / (1 - w), 1 / w)`` of them,
+``w`` = encode / cpu (three workers share the rest; the encoder is one thread), so
+
+    seconds per GB = cpu per GB / min(memory / 1769, 3 / (1 - w), 1 / w)
+    cost per GB    = seconds per GB * memory / 1024 * $0.0000166667 (x86, per GB-second)
+
+A model, not a measurement on Lambda: it assumes the threads overlap perfectly and leaves out
+reading from and writing to S3, the cold start and the per-request price ($0.20 per million).
+Run: ``make bench ARGS="--only sizing"``. Results: ``benchmarks/results/sizing.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "sizing.json"
+FORMATS = ("csv", "json", "parquet")
+MEMORY_MB = (1769, 2048, 3538, 5307, 10240)
+MB_PER_VCPU = 1769
+PRICE_GB_S = 0.0000166667
+MAX_WORKERS = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sizing")
+    group.add_argument("--sizing-rounds", type=int, default=3, help="runs per format (default 3)")
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def case(fmt: str, path: Path) -> dict[str, Any]:
+    """One measurement, in this process: validate_file's CPU, then the staged rows' encoding."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    from batchgate.core.models import InputFormat
+    from batchgate.validation import validate_file
+    from batchgate.validation.outputs import dictionary_columns
+    from benchmarks.peers import _dataset
+
+    pa.array([0])  # pyarrow's lazy pandas import, before the clock (see benchmarks/peers.py)
+    with tempfile.TemporaryDirectory(prefix="sizing-") as tmp:
+        cpu0 = _cpu()
+        r = validate_file(
+            fs=pafs.LocalFileSystem(),
+            source_path=str(path),
+            dataset=_dataset("profile"),
+            input_format=InputFormat(format=fmt),
+            batch_id="b",
+            file_name=path.name,
+            staged_dir=f"{tmp}/s",
+            failed_dir=f"{tmp}/f",
+            workers=1,
+        )
+        cpu = _cpu() - cpu0
+        staged = pq.ParquetFile(r.staged_paths[0])
+        groups = [staged.read_row_group(i) for i in range(staged.num_row_groups)]
+        cpu0 = _cpu()
+        with pq.ParquetWriter(
+            f"{tmp}/again.parquet",
+            staged.schema_arrow,
+            compression="snappy",
+            use_dictionary=dictionary_columns(groups[0]),
+        ) as writer:
+            for g in groups:
+                writer.write_table(g, row_group_size=g.num_rows)
+        encode = _cpu() - cpu0
+    return {"cpu_seconds": cpu, "encode_seconds": encode, "rows": r.input_record_count}
+
+
+def model(cpu_per_gb: float, writer_share: float) -> list[dict[str, Any]]:
+    usable = min(MAX_WORKERS / (1 - writer_share), 1 / writer_share)
+    rows = []
+    for memory in MEMORY_MB:
+        vcpu = memory / MB_PER_VCPU
+        seconds = cpu_per_gb / min(vcpu, usable)
+        rows.append(
+            {
+                "memory_mb": memory,
+                "vcpu_seconds_per_second": round(vcpu, 2),
+                "used_vcpus": round(min(vcpu, usable), 2),
+                "seconds_per_gb": round(seconds, 1),
+                "usd_per_gb": round(seconds * memory / 1024 * PRICE_GB_S, 6),
+            }
+        )
+    return rows
+
+
+def _subprocess(args: list[str]) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'layers' / 'common'}:{ROOT / 'tools'}")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.sizing", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def run(results: dict[str, Any], args: argparse.Namespace) -> None:
+    from benchmarks.peers import generate
+
+    rows = getattr(args, "peers_rows", 2_000_000)
+    paths, _ = generate("profile", rows)
+    out: dict[str, Any] = {
+        "rows": rows,
+        "rounds": args.sizing_rounds,
+        "price_usd_per_gb_second": PRICE_GB_S,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "formats": {},
+    }
+    for fmt in FORMATS:
+        runs = [_subprocess(["--case", fmt, str(paths[fmt])]) for _ in range(max(1, args.sizing_rounds))]
+        gb = paths[fmt].stat().st_size / 1e9
+        cpu = statistics.median(r["cpu_seconds"] for r in runs)
+        encode = statistics.median(r["encode_seconds"] for r in runs)
+        share = encode / cpu
+        out["formats"][fmt] = {
+            "file_gb": round(gb, 3),
+            "cpu_seconds": round(cpu, 3),
+            "cpu_seconds_per_gb": round(cpu / gb, 2),
+            "cpu_seconds_per_million_rows": round(cpu / rows * 1e6, 3),
+            "encode_share": round(share, 3),
+            "model": model(cpu / gb, share),
+        }
+    results["sizing"] = out
+    print_table(out)
+
+
+def print_table(out: dict[str, Any]) -> None:
+    print(f"\nLambda sizing, modeled from CPU measured on {out['rows']:,} profile rows (x86 price)")
+    for fmt, per in out["formats"].items():
+        print(
+            f"{fmt}: {per['cpu_seconds_per_gb']} CPU-s per GB ({per['cpu_seconds_per_million_rows']} per"
+            f" million rows), encoder share {per['encode_share']:.0%}"
+            f"\n  {'MB':>6} {'vCPU':>5} {'used':>5} {'s/GB':>7} {'$/GB':>9}"
+        )
+        for m in per["model"]:
+            print(
+                f"  {m['memory_mb']:>6} {m['vcpu_seconds_per_second']:>5} {m['used_vcpus']:>5}"
+                f" {m['seconds_per_gb']:>7} {m['usd_per_gb']:>9.6f}"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--case", nargs=2, metavar=("FORMAT", "PATH"))
+    parser.add_argument("--rows", type=int, dest="peers_rows", default=2_000_000)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(case(args.case[0], Path(args.case[1]))))
+        return
+    results: dict[str, Any] = {}
+    run(results, args)
+    RESULTS.write_text(json.dumps(results["sizing"], indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
