@@ -176,6 +176,12 @@ def test_revert_a_batch_with_a_confirmation_and_watch_it_turn_inactive(
 ) -> None:
     log_in(page, stack, f"/ui/batches/{seeded['revert']}")
     page.wait_for_url(f"**/ui/batches/{seeded['revert']}")
+    # The timeline of a landed batch: each step, the landing's end included, at a time.
+    timeline = page.locator("section", has=page.get_by_role("heading", name="Timeline"))
+    landed = timeline.get_by_role("row").filter(has_text="landing ended")
+    sync_api.expect(landed).to_have_count(1)
+    sync_api.expect(landed.locator("time")).to_have_count(1)
+    sync_api.expect(timeline.get_by_role("row").filter(has_text="received")).to_have_count(1)
     revert = page.get_by_role("button", name="REVERT", exact=True)
     revert.click()
     dialog = page.get_by_role("dialog")

@@ -4,7 +4,7 @@
 // flight refreshes itself until it is final.
 import { get, post, call, downloadBlob } from "../api.js";
 import {
-  h, replace, table, timeEl, num, bytes, badge, dl, section, errorBox, notice,
+  h, replace, table, timeEl, duration, num, bytes, badge, dl, section, errorBox, notice,
   confirmDialog, pollUntil, download,
 } from "../ui.js";
 
@@ -200,16 +200,28 @@ function actionBar(b, role, after) {
   );
 }
 
+// The batch's timeline (the single batch's GET: core/timeline.py): when it was created, when each
+// file was received and validated (its rows are staged as validation ends), when its landing
+// started and ended; each step also as the time since the batch was created.
 function timeline(b) {
-  if (!Array.isArray(b.timeline) || !b.timeline.length) return null;
+  const t = b.timeline;
+  if (!t || typeof t !== "object" || !t.created) return null;
+  const steps = [{ step: "created", at: t.created }];
+  for (const f of t.files || []) {
+    steps.push({ step: `${f.name}: received`, at: f.received });
+    steps.push({ step: `${f.name}: validated${f.staged ? " and staged" : ""}`, at: f.validated });
+  }
+  steps.push({ step: "landing started", at: t.commitStarted }, { step: "landing ended", at: t.commitEnded });
   return section(
-    "Status history",
-    h(
-      "ol",
-      { class: "timeline" },
-      b.timeline.map((t) =>
-        h("li", {}, badge(t.status || t.event || "?"), " ", timeEl(t.at ?? t.time ?? t.timestamp), t.message || t.description ? ` — ${t.message || t.description}` : ""),
-      ),
+    "Timeline",
+    table(
+      [
+        { title: "Step", cell: (r) => r.step },
+        { title: "At", cell: (r) => timeEl(r.at) },
+        { title: "After creation", cell: (r) => (r.at ? duration(t.created, r.at) : "not yet") },
+      ],
+      steps,
+      { caption: "Times in your browser's zone" },
     ),
   );
 }
