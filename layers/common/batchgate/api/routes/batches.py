@@ -11,7 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from batchgate.api.bodies import BatchActionBody, BatchCreate
 from batchgate.api.deps import json_model, principal, services
 from batchgate.api.openapi_fixups import RawBody
-from batchgate.api.responses import Batch, BatchesById, BatchStatsOut, answers, ok
+from batchgate.api.responses.batches import Batch, BatchesById, BatchStatsOut
+from batchgate.api.responses.common import answers, ok
 from batchgate.aws.store import BatchQuery
 from batchgate.core.batch_stats import MAX_UTC_OFFSET_MINUTES, Window
 from batchgate.core.models import BatchStatus

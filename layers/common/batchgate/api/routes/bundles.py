@@ -12,15 +12,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from batchgate.api.bodies import BundleActionBody, BundleExportBody, BundleImportBody
 from batchgate.api.deps import header, json_model, principal, raw_body, services
 from batchgate.api.openapi_fixups import RawBody
-from batchgate.api.responses import (
-    OCTET_STREAM,
-    BundleList,
-    BundleOut,
-    BundleStarted,
-    BundleUpload,
-    answers,
-    ok,
-)
+from batchgate.api.responses.bundles import BundleList, BundleOut, BundleStarted, BundleUpload
+from batchgate.api.responses.common import OCTET_STREAM, answers, ok
 from batchgate.api.services.file_upload.common import UnsupportedMediaType
 from batchgate.core.errors import InvalidRequest
 

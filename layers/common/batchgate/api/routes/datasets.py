@@ -10,7 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from batchgate.api.bodies import DatasetCreate, DatasetPatch
 from batchgate.api.deps import principal, services
-from batchgate.api.responses import UNSUPPORTED, DatasetCreated, DatasetsById, answers, ok
+from batchgate.api.responses.catalog import DatasetCreated, DatasetsById
+from batchgate.api.responses.common import UNSUPPORTED, answers, ok
 from batchgate.api.services.dataset_catalog import dataset_to_aep
 
 router = Router()

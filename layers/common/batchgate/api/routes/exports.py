@@ -11,16 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from batchgate.api.deps import header, principal, services
 from batchgate.api.openapi_fixups import RawHeader
-from batchgate.api.responses import (
-    BINARY_SCHEMA,
-    OCTET_STREAM,
-    FileList,
-    RowsPage,
-    answers,
-    fails,
-    ok,
-    response_header,
-)
+from batchgate.api.responses.batches import FileList, RowsPage
+from batchgate.api.responses.common import BINARY_SCHEMA, OCTET_STREAM, answers, fails, ok, response_header
 from batchgate.api.services.downloads import ExportFile
 
 router = Router()

@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from batchgate.api.bodies import FeedCreate
 from batchgate.api.deps import principal, services
-from batchgate.api.responses import (
-    UNSUPPORTED,
+from batchgate.api.responses.common import UNSUPPORTED, answers, ok
+from batchgate.api.responses.feeds import (
     FeedEstimate,
     FeedList,
     FeedOut,
@@ -20,8 +20,6 @@ from batchgate.api.responses import (
     SyncList,
     SyncOut,
     SyncStarted,
-    answers,
-    ok,
 )
 
 router = Router()

@@ -17,7 +17,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from batchgate.api.bodies import FileAction, FileActionBody
 from batchgate.api.deps import header, json_model, principal, raw_body, services
 from batchgate.api.openapi_fixups import RawBody, RawHeader
-from batchgate.api.responses import UploadPlan, answers, ok
+from batchgate.api.responses.batches import UploadPlan
+from batchgate.api.responses.common import answers, ok
 
 router = Router()
 FILES = "/data/foundation/import/batches/<batch_id>/datasets/<dataset_id>/files/<name>"

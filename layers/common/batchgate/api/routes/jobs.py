@@ -11,17 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from batchgate.api.bodies import JobCreate, JobPatch
 from batchgate.api.deps import principal, services
-from batchgate.api.responses import (
-    UNSUPPORTED,
-    JobList,
-    JobOut,
-    RunList,
-    RunOut,
-    RunStarted,
-    Workflows,
-    answers,
-    ok,
-)
+from batchgate.api.responses.common import UNSUPPORTED, answers, ok
+from batchgate.api.responses.jobs import JobList, JobOut, RunList, RunOut, RunStarted, Workflows
 
 router = Router()
 BASE = "/data/foundation/schedules"

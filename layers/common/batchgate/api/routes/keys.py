@@ -10,7 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from batchgate.api.bodies import KeyCreate
 from batchgate.api.deps import principal, services
-from batchgate.api.responses import UNSUPPORTED, AuthError, Key, KeyCreated, KeyList, answers, fails, ok
+from batchgate.api.responses.catalog import Key, KeyCreated, KeyList
+from batchgate.api.responses.common import UNSUPPORTED, AuthError, answers, fails, ok
 
 router = Router()
 BASE = "/data/foundation/keys"

@@ -10,7 +10,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from batchgate.api.bodies import SchemaCreate
 from batchgate.api.deps import principal, services
-from batchgate.api.responses import RegistrySchema, RegistrySchemas, answers, ok
+from batchgate.api.responses.catalog import RegistrySchema, RegistrySchemas
+from batchgate.api.responses.common import answers, ok
 from batchgate.api.services.schema_registry import schema_to_aep
 
 router = Router()
