@@ -365,3 +365,39 @@ def test_batches_page_older_and_newer_by_creation_time(
     page.wait_for_url(re.compile(r".*newerThan=\d+.*"))
     sync_api.expect(links).to_have_count(50)
     assert links.all_inner_texts() == first_page
+
+
+def test_bundles_an_export_ready_with_its_download_and_a_refused_import_with_its_code(
+    page: Any, stack: RunningStack, seeded: dict[str, Any], shots: Path
+) -> None:
+    from batchgate_tools.client import Client
+
+    i = stack.info
+    client = Client(stack.api, i["keyId"], i["token"], i["org"], "prod")
+    export_id = client.export_bundle([seeded["ds"]])
+    r = requests.post(
+        stack.api + "/data/foundation/bundles",
+        params={"action": "IMPORT"},
+        headers={**stack.headers(), "Content-Type": "application/octet-stream"},
+        data=b"not a zip at all",
+        timeout=60,
+    )
+    assert r.status_code == 202, r.text
+    import_id = r.json()["id"]
+
+    log_in(page, stack, "/ui/bundles")
+    page.wait_for_url("**/ui/bundles")
+    export_row = page.get_by_role("row").filter(has=page.get_by_role("link", name=export_id))
+    # The list follows a running export by itself until it is ready.
+    sync_api.expect(export_row).to_contain_text("ready", timeout=60_000)
+    sync_api.expect(export_row).to_contain_text("customer_profiles")
+    page.screenshot(path=shots / "bundles.png")
+    export_row.get_by_role("link", name=export_id).click()
+    page.wait_for_url(f"**/ui/bundles/{export_id}")
+    download = page.get_by_role("link", name=re.compile("the .bgbundle"))
+    sync_api.expect(download).to_have_count(1)
+    assert requests.get(str(download.get_attribute("href")), timeout=60).content[:2] == b"PK"
+
+    page.goto(f"{stack.api}/ui/bundles/{import_id}")
+    sync_api.expect(page.locator("main h1 .badge")).to_have_text("failed", timeout=60_000)
+    sync_api.expect(page.get_by_role("cell", name="BG-400-BUNDLE-CORRUPT")).to_have_count(1)

@@ -13,7 +13,7 @@ STATIC = Path(__file__).parent / "static"
 PREFIX = "/ui"
 # The views the app routes to (static/app.js): their URLs answer the page, so a bookmark or a
 # shared link opens the view. Anything else under /ui is a 404, not a blank app.
-VIEWS = frozenset({"datasets", "batches", "jobs", "runs", "feeds", "charts", "login"})
+VIEWS = frozenset({"datasets", "batches", "jobs", "runs", "feeds", "bundles", "charts", "login"})
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

@@ -7,6 +7,7 @@ import * as batches from "./views/batches.js";
 import * as jobs from "./views/jobs.js";
 import * as feeds from "./views/feeds.js";
 import * as charts from "./views/charts.js";
+import * as bundles from "./views/bundles.js";
 
 // Views in the navigation, in order. A view whose API is not there is not listed (and not routed).
 const NAV = [
@@ -15,6 +16,7 @@ const NAV = [
   ["jobs", "Jobs"],
   ["runs", "Runs"],
   ["feeds", "Feeds"],
+  ["bundles", "Bundles"],
   ["charts", "Charts"],
 ];
 const ROUTES = [
@@ -28,6 +30,8 @@ const ROUTES = [
   [/^runs\/([^/]+)$/, jobs.run],
   [/^feeds\/?$/, feeds.list],
   [/^feeds\/([^/]+)$/, feeds.detail],
+  [/^bundles\/?$/, bundles.list],
+  [/^bundles\/([^/]+)$/, bundles.detail],
   [/^charts\/?$/, charts.view],
 ];
 // The local stack's tenant (batchgate up seeds org local, sandboxes prod and dev).
