@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -219,8 +220,6 @@ def test_a_bundle_dropped_in_the_bucket_is_imported(stack: RunningStack, tmp_pat
         if imports and imports[0]["status"] != "running":
             found = imports[0]
             break
-        import time
-
         time.sleep(0.3)
     assert found.get("status") == "imported", (found, stack.tail())
     made = dataset_named(dev, "people-dropped")
@@ -268,3 +267,40 @@ def test_the_cli_exports_as_of_a_batch_and_imports_into_another_sandbox(
     damaged.write_bytes(path.read_bytes()[:-100])
     refused = cli("bundles", "import", str(damaged), "--sandbox", "dev", "--url", stack.api)
     assert refused.returncode == 2 and refused.stderr.startswith("error BG-400-BUNDLE-"), refused.stderr
+
+
+def test_an_existing_dataset_whose_schema_the_bundle_extends_is_evolved_then_filled(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    prod, dev = client(stack, "prod"), client(stack, "dev")
+    pf, df = flow_in(stack, "prod"), flow_in(stack, "dev")
+    narrower = {"fields": SCHEMA["fields"][:2]}  # id and n: the bundle's adds the optional tier
+    kept = df.dataset("people-extend", narrower)
+    df.ingest(kept, jsonl([{"id": "p900", "n": 900}]))
+    ds = pf.dataset("people-extend", SCHEMA)
+    pf.ingest(ds, people(10))
+    path = tmp_path / "extend.bgbundle"
+    export_file(prod, [ds], path)
+    done = import_file(dev, path)
+    assert done["status"] == "imported", done
+    (entry,) = done["datasets"]
+    assert entry["id"] == kept and entry["evolved"] is True and "created" not in entry
+    assert dev.get_dataset(kept)["schema"] == prod.get_dataset(ds)["schema"]
+    rows = sorted_rows(df, kept)
+    assert len(rows) == 11 and {"id": "p900", "n": 900, "tier": None} in rows
+
+    # A bundle dropped into a dataset's folder rather than _bundles/ is a failed drop saying where it goes.
+    key = f"inbox/{stack.info['org']}/dev/{kept}/misplaced.bgbundle"
+    stack.s3().put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())
+    deadline = time.monotonic() + 60
+    while True:
+        found = df.s.get(
+            "/data/foundation/catalog/batches", params={"dataSet": kept, "status": "failed"}
+        ).json()
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    (failed,) = found.values()
+    assert (
+        failed["errors"][0]["code"] == "BG-INBOX-SUFFIX" and "_bundles/" in failed["errors"][0]["description"]
+    )
