@@ -100,7 +100,10 @@ def profile_csv(rows: int) -> Path:
 def _fields(schema: str) -> list[dict[str, Any]]:
     from benchmarks import ingest, peers
 
-    return list(peers.FIELDS["profile"] if schema == "profile" else ingest.DATASET["schema"]["fields"])
+    if schema == "profile":
+        return list(peers.FIELDS["profile"])
+    dataset: dict[str, Any] = ingest.DATASET
+    return list(dataset["schema"]["fields"])
 
 
 def case(schema: str, path: Path) -> dict[str, Any]:
