@@ -1,8 +1,10 @@
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from batchgate.validation import codes
+from batchgate.validation.parquet_reader import dictionary_read_columns
 from tests.unit.validation.helpers import good_table, make_dataset, parquet_bytes, run
 
 PARQUET = {"format": "parquet"}
@@ -95,10 +97,6 @@ def test_small_dictionary_columns_are_read_and_staged_as_dictionaries(tmp_path: 
     """An enum the file dictionary-encodes is read as a dictionary and staged as one: the staged
     file still says strings, holds the same values, and its statistics cover the kept rows only
     (the dictionary still holds the rejected value)."""
-    import pyarrow.parquet as pq
-
-    from batchgate.validation.parquet_reader import dictionary_read_columns
-
     n = 3000
     ds = make_dataset(
         [
@@ -132,3 +130,19 @@ def test_small_dictionary_columns_are_read_and_staged_as_dictionaries(tmp_path: 
     for g in range(meta.num_row_groups):
         stats = meta.row_group(g).column(tier).statistics
         assert (stats.min, stats.max) == ("bronze", "silver")
+
+
+def test_dictionaries_that_differ_between_row_groups_stage_the_same_values(tmp_path: Path) -> None:
+    """Each row group has a dictionary of its own (other values, another order); small chunks of
+    several of them go into one staged row group: the rows read back are the rows written."""
+    ds = make_dataset([{"name": "id", "type": "string"}, {"name": "tier", "type": "string"}])
+    orders = [["a", "b"], ["c", "d", "a"], ["d"], ["b", "c"]]
+    values = [order[i % len(order)] for order in orders for i in range(1000)]
+    table = pa.table({"id": [f"x{i}" for i in range(len(values))], "tier": values})
+    data = parquet_bytes(table, row_group_size=1000)
+    probe = tmp_path / "probe.parquet"
+    probe.write_bytes(data)
+    assert dictionary_read_columns(pq.ParquetFile(probe), ds.schema_) == ["tier"]
+    out = run(tmp_path, data, PARQUET, dataset=ds, block_size=8 * 1024)
+    assert [r["tier"] for r in out.staged] == values
+    assert out.staged_rows == list(range(len(values)))
