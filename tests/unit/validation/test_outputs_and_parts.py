@@ -218,3 +218,35 @@ def test_staged_file_is_byte_for_byte_what_pyarrow_writes_for_the_rows_as_string
             ref.write_table(plain.slice(start, k), row_group_size=k)
     assert Path(staged).read_bytes() == reference.read_bytes()
     assert pq.read_schema(staged) == schema
+
+
+def test_staged_writer_takes_a_string_column_as_strings_or_dictionaries(tmp_path: Path) -> None:
+    """A column may come as a dictionary in some chunks and as strings in others (a chunk whose
+    enum column needed converting): the writer casts each to the first chunk's types, in both
+    directions, and the file holds the same strings whichever came first."""
+    schema = pa.schema([pa.field("tier", pa.string()), *LINEAGE_FIELDS])
+    values = ["gold", "silver", None, "bronze"] * 250
+    fs = pafs.LocalFileSystem()
+    for first in ("dictionary", "string"):
+        writer = StagedWriter(fs, str(tmp_path / first), "t.parquet", 0, schema, row_group_rows=300)
+        for i, start in enumerate(range(0, len(values), 250)):
+            part = pa.array(values[start : start + 250], pa.string())
+            as_dictionary = (i % 2 == 0) == (first == "dictionary")
+            tier = part.dictionary_encode() if as_dictionary else part
+            k = len(part)
+            types = pa.schema([pa.field("tier", tier.type), *list(writer.write_schema)[1:]])
+            writer.write(
+                pa.Table.from_arrays(
+                    [
+                        tier,
+                        constant_column("b", k),
+                        constant_column("t", k),
+                        pa.array(range(start, start + k)),
+                    ],
+                    schema=types,
+                )
+            )
+        (staged,) = writer.commit()
+        back = pq.read_table(staged)
+        assert back.schema == schema
+        assert back.column("tier").to_pylist() == values

@@ -137,11 +137,18 @@ class StagedWriter:
         self._pending_bytes = 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchgate-staged")
         self._inflight: Future[None] | None = None
+        self._types: pa.Schema | None = None
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
+        # A string column may come as a dictionary of strings (see parquet_reader): the file is
+        # encoded in the types of the first rows written, and later rows are cast to them.
+        if self._types is None:
+            self._types = table.schema
+        elif not table.schema.equals(self._types):
+            table = _cast_like(table, self._types)
         self._pending.append(table)
         self._pending_rows += table.num_rows
         self._pending_bytes += table.nbytes
@@ -163,7 +170,7 @@ class StagedWriter:
         if self._writer is None:
             self._writer = pq.ParquetWriter(
                 self._file.open(),
-                self.write_schema,
+                table.schema,
                 compression="snappy",
                 use_dictionary=dictionary_columns(table),
                 store_schema=False,  # stored below: the staged schema, not the writer's
@@ -197,6 +204,19 @@ class StagedWriter:
             with contextlib.suppress(OSError, pa.ArrowException):
                 self._writer.close()
         self._file.discard()
+
+
+def _cast_like(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the column types of ``schema``: strings ↔ dictionaries of strings."""
+    columns = []
+    for column, want in zip(table.columns, schema.types, strict=True):
+        if column.type == want:
+            columns.append(column)
+        elif pa.types.is_dictionary(want):
+            columns.append(pc.dictionary_encode(column).cast(want))
+        else:
+            columns.append(column.cast(want))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 _SAMPLE_ROWS = 16 * 1024

@@ -7,6 +7,9 @@ Contract:
   ``BG-ROW-REQUIRED``). A column of another type is converted cell by cell (int32 → int64, string
   → integer, ns → µs timestamps, naive timestamps read as UTC...); cells that do not convert are
   ``BG-ROW-TYPE``. Struct children and list items are matched the same way, recursively.
+* A string column the file stores as a small dictionary in every row group (enums, countries) is
+  read as an Arrow dictionary (:func:`dictionary_read_columns`): the runner checks its values as
+  strings and stages the dictionary, which the Parquet encoder writes without hashing each row.
 * Row numbers are 0-based row indexes in the whole file (row-group offsets included).
 * A file that is not Parquet, or whose footer or pages cannot be decoded, is
   ``BG-FILE-UNREADABLE``; rows decoded before a broken page keep their outcome.
@@ -21,6 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from batchgate.core.models import DatasetSchema
+from batchgate.core.schema import arrow_type
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk
 from batchgate.validation.codes import FileError
@@ -30,13 +34,60 @@ from batchgate.validation.extra_columns import ExtraColumns
 _ERRORS = (pa.ArrowException, OSError, ValueError, EOFError)
 
 
-def open_parquet(fs: pafs.FileSystem, path: str) -> tuple[pq.ParquetFile, pa.NativeFile]:
+def open_parquet(
+    fs: pafs.FileSystem, path: str, schema: DatasetSchema | None = None
+) -> tuple[pq.ParquetFile, pa.NativeFile]:
+    """The file, its footer read; with ``schema``, the dataset's string columns the file
+    dictionary-encodes throughout are read as dictionaries (:func:`dictionary_read_columns`)."""
     f = fs.open_input_file(path)
     try:
-        return pq.ParquetFile(f, pre_buffer=True), f
+        pf = pq.ParquetFile(f, pre_buffer=True)
+        dictionaries = dictionary_read_columns(pf, schema) if schema is not None else []
+        if dictionaries:
+            # read_dictionary is a constructor option; the footer already read is reused.
+            pf = pq.ParquetFile(f, pre_buffer=True, metadata=pf.metadata, read_dictionary=dictionaries)
+        return pf, f
     except _ERRORS as exc:
         f.close()
         raise FileError(codes.FILE_UNREADABLE, f"not a readable Parquet file: {exc}") from exc
+
+
+# A dictionary page at most this large (compressed). A writer that gave up on the dictionary
+# (pyarrow does past 1 MiB, then writes the rest plain) leaves a large one, and reading such a
+# column as a dictionary would hash every plain value: slower, though the values are the same.
+# It must also be at most half of its column chunk: a column of mostly distinct values (ids)
+# has a dictionary about as large as the column, and is cheaper read and staged as strings.
+_SMALL_DICTIONARY = 32 << 10
+
+
+def dictionary_read_columns(pf: pq.ParquetFile, schema: DatasetSchema) -> list[str]:
+    """Top-level string columns of the dataset that the file stores as a small dictionary in
+    every row group. Decoding them to strings costs a copy of every value, and encoding the
+    staged strings hashes every value again; kept as dictionaries, both are per distinct value
+    (on the profile peers file: 0.12 of ~1.2 CPU-seconds)."""
+    meta = pf.metadata
+    if meta.num_row_groups == 0:
+        return []
+    strings = {f.name for f in schema.fields if arrow_type(f) == pa.string()}
+    leaf_of = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    out: list[str] = []
+    for field in pf.schema_arrow:
+        if field.name not in strings or field.name not in leaf_of or not pa.types.is_string(field.type):
+            continue
+        i = leaf_of[field.name]
+        small = True
+        for rg in range(meta.num_row_groups):
+            chunk = meta.row_group(rg).column(i)
+            if not chunk.has_dictionary_page or chunk.dictionary_page_offset is None:
+                small = False
+                break
+            page = chunk.data_page_offset - chunk.dictionary_page_offset
+            if not 0 < page <= min(_SMALL_DICTIONARY, chunk.total_compressed_size // 2):
+                small = False
+                break
+        if small:
+            out.append(field.name)
+    return out
 
 
 def read_parquet(

@@ -32,7 +32,7 @@ from batchgate.core.schema import arrow_schema
 from batchgate.validation import codes
 from batchgate.validation.chunk import Chunk, Corrupt, Unit
 from batchgate.validation.codes import FileError
-from batchgate.validation.convert import Violation, conform
+from batchgate.validation.convert import Violation, conform, one_array
 from batchgate.validation.csv_reader import read_csv
 from batchgate.validation.engine import Checker, failed_mask
 from batchgate.validation.extra_columns import ExtraColumns, added_fields, frozen_error, with_added
@@ -210,7 +210,7 @@ def _chunks(
             raise FileError(
                 codes.FILE_COMPRESSION, "Parquet is compressed inside; an outer compression is not supported"
             )
-        pf, f = open_parquet(fs, path)
+        pf, f = open_parquet(fs, path, schema)
         closers.append(f)
         yield from read_parquet(pf, schema, block_size=block_size, row_groups=row_groups)
         return
@@ -418,15 +418,22 @@ class FileRun:
         good: pa.Table | None = None
         if n:
             arrays = []
-            for field_ in self.target:
+            # Columns read as dictionaries of strings (see parquet_reader): checked as strings,
+            # staged as the dictionaries they came in, which the encoder writes per distinct value.
+            as_read: dict[int, pa.Array] = {}
+            for i, field_ in enumerate(self.target):
                 if field_.name in chunk.table.column_names:
+                    column = chunk.table.column(field_.name)
+                    dictionary = _string_dictionary(column, field_.type)
                     arr, vs = conform(
-                        chunk.table.column(field_.name),
+                        dictionary.dictionary_decode() if dictionary is not None else column,
                         field_.type,
                         field_.name,
                         strings_valid=chunk.strings_valid,
                     )
                     violations.extend(vs)
+                    if dictionary is not None and not vs:  # else staged as converted
+                        as_read[i] = dictionary
                 else:
                     arr = pa.nulls(n, field_.type)
                 arrays.append(arr)
@@ -434,7 +441,10 @@ class FileRun:
             violations.extend(_not_again(self.checker.check(table), violations))
             bad = failed_mask(n, violations)
             n_bad = pc.sum(bad).as_py() or 0
-            kept = table.filter(pc.invert(bad)) if n_bad else table
+            staged = table
+            for i, dictionary in as_read.items():
+                staged = staged.set_column(i, self.target.field(i).with_type(dictionary.type), dictionary)
+            kept = staged.filter(pc.invert(bad)) if n_bad else staged
             good_rows = chunk.rows.filter(pc.invert(bad)) if n_bad else chunk.rows
             if n_bad:
                 idx = pc.indices_nonzero(bad)
@@ -464,15 +474,28 @@ class FileRun:
                 self._batch_ids = constant_column(self.batch_id, k)
                 self._file_names = constant_column(self.file_name, k)
             batch_ids, file_names = self._batch_ids.slice(0, k), self._file_names.slice(0, k)
-        return pa.Table.from_arrays(
-            [*table.columns, batch_ids, file_names, rows], schema=self.staged.write_schema
+        lineage = self.staged.write_schema
+        # The row columns keep their types (strings, or dictionaries of strings as read).
+        schema = pa.schema(
+            [*table.schema, *(lineage.field(j) for j in range(table.num_columns, len(lineage)))]
         )
+        return pa.Table.from_arrays([*table.columns, batch_ids, file_names, rows], schema=schema)
 
     def _keep(self, row: int, field: str | None, code: str, message: str) -> None:
         if len(self.result.errors) < self.max_errors_kept:
             self.result.errors.append(
                 ErrorEntry(code=code, description=message, file=self.file_name, row=row, field=field)
             )
+
+
+def _string_dictionary(column: pa.ChunkedArray, target: pa.DataType) -> pa.DictionaryArray | None:
+    """``column`` as one dictionary array when it is a dictionary of the strings ``target`` wants."""
+    t = column.type
+    if not (pa.types.is_dictionary(t) and t.value_type == target == pa.string()):
+        return None
+    arr = one_array(column)
+    assert isinstance(arr, pa.DictionaryArray)
+    return arr
 
 
 def _not_again(checks: list[Violation], conversions: list[Violation]) -> list[Violation]:
