@@ -117,3 +117,32 @@ def test_blocks_in_flight_do_not_grow_with_the_workers(workers: int) -> None:
     held, ahead = depths(workers)
     assert held >= workers and ahead >= 1  # every worker has a block; the reader can cut one
     assert held + ahead == max(IN_FLIGHT, workers + 1)
+
+
+@pytest.mark.parametrize("last", ["done", "error"])
+def test_prefetch_closed_early_does_not_wait_for_ever(last: str) -> None:
+    """The consumer stops (an error in a block) while the producer, its items all made, puts
+    the end marker or its own error into a full queue: closing must still return (it hung in
+    the fuzz test, about one run in ten)."""
+    made = threading.Event()
+
+    def items() -> Iterator[int]:
+        yield from range(2)  # the consumer takes the first; the second fills the queue (depth 1)
+        made.set()
+        if last == "error":
+            raise ValueError("the reader failed after the consumer had gone")
+
+    closed = threading.Event()
+
+    def consume() -> None:
+        units = prefetch(items(), depth=1)
+        next(units)
+        assert made.wait(5)  # the producer is at its final put, the queue full
+        time.sleep(0.2)
+        units.close()
+        closed.set()
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    consumer.join(10)
+    assert closed.is_set()

@@ -59,20 +59,25 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Queue ``item`` unless the consumer has gone: a blocking put on a full queue nobody
+        reads any more would keep this thread, and the consumer's join, waiting for ever."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(_DONE)
+            put(_DONE)
         except BaseException as exc:  # handed over to the consumer, raised there
-            q.put(exc)
+            put(exc)
 
     worker = threading.Thread(target=produce, name="batchgate-reader", daemon=True)
     worker.start()
