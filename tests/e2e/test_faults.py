@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -55,9 +56,11 @@ def landed_batch(stack: RunningStack, ds: str) -> str:
 
 
 def killed(stack: RunningStack, timeout: float = 120) -> None:
-    """The drill's point was reached: the stack died there, as under kill -9."""
+    """The drill's point was reached: the stack died there, as under kill -9 (the function's
+    worker sends the stack SIGKILL, and leaves one line saying where)."""
     code = stack.proc.wait(timeout=timeout)
-    assert code == 137, f"the stack exited with {code}, not at the fault point:\n{stack.tail()}"
+    assert code == -signal.SIGKILL, f"the stack exited with {code}, not at the fault point:\n{stack.tail()}"
+    assert "BATCHGATE_FAULT: " in stack.log.read_text(errors="replace"), stack.tail()
 
 
 def check(stack: RunningStack) -> str:

@@ -10,13 +10,22 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from batchgate_tools.template import Resolver
 
 _load_lock = threading.Lock()
 # Set per function in template.yaml (each function's logs and metrics carry its own service name).
 PER_FUNCTION = frozenset({"POWERTOOLS_SERVICE_NAME"})
+
+
+class Invoker(Protocol):
+    """What invokes a function by logical id: in this process (``LocalFunctions``, for `batchgate
+    invoke` and the tests) or in worker processes (``workers.FunctionWorkers``, `batchgate up`)."""
+
+    resolver: Resolver
+
+    def invoke(self, logical: str, event: dict[str, Any]) -> Any: ...
 
 
 @dataclass

@@ -17,7 +17,7 @@ from batchgate.api.auth import authorize, authorizer_context
 from batchgate.aws.store import Store
 from batchgate.core.errors import BatchgateError
 from batchgate.settings import API_GATEWAY_MAX_BODY
-from batchgate_tools.local.functions import LocalFunctions
+from batchgate_tools.local.functions import Invoker
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _gateway_error(
 
 
 class LocalGateway:
-    def __init__(self, functions: LocalFunctions, store: Store, api_function: str = "ApiFunction") -> None:
+    def __init__(self, functions: Invoker, store: Store, api_function: str = "ApiFunction") -> None:
         self.functions = functions
         self.store = store
         self.api_function = api_function

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchgate.aws.clients import client
-from batchgate_tools.local.functions import LocalFunctions
+from batchgate_tools.local.functions import Invoker, LocalFunctions
 from batchgate_tools.local.hold import PollerHold
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Poller(threading.Thread):
     def __init__(
         self,
         source: EventSource,
-        functions: LocalFunctions,
+        functions: Invoker,
         stop: threading.Event,
         *,
         worker: int = 0,

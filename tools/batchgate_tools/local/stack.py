@@ -94,7 +94,8 @@ class LocalStack:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        from batchgate_tools.local.moto_server import EmbeddedAws
+        from batchgate_tools.local.aws_process import AwsProcess, AwsProcessError
+        from batchgate_tools.local.workers import FunctionWorkers
 
         cfg = self.config
         data_dir = cfg.data_dir
@@ -111,9 +112,14 @@ class LocalStack:
         os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = "us-east-1"
 
         template = load_template()
-        mirror = self._mirror(template, data_dir)
-        self.aws = EmbeddedAws(host=cfg.host, port=cfg.aws_port, middleware=mirror.wrap)
-        self.aws.start()
+        # moto in a process of its own; it keeps the data directory's lock while it lives.
+        self.aws = AwsProcess(
+            cfg.host, cfg.aws_port, data_dir, self._table_keys(template), keep_fds=[self._lock.fileno()]
+        )
+        try:
+            self.aws.start()
+        except AwsProcessError as exc:
+            raise StackError(str(exc)) from None
         endpoint = self.aws.endpoint
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         reset_clients()
@@ -121,14 +127,20 @@ class LocalStack:
 
         self.resolver = Resolver(template, LocalNames(endpoint=endpoint), LOCAL_PARAMETERS | cfg.parameters)
         self.functions = LocalFunctions(self.resolver)
-        env = self.functions.environment() | {
+        self._faults = tempfile.TemporaryDirectory(prefix="batchgate-faults-")
+        local = {
+            "AWS_ENDPOINT_URL": endpoint,
             "BATCHGATE_CATALOG_TYPE": "sql",
             "BATCHGATE_CATALOG_URI": f"sqlite:///{data_dir / 'catalog.sqlite'}",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "INFO" if cfg.verbose else "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "false" if cfg.verbose else "true",
             "BATCHGATE_LOCAL_DATA_DIR": str(data_dir),
+            # A drill fires once across the workers, and `kill` ends the stack, not one worker.
+            "BATCHGATE_FAULT_STATE": self._faults.name,
+            "BATCHGATE_FAULT_KILL_PID": str(os.getpid()),
         }
+        env = self.functions.environment() | local
         apply_environment(env)
         from batchgate.settings import settings
 
@@ -136,7 +148,7 @@ class LocalStack:
 
         provisioner = Provisioner(self.resolver)
         self.provision(self.resolver)
-        restored = mirror.restore(endpoint, region="us-east-1") if mirror is not None else None
+        restored = self.aws.restore()
         provisioner.notifications()
         self.state_machines = provisioner.state_machines()
         from batchgate.lake.catalog import reset_shared_catalog, shared_catalog
@@ -144,6 +156,8 @@ class LocalStack:
         reset_shared_catalog()
         shared_catalog()  # create the SQL catalog's own tables once, before any handler races to
         self._seed_key()
+        self.workers = FunctionWorkers.from_template(self.functions, local)
+        self.workers.warm()
         self._start_pollers()
         self._start_api()
         self._start_schedules()
@@ -179,13 +193,20 @@ class LocalStack:
         if self.config.ready_file is not None:
             self.config.ready_file.write_text(json.dumps(info, indent=2))
 
-    def _lock_data_dir(self, data_dir: Path) -> None:
+    def _lock_data_dir(self, data_dir: Path, patience: float = 5.0) -> None:
         """One stack per data directory: two would mirror moto into the same files. The lock is
-        the kernel's (flock), so it goes with the process however that ends, kill -9 included."""
+        the kernel's (flock), so it goes with the process however that ends, kill -9 included;
+        the AWS process holds it too, and outlives a killed stack by up to 0.2 s (``patience``)."""
         lock = (data_dir / ".lock").open("a+")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
             lock.seek(0)
             holder = lock.read().strip() or "unknown"
             lock.close()
@@ -209,8 +230,14 @@ class LocalStack:
             self.api_server.server_close()
         for p in self.pollers:
             p.join(timeout=5)
+        workers = getattr(self, "workers", None)
+        if workers is not None:
+            workers.close()
         if self.aws is not None:
             self.aws.stop()
+        faults = getattr(self, "_faults", None)
+        if faults is not None:
+            faults.cleanup()
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
@@ -222,16 +249,16 @@ class LocalStack:
         return f"http://{self.config.host}:{self.api_server.server_address[1]}"
 
     # -- resources from the template ------------------------------------------------------
-    def _mirror(self, template: dict[str, Any], data_dir: Path) -> Any:
-        from batchgate_tools.local.persistence import Mirror
-
+    @staticmethod
+    def _table_keys(template: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+        """Each table's key attributes, for the Mirror (it must not ask moto while it serves)."""
         tables = {}
         for logical, res in template["Resources"].items():
             if res["Type"] == "AWS::DynamoDB::Table":
                 keys = {k["KeyType"]: k["AttributeName"] for k in res["Properties"]["KeySchema"]}
                 name = Resolver(template, LocalNames()).physical_name(logical)
                 tables[name] = (keys["HASH"], keys.get("RANGE"))
-        return Mirror(data_dir, tables)
+        return tables
 
     @staticmethod
     def provision(resolver: Resolver) -> None:
@@ -295,7 +322,7 @@ class LocalStack:
             # Two workers for the task queue: a waiting batch must not hold up another's promotion.
             workers = 2 if source.function == "TasksFunction" else 1
             for worker in range(workers):
-                poller = Poller(source, self.functions, self.stop_event, worker=worker, hold=hold)
+                poller = Poller(source, self.workers, self.stop_event, worker=worker, hold=hold)
                 poller.start()
                 self.pollers.append(poller)
 
@@ -304,7 +331,7 @@ class LocalStack:
         from batchgate.settings import settings
         from batchgate_tools.local.http_api import LocalGateway, serve
 
-        gateway = LocalGateway(self.functions, Store(settings().table_name))
+        gateway = LocalGateway(self.workers, Store(settings().table_name))
         self.api_server = serve(gateway, self.config.host, self.config.api_port)
 
     def _start_schedules(self) -> None:
