@@ -103,3 +103,43 @@ def test_a_range_view_slices_only_with_step_one() -> None:
 
     with pytest.raises(TypeError):
         moto_patches.RangeView(Key())[::2]
+
+
+def test_conditional_item_writes_are_atomic_across_server_threads(s3: Any) -> None:
+    """Eight writers race to move one item from version n to n+1, twenty times: exactly one
+    wins each version, as in DynamoDB (moto alone let several pass the same condition)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    endpoint = s3.meta.endpoint_url
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    ddb.create_table(
+        TableName="race",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName="race", Item={"pk": {"S": "k"}, "v": {"N": "0"}})
+
+    def bump(args: tuple[int, int]) -> bool:
+        version, writer = args
+        try:
+            ddb.put_item(
+                TableName="race",
+                Item={"pk": {"S": "k"}, "v": {"N": str(version + 1)}, "w": {"N": str(writer)}},
+                ConditionExpression="v = :v",
+                ExpressionAttributeValues={":v": {"N": str(version)}},
+            )
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        for version in range(20):
+            assert sum(pool.map(bump, [(version, w) for w in range(8)])) == 1

@@ -12,6 +12,12 @@ How: while one of the two patched calls runs on a thread, ``FakeKey.value`` answ
 handed out only when moto will slice it (one satisfiable byte range, no ``partNumber``), so
 everything else — whole-object GETs, HEAD, checksums — sees moto's unchanged behaviour.
 
+DynamoDB's conditional writes are atomic in AWS; moto checks a condition and then writes, so two
+requests on two server threads can both pass ``version = :v`` and both write. In one process the
+API answered one request at a time and hid it; with the API in several workers two SYNCs of one
+feed both started. :func:`apply` makes moto's item writes take one lock, as one item's writes are
+serialised in DynamoDB.
+
 Applied by the local stack's AWS process (``aws_process``); moto's in-process ``mock_aws`` used by
 the unit tests is left as moto ships it.
 """
@@ -114,4 +120,24 @@ def apply() -> None:
             _scope.lazy = False
 
     S3Backend.upload_part_copy = upload_part_copy  # type: ignore[method-assign]
+    _serialise_item_writes()
     _applied = True
+
+
+_ITEM_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+
+
+def _serialise_item_writes() -> None:
+    import functools
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in _ITEM_WRITES:
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(*args, **kwargs)
+
+        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
