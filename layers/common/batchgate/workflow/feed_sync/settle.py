@@ -14,7 +14,7 @@ from batchgate.core.errors import BatchgateError, NotFound
 from batchgate.core.ids import now_ms
 from batchgate.feeds.models import Feed, LastSync, S3Destination, Sync, SyncItem, Watermark
 from batchgate.observability import logger
-from batchgate.workflow.context import State, TaskContext, caught_error
+from batchgate.workflow.context import State, TaskContext, caught_error, raised_error
 from batchgate.workflow.feed_sync.loading import feed_store, load, plan_key
 
 
@@ -141,9 +141,7 @@ def note_failure(ctx: TaskContext, state: State, exc: BaseException) -> None:
         sync = store.get_sync(state["org"], state["sandbox"], state["syncId"])
     except NotFound:
         return
-    code = exc.code if isinstance(exc, BatchgateError) else "BG-500-FEED-SYNC"
-    message = exc.message if isinstance(exc, BatchgateError) else f"{type(exc).__name__}: {exc}"
-    entry = {"code": code, "message": message[:1000]}
+    entry = raised_error(exc, "BG-500-FEED-SYNC")
     if entry not in sync.errors:
         sync.errors.append(entry)
         store.put_sync(sync)
