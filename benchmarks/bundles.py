@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -44,8 +42,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from benchmarks import datagen
+from benchmarks._process import run_script
 
-ROOT = Path(__file__).resolve().parent.parent
 MB = 1_000_000
 GIB = 1 << 30
 
@@ -195,20 +193,10 @@ def hwm():
 """
 
 
-def _child(script: str, *args: str) -> dict[str, Any]:
-    env_path = f"{ROOT / 'layers' / 'common'}:{ROOT / 'tools'}"
-    done = subprocess.run(
-        [sys.executable, "-c", _RSS + script, *args], capture_output=True, text=True, check=True,
-        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def _memory(gb: float, work: Path) -> dict[str, Any]:
     path = work / "memory.bgbundle"
-    written = _child(_WRITE, str(path), str(int(gb * GIB)))
-    verified = _child(_VERIFY, str(path))
+    written = run_script(_RSS + _WRITE, str(path), str(int(gb * GIB)))
+    verified = run_script(_RSS + _VERIFY, str(path))
     path.unlink()
     return {
         "bundle_bytes": written["bytes"],

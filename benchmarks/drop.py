@@ -37,12 +37,13 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks._process import run_module
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -147,14 +148,7 @@ def _cpu_seconds() -> float:
 
 def validator_alone(schema: str, path: Path, rounds: int) -> dict[str, Any]:
     """``validate_file`` of ``path`` on the local disk, each run in a process of its own."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in ("", "layers/common", "tools")))
-    runs = []
-    for _ in range(rounds):
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.drop", "--case", schema, str(path)],
-            check=True, capture_output=True, text=True, env=env, cwd=ROOT,
-        )  # fmt: skip
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    runs = [run_module("benchmarks.drop", "--case", schema, str(path)) for _ in range(rounds)]
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
         "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),

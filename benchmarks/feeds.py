@@ -6,7 +6,7 @@ Cases
                landed as ``--feeds-batches`` batches through the lake's own promote path, synced
                in full to S3 as Parquet by two methods in the same run:
     feed       the feed's code path, in process: what ``feed_plan`` and ``feed_deliver`` do
-               (``workflow/feed_sync.py``) without Step Functions or DynamoDB: the table loaded,
+               (``workflow/feed_sync/``) without Step Functions or DynamoDB: the table loaded,
                ``reading_point``, ``Planner.full``, the parts cut into chunks as the plan does
                (``S3_CONCURRENCY`` chunks, delivered side by side as the Map runs them), and per
                part ``read_part`` + ``encode`` + one S3 PUT. Not measured: the plan.json write,

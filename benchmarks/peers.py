@@ -33,16 +33,18 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._process import run_module
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "peers.json"
+# dlt sends telemetry unless told not to (its case sets this too, before importing dlt).
+_DLT_QUIET = {"RUNTIME__DLTHUB_TELEMETRY": "false"}
 DATASETS = ("profile", "narrow")
 FORMATS = ("csv", "json", "parquet")
 CASES = ("arrow", "polars", "duckdb", "dlt", "batchgate")
@@ -336,20 +338,6 @@ def case(kind: str, fmt: str, method: str, path: Path) -> dict[str, Any]:
     return {"seconds": seconds, "cpu_seconds": round(cpu, 3), "good": good, "bad": bad}
 
 
-def _subprocess(args: list[str]) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'layers' / 'common'}:{ROOT / 'tools'}")
-    env.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.peers", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
 # -- orchestration ----------------------------------------------------------------------------
 def run(results: dict[str, Any], args: argparse.Namespace) -> None:
     rows, rounds = args.peers_rows, max(3, args.peers_rounds)
@@ -368,7 +356,8 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
             runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
             for round_ in range(rounds):
                 for method in cases:
-                    r = _subprocess(["--case", kind, fmt, method, str(paths[fmt])])
+                    case_args = ("--case", kind, fmt, method, str(paths[fmt]))
+                    r = run_module("benchmarks.peers", *case_args, env_defaults=_DLT_QUIET)
                     runs[method].append(r)
                     print(
                         f"  {kind:7} {fmt:8} {method:9} round {round_ + 1}  {r['seconds']:7.2f} s"

@@ -36,12 +36,12 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks._process import run_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "query.json"
@@ -207,19 +207,6 @@ def _comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: round(v, 6) if isinstance(v, float) else v for k, v in r.items()} for r in json.loads(text)]
 
 
-def _subprocess(method: str, query: str, spec: Path) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(ROOT / p) for p in (".", "layers/common", "tools")))
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.query", "--case", method, query, str(spec)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
 # -- orchestration ------------------------------------------------------------------------------
 def run(results: dict[str, Any], args: argparse.Namespace) -> None:
     rows, batches, rounds = args.query_rows, args.query_batches, max(1, args.query_rounds)
@@ -257,7 +244,7 @@ def _run(results: dict[str, Any], workdir: Path, rows: int, batches: int, rounds
     for _ in range(rounds):
         for query in QUERIES:
             for method in METHODS:
-                r = _subprocess(method, query, spec_path)
+                r = run_module("benchmarks.query", "--case", method, query, str(spec_path))
                 runs[query][method].append(r)
                 print(
                     f"  {query:9} {method:7} {r['seconds']:7.3f} s  peak rss {r['rss_mb']:7.1f} MB",

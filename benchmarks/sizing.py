@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from benchmarks._process import run_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "sizing.json"
@@ -110,18 +109,6 @@ def model(cpu_per_gb: float, writer_share: float) -> list[dict[str, Any]]:
     return rows
 
 
-def _subprocess(args: list[str]) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'layers' / 'common'}:{ROOT / 'tools'}")
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sizing", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
 def run(results: dict[str, Any], args: argparse.Namespace) -> None:
     from benchmarks.peers import generate
 
@@ -135,7 +122,10 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
         "formats": {},
     }
     for fmt in FORMATS:
-        runs = [_subprocess(["--case", fmt, str(paths[fmt])]) for _ in range(max(1, args.sizing_rounds))]
+        runs = [
+            run_module("benchmarks.sizing", "--case", fmt, str(paths[fmt]))
+            for _ in range(max(1, args.sizing_rounds))
+        ]
         gb = paths[fmt].stat().st_size / 1e9
         cpu = statistics.median(r["cpu_seconds"] for r in runs)
         encode = statistics.median(r["encode_seconds"] for r in runs)

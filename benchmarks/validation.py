@@ -31,12 +31,13 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks._process import run_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "validation.json"
@@ -342,19 +343,6 @@ def _pandas(fmt: str, path: Path) -> tuple[int, int]:
     return len(df), int(bad.sum())
 
 
-def _subprocess(args: list[str]) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'layers' / 'common'}:{ROOT / 'tools'}")
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.validation", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
 # -- orchestration ----------------------------------------------------------------------------
 def run(results: dict[str, Any], args: argparse.Namespace) -> None:
     from benchmarks.datagen import big_csv, generate
@@ -379,20 +367,10 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
             for method in METHODS:
                 if round_ and method not in REPEATED:
                     continue
-                r = _subprocess(
-                    [
-                        "--case",
-                        fmt,
-                        method,
-                        str(paths[fmt]),
-                        "--rows",
-                        str(args.rows),
-                        "--jsonschema-sample",
-                        str(args.jsonschema_sample),
-                        "--block-size",
-                        str(args.block_size),
-                    ]
-                )
+                r = run_module(
+                    "benchmarks.validation", "--case", fmt, method, str(paths[fmt]), "--rows", str(args.rows),
+                    "--jsonschema-sample", str(args.jsonschema_sample), "--block-size", str(args.block_size),
+                )  # fmt: skip
                 runs[method].append(r)
                 print(
                     f"  {fmt:8} {method:15} {r['seconds']:8.2f} s  cpu {r['cpu_seconds']:7.2f} s  "
@@ -434,9 +412,10 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
     if args.big_csv_gb:
         path = big_csv(args.big_csv_gb)
         size = path.stat().st_size
-        r = _subprocess(
-            ["--case", "csv", "validator", str(path), "--rows", "0", "--block-size", str(args.block_size)]
-        )
+        r = run_module(
+            "benchmarks.validation", "--case", "csv", "validator", str(path), "--rows", "0",
+            "--block-size", str(args.block_size),
+        )  # fmt: skip
         r["mb_per_s"] = round(size / 2**20 / r["seconds"], 1)
         r["rows_per_s"] = round((r["output"] + r["failed"]) / r["seconds"])
         r["file_mb"] = round(size / 2**20)

@@ -17,8 +17,8 @@ import pytest
 
 from batchgate.api.bodies import JobCreate, JobPatch
 from batchgate.api.services.jobs import JobAdmin
+from batchgate.aws.batch_queries import BatchQuery
 from batchgate.aws.job_store import JobStore
-from batchgate.aws.store import BatchQuery
 from batchgate.core import keys
 from batchgate.core.errors import Transient
 from batchgate.core.ids import new_id

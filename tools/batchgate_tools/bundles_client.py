@@ -14,10 +14,9 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import requests
+from batchgate_tools.api_session import ApiSession
 
 BUNDLES = "/data/foundation/bundles"
 # A bundle up to this size goes in the IMPORT request's body; a larger one through a presigned PUT
@@ -26,24 +25,8 @@ BODY_MAX = 4 * 1024 * 1024
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
-class BundlesMixin:
+class BundlesMixin(ApiSession):
     """Exports and imports of bundles, through the client's ``_request``."""
-
-    if TYPE_CHECKING:
-        s3_session: requests.Session
-        timeout: float
-
-        def _request(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: dict[str, Any] | None = None,
-            json: Any = None,
-            data: bytes | None = None,
-            headers: dict[str, str] | None = None,
-            allow_redirects: bool = True,
-        ) -> requests.Response: ...
 
     def export_bundle(
         self, dataset_ids: list[str], *, include_data: bool = True, as_of_batch: str | None = None

@@ -14,23 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import requests
+from batchgate_tools.api_session import ApiSession
 
 FEEDS = "/data/foundation/export/feeds"
 SyncProgressFn = Callable[[dict[str, Any]], None]
 
 
-class FeedsMixin:
+class FeedsMixin(ApiSession):
     """Feeds, their syncs and items, through the client's ``_request``."""
-
-    if TYPE_CHECKING:
-
-        def _request(
-            self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
-        ) -> requests.Response: ...
 
     # -- feeds ----------------------------------------------------------------------------
     def create_feed(

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
 
-from batchgate.aws.store import Store, _conditional_failed, _s
+from batchgate.aws.dynamo import _conditional_failed, _s
+from batchgate.aws.store import Store
 from batchgate.bundles.records import BundleRecord
 from batchgate.core import keys
 from batchgate.core.errors import NotFound

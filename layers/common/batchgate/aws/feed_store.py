@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
 
-from batchgate.aws.store import Store, _conditional_failed, _n, _s
+from batchgate.aws.dynamo import _conditional_failed, _n, _s
+from batchgate.aws.store import Store
 from batchgate.core import keys
 from batchgate.core.errors import Conflict, NotFound
 from batchgate.feeds.models import Feed, Sync, SyncItem

@@ -15,7 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from batchgate.aws.store import Store, _conditional_failed, _n, _s
+from batchgate.aws.dynamo import _conditional_failed, _n, _s
+from batchgate.aws.store import Store
 from batchgate.core import keys
 from batchgate.core.errors import Conflict, NotFound
 from batchgate.jobs.models import Job, Run

@@ -3,54 +3,25 @@
 Each item keeps the model as one JSON document (``doc``) next to the few attributes that keys,
 indexes and conditions need. Status changes are conditional on the status the caller read and
 on the item's ``version``: a racing writer gets ``IllegalTransition`` and nothing half-applies.
+The read-only queries over the batch indexes (listing, the stats range, by status) are in
+:mod:`batchgate.aws.batch_queries`; the table's plumbing in :mod:`batchgate.aws.dynamo`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from batchgate.aws.clients import client
+from batchgate.aws.batch_queries import BatchQueries
+from batchgate.aws.dynamo import _conditional_failed, _n, _s
 from batchgate.core import keys
 from batchgate.core.errors import Conflict, IllegalTransition, NotFound
 from batchgate.core.models import Batch, BatchFile, BatchStatus, Dataset, RegisteredSchema
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code", "")
-    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
-
-
-@dataclass(frozen=True)
-class BatchQuery:
-    """AEP catalog filters for listing batches."""
-
-    limit: int = 50
-    start: int = 0
-    order_desc: bool = True
-    created_after: int | None = None
-    created_before: int | None = None
-    dataset_id: str | None = None
-    status: str | None = None
-
-
-class Store:
-    def __init__(self, table_name: str) -> None:
-        self.table = table_name
-        self.ddb = client("dynamodb")
-
+class Store(BatchQueries):
     # -- datasets -------------------------------------------------------------------------
     def _dataset_item(self, ds: Dataset) -> dict[str, Any]:
         return {
@@ -245,93 +216,6 @@ class Store:
             raise
         return stored
 
-    def list_batches(self, org: str, sandbox: str, q: BatchQuery) -> list[Batch]:
-        index, pk = (
-            ("gsi1", keys.batches_of_dataset(org, sandbox, q.dataset_id))
-            if q.dataset_id
-            else ("gsi3", keys.batches_of_tenant(org, sandbox))
-        )
-        # The time filters bound the sort key (time_order), so a page older than createdBefore
-        # reads from there rather than through every newer batch (keyset paging stays cheap at
-        # any depth); the checks below still apply them exactly.
-        condition = f"{index}pk = :pk"
-        values = {":pk": _s(pk)}
-        if q.created_after is not None:
-            condition += f" AND {index}sk >= :lo"
-            values[":lo"] = _s(keys.time_order(q.created_after + 1))
-            if q.created_before is not None:
-                if q.created_after + 1 >= q.created_before:
-                    return []  # no millisecond between them (and BETWEEN refuses lo > hi)
-                condition = f"{index}pk = :pk AND {index}sk BETWEEN :lo AND :hi"
-                values[":hi"] = _s(keys.time_order(q.created_before))
-        elif q.created_before is not None:
-            condition += f" AND {index}sk < :hi"
-            values[":hi"] = _s(keys.time_order(q.created_before))
-        status_filter: dict[str, Any] = {}
-        if q.status:
-            # Filtered in DynamoDB: the items of other statuses are read but not sent.
-            values[":st"] = _s(q.status)
-            status_filter = {"FilterExpression": "#st = :st", "ExpressionAttributeNames": {"#st": "status"}}
-        items = self._query(
-            IndexName=index,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=values,
-            ScanIndexForward=not q.order_desc,
-            # The page asked, when nothing is filtered out; a status filter evaluates more items
-            # per page (Limit counts items read, not items matched).
-            PaginationConfig={"PageSize": 1000 if q.status else min(1000, q.start + q.limit)},
-            **status_filter,
-        )
-        out: list[Batch] = []
-        skipped = 0
-        for item in items:
-            created = int(item["created"]["N"])
-            if q.created_after is not None and created <= q.created_after:
-                continue
-            if q.created_before is not None and created >= q.created_before:
-                continue
-            if q.status and item["status"]["S"] != q.status:
-                continue
-            if skipped < q.start:
-                skipped += 1
-                continue
-            out.append(Batch.model_validate_json(item["doc"]["S"]))
-            if len(out) >= q.limit:
-                break
-        return out
-
-    def batches_created_since(
-        self, org: str, sandbox: str, since: int, dataset_id: str | None = None
-    ) -> Iterator[Batch]:
-        """A tenant's (or one dataset's) batches created at ``since`` (epoch ms) or later: one
-        range query on the time-ordered index, so the cost is the batches in the window only."""
-        index, pk = (
-            ("gsi1", keys.batches_of_dataset(org, sandbox, dataset_id))
-            if dataset_id
-            else ("gsi3", keys.batches_of_tenant(org, sandbox))
-        )
-        for item in self._query(
-            IndexName=index,
-            KeyConditionExpression=f"{index}pk = :pk AND {index}sk >= :from",
-            ExpressionAttributeValues={":pk": _s(pk), ":from": _s(keys.time_order(since))},
-            # The document alone: less to send (on moto, 3,000 batches in 1.4 s instead of 4.5 s).
-            ProjectionExpression="doc",
-        ):
-            yield Batch.model_validate_json(item["doc"]["S"])
-
-    def all_batches_of_dataset(self, org: str, sandbox: str, dataset_id: str) -> Iterator[Batch]:
-        for item in self._query_index("gsi1", keys.batches_of_dataset(org, sandbox, dataset_id), desc=True):
-            yield Batch.model_validate_json(item["doc"]["S"])
-
-    def batches_in_status(self, status: BatchStatus, updated_before: int | None = None) -> list[Batch]:
-        """All tenants' batches in a status (GC, abandoned sweep, restart recovery)."""
-        out = []
-        for item in self._query_index("gsi2", keys.batches_in_status(status), desc=False):
-            b = Batch.model_validate_json(item["doc"]["S"])
-            if updated_before is None or b.updated < updated_before:
-                out.append(b)
-        return out
-
     # -- files ----------------------------------------------------------------------------
     def _file_item(self, org: str, sandbox: str, f: BatchFile) -> dict[str, Any]:
         item = {
@@ -446,24 +330,3 @@ class Store:
     def get_api_key(self, key_id: str) -> dict[str, Any] | None:
         item = self._get(keys.api_key_pk(key_id), keys.API_KEY_SK)
         return None if item is None else dict(json.loads(item["doc"]["S"]))
-
-    # -- plumbing -------------------------------------------------------------------------
-    def _get(self, pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
-        resp = self.ddb.get_item(
-            TableName=self.table, Key={"pk": _s(pk), "sk": _s(sk)}, ConsistentRead=consistent
-        )
-        item: dict[str, Any] | None = resp.get("Item")
-        return item
-
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        paginator = self.ddb.get_paginator("query")
-        for page in paginator.paginate(TableName=self.table, **kwargs):
-            yield from page.get("Items", [])
-
-    def _query_index(self, index: str, pk: str, *, desc: bool) -> Iterator[dict[str, Any]]:
-        return self._query(
-            IndexName=index,
-            KeyConditionExpression=f"{index}pk = :pk",
-            ExpressionAttributeValues={":pk": _s(pk)},
-            ScanIndexForward=not desc,
-        )

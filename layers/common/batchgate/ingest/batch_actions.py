@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from batchgate.aws.batch_queries import BatchQuery
 from batchgate.aws.executions import ExecutionNotStarted, Executions, batch_input, execution_arn
 from batchgate.aws.objects import Objects
-from batchgate.aws.store import BatchQuery, Store
+from batchgate.aws.store import Store
 from batchgate.core import limits
 from batchgate.core.errors import (
     BatchgateError,

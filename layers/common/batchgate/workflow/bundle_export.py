@@ -26,7 +26,7 @@ from batchgate.bundles.manifest import BundleSource
 from batchgate.bundles.records import BundleRecord, DatasetEntry, ObjectRef
 from batchgate.bundles.writer import BundleWriter
 from batchgate.core import keys
-from batchgate.core.errors import BatchgateError, InvalidRequest, NotFound
+from batchgate.core.errors import InvalidRequest, NotFound
 from batchgate.core.ids import now_ms
 from batchgate.core.models import Dataset
 from batchgate.lake.catalog import shared_catalog
@@ -35,7 +35,7 @@ from batchgate.lake.read import snapshot_for
 from batchgate.lake.scan import batch_of_file, plan_visible
 from batchgate.lake.tables import load_table
 from batchgate.observability import logger
-from batchgate.workflow.context import State, TaskContext, caught_error
+from batchgate.workflow.context import State, TaskContext, caught_error, raised_error
 
 # A part closes at this many rows: parts of a few tens of MB, each one ordinary Parquet input
 # file when the bundle is imported (the validators' large-file path starts far above that).
@@ -218,9 +218,7 @@ def note_failure(ctx: TaskContext, state: State, exc: BaseException) -> None:
         record = store.get_record(state["org"], state["sandbox"], state["id"])
     except NotFound:
         return
-    code = exc.code if isinstance(exc, BatchgateError) else "BG-500-BUNDLE"
-    message = exc.message if isinstance(exc, BatchgateError) else f"{type(exc).__name__}: {exc}"
-    entry = {"code": code, "message": message[:1000]}
+    entry = raised_error(exc, "BG-500-BUNDLE")
     if entry not in record.errors:
         store.put_record(record.model_copy(update={"errors": [*record.errors, entry]}))
 

@@ -14,6 +14,7 @@ from batchgate.aws.notifications import Notifications
 from batchgate.aws.objects import Objects
 from batchgate.aws.store import Store
 from batchgate.core import keys
+from batchgate.core.errors import BatchgateError
 from batchgate.core.ids import now_ms
 from batchgate.core.models import Batch, BatchFile, BatchStatus, Dataset, ErrorEntry
 from batchgate.lake.catalog import shared_catalog
@@ -127,3 +128,11 @@ def caught_error(error: Any, default_code: str) -> dict[str, str]:
         return {"code": str(parsed.get("code", default_code)), "message": str(parsed.get("message", cause))}
     except (ValueError, AttributeError):
         return {"code": default_code, "message": f"{error.get('Error', 'error')}: {cause}"[:1000]}
+
+
+def raised_error(exc: BaseException, default_code: str) -> dict[str, str]:
+    """A task's exception as a record of the code and message (``default_code`` for one that is
+    not a ``BatchgateError``), for the run, sync, export or import it failed."""
+    if isinstance(exc, BatchgateError):
+        return {"code": exc.code, "message": exc.message[:1000]}
+    return {"code": default_code, "message": f"{type(exc).__name__}: {exc}"[:1000]}

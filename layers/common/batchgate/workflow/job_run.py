@@ -35,7 +35,7 @@ from batchgate.ingest.batch_actions import BatchActions
 from batchgate.jobs.models import Job, Run, RunStep
 from batchgate.jobs.sources import fetch_new, list_new, run_file_key
 from batchgate.observability import logger
-from batchgate.workflow.context import State, TaskContext, caught_error
+from batchgate.workflow.context import State, TaskContext, caught_error, raised_error
 
 # A lock held longer than this by a run that is not going any more is taken over.
 STALE_LOCK_MS = 24 * 3600 * 1000
@@ -377,9 +377,7 @@ def note_failure(ctx: TaskContext, state: State, exc: BaseException) -> None:
         run = store.get_run(state["org"], state["sandbox"], state["runId"])
     except NotFound:
         return
-    code = exc.code if isinstance(exc, BatchgateError) else "BG-500-JOB-RUN"
-    message = exc.message if isinstance(exc, BatchgateError) else f"{type(exc).__name__}: {exc}"
-    entry = {"code": code, "message": message[:1000]}
+    entry = raised_error(exc, "BG-500-JOB-RUN")
     if entry not in run.errors:
         run.errors.append(entry)
         store.put_run(run)

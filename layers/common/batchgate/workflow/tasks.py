@@ -22,7 +22,7 @@ from batchgate.workflow import (
     revert,
     validate_large,
 )
-from batchgate.workflow.context import State, TaskContext
+from batchgate.workflow.context import State, TaskContext, raised_error
 
 Task = Callable[[TaskContext, State], Any]
 
@@ -70,9 +70,8 @@ def note_failure(ctx: TaskContext, state: State, exc: BaseException) -> None:
         return
     if "batchId" not in state or "org" not in state:
         return
-    code = exc.code if isinstance(exc, BatchgateError) else "BG-500-INTERNAL"
-    message = exc.message if isinstance(exc, BatchgateError) else f"{type(exc).__name__}: {exc}"
-    entry = ErrorEntry(code=code, description=message[:1000])
+    raised = raised_error(exc, "BG-500-INTERNAL")
+    entry = ErrorEntry(code=raised["code"], description=raised["message"])
     for _ in range(3):
         batch = ctx.store.get_batch(state["org"], state["sandbox"], state["batchId"])
         if batch.status in FINAL:

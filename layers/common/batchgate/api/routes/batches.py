@@ -13,7 +13,7 @@ from batchgate.api.deps import json_model, principal, services
 from batchgate.api.openapi_fixups import RawBody
 from batchgate.api.responses.batches import Batch, BatchesById, BatchStatsOut
 from batchgate.api.responses.common import answers, ok
-from batchgate.aws.store import BatchQuery
+from batchgate.aws.batch_queries import BatchQuery
 from batchgate.core.batch_stats import MAX_UTC_OFFSET_MINUTES, Window
 from batchgate.core.models import BatchStatus
 from batchgate.core.status import BatchAction

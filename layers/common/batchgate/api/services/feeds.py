@@ -1,6 +1,6 @@
 """Export feeds through the API: create (admin), read with their state at a glance, sync (full,
 incremental, retry of owed items), list syncs and items, estimate. The syncs themselves are
-``workflow/feed_sync.py``."""
+``workflow/feed_sync/``."""
 
 from __future__ import annotations
 
