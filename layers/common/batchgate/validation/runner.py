@@ -39,6 +39,7 @@ from batchgate.validation.extra_columns import ExtraColumns, added_fields, froze
 from batchgate.validation.failed_records import FailedRecords
 from batchgate.validation.json_document_reader import read_multi_line_json
 from batchgate.validation.jsonl_reader import read_json_lines
+from batchgate.validation.memory import use_validation_pool
 from batchgate.validation.outputs import FailedWriter, StagedWriter, constant_column, fail_staged_rows
 from batchgate.validation.parquet_reader import open_parquet, read_parquet
 from batchgate.validation.pipeline import default_workers, depths, ordered_map, prefetch
@@ -79,6 +80,7 @@ def validate_file(
     upsert's required columns, checked when the batch lands (:mod:`batchgate.core.upsert_rules`).
     """
     started = time.monotonic()
+    use_validation_pool()
     result = FileResult()
     evolve_error: FileError | None = None
     if dataset.extra_columns == "evolve":
