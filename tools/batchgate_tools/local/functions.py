@@ -58,8 +58,9 @@ class LocalFunctions:
 
     def environment(self) -> dict[str, str]:
         """The union of every function's environment; a name with two values is a template bug,
-        except the per-function names of :data:`PER_FUNCTION` (all functions share one process
-        here, so those keep the template's global value)."""
+        except the per-function names of :data:`PER_FUNCTION`, which keep the template's global
+        value. It is the environment of whatever runs every function in one process (the stack's
+        own process, `batchgate invoke`); `batchgate up`'s workers get each function's own."""
         env: dict[str, str] = {}
         shared = self.resolver.global_environment()
         for name in self.names():

@@ -53,7 +53,7 @@ class RangeView:
             return data
 
 
-def single_range(header: str | None, size: int | None = None) -> tuple[int | None, int | None] | None:
+def single_range(header: str | None) -> tuple[int | None, int | None] | None:
     """``(begin, end)`` of a ``bytes=`` header that moto will slice, else None (moto's own rules)."""
     if not header or "=" not in header:
         return None
