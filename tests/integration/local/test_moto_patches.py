@@ -145,3 +145,106 @@ def test_conditional_item_writes_are_atomic_across_server_threads(s3: Any) -> No
     with ThreadPoolExecutor(8) as pool:
         for version in range(20):
             assert sum(pool.map(bump, [(version, w) for w in range(8)])) == 1
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])
+def test_a_running_checksum_equals_motos_checksum_of_the_whole(algorithm: str) -> None:
+    from moto.s3.utils import compute_checksum
+
+    running = moto_patches.RunningChecksum(algorithm)
+    for start in range(0, len(DATA), 1 << 20):
+        running.update(DATA[start : start + (1 << 20)])
+    assert running.digest() == compute_checksum(DATA, algorithm, encode_base64=False)
+
+
+def test_a_full_object_checksum_of_a_multipart_upload_is_the_whole_objects(s3: Any) -> None:
+    """Folded in part by part, the stored checksum is what moto computes over the whole object,
+    and a GET with ChecksumMode returns it (boto3 validates it on read too)."""
+    from moto.s3.utils import compute_checksum
+
+    algorithm = "CRC32"  # the one full-object CRC botocore computes without awscrt
+    key = f"full-{algorithm}"
+    upload = s3.create_multipart_upload(
+        Bucket="ranges", Key=key, ChecksumAlgorithm=algorithm, ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    cut = 5 << 20
+    parts = []
+    for number, body in ((1, DATA[:cut]), (2, DATA[cut:])):
+        etag = s3.upload_part(
+            Bucket="ranges",
+            Key=key,
+            UploadId=upload,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm=algorithm,
+        )["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+    s3.complete_multipart_upload(Bucket="ranges", Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+    got = s3.get_object(Bucket="ranges", Key=key, ChecksumMode="ENABLED")
+    assert got["Body"].read() == DATA
+    expected = compute_checksum(DATA, algorithm).decode()
+    assert got[f"Checksum{algorithm}"] == expected
+
+
+def test_step_functions_reuse_one_client_per_region_and_service() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sqs,
+    )
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    moto_patches.apply()
+    first = boto_client.boto_client_for("us-east-1", "sqs")
+    assert boto_client.boto_client_for("us-east-1", "sqs", object()) is first
+    assert boto_client.boto_client_for("eu-west-1", "sqs") is not first
+    assert boto_client.boto_client_for("us-east-1", "stepfunctions") is not first
+    # the SQS integration (the task queue's sendMessage.waitForTaskToken) uses the shared one
+    assert state_task_service_sqs.boto_client_for("us-east-1", "sqs") is first
+
+
+def test_moto_lists_its_services_as_before() -> None:
+    import os
+
+    import moto
+    from moto import backends
+
+    moto_patches.apply()
+    root = os.path.dirname(moto.__file__)
+    on_disk = sorted(
+        n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)) and not n.startswith("__")
+    )
+    assert list(backends.list_of_moto_modules()) == on_disk
+    assert list(backends.list_of_moto_modules()) == on_disk  # an iterator each time, not one spent
+
+
+def test_warmed_clients_are_the_ones_task_states_get() -> None:
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    moto_patches.apply()
+    moto_patches.warm_clients("ap-south-1")
+    warmed = boto_client.boto_client_for("ap-south-1", "sqs")
+    assert warmed.meta.region_name == "ap-south-1"
+    assert boto_client.boto_client_for("ap-south-1", "sqs") is warmed
+
+
+def test_an_aws_chunked_body_decodes_as_moto_decodes_it() -> None:
+    from moto.s3.responses import S3Response
+
+    moto_patches.apply()
+    sizes = [1, 4096, 65536, 0]
+    body = (
+        b"".join(f"{n:x}\r\n".encode() + DATA[:n] + b"\r\n" for n in sizes)
+        + b"x-amz-checksum-crc32:AAAA\r\n\r\n"
+    )
+    expected = DATA[:1] + DATA[:4096] + DATA[:65536]
+    assert S3Response._handle_encoded_body(None, body) == expected
+    assert S3Response._handle_encoded_body(None, __import__("io").BytesIO(body)) == expected
+    assert S3Response._handle_encoded_body(None, b"") == b""
+
+
+def test_a_streamed_upload_with_a_trailing_checksum_stores_its_bytes(s3: Any) -> None:
+    """boto3 sends a file-like body as aws-chunked with a trailing CRC32: the stored object is
+    the body, whatever the chunking."""
+    import io
+
+    s3.put_object(Bucket="ranges", Key="chunked", Body=io.BytesIO(DATA), ChecksumAlgorithm="CRC32")
+    assert s3.get_object(Bucket="ranges", Key="chunked")["Body"].read() == DATA

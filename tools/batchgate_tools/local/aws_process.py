@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     aws = EmbeddedAws(host=args.host, port=args.port, middleware=control)
     aws.start()
     control.endpoint = aws.endpoint
+    # The first task state would otherwise pay for botocore's models (~0.3 CPU-s) mid-batch.
+    threading.Thread(target=moto_patches.warm_clients, args=("us-east-1",), daemon=True).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     tmp = args.ready_file.with_suffix(".tmp")

@@ -1,4 +1,6 @@
-"""Ranged reads of S3 objects in moto at the cost of the range, not of the object.
+"""moto's server at the cost AWS charges: ranges, checksums, clients and items (issue 18).
+
+**Ranged reads** of S3 objects cost the range, not the object.
 
 moto 5 answers ``GET`` with ``Range: bytes=a-b`` by reading the whole object out of its spooled
 buffer, copying it, and slicing (``S3Response._handle_range_header``); ``UploadPartCopy`` with a
@@ -12,7 +14,24 @@ How: while one of the two patched calls runs on a thread, ``FakeKey.value`` answ
 handed out only when moto will slice it (one satisfiable byte range, no ``partNumber``), so
 everything else — whole-object GETs, HEAD, checksums — sees moto's unchanged behaviour.
 
-DynamoDB's conditional writes are atomic in AWS; moto checks a condition and then writes, so two
+**aws-chunked bodies** are decoded in linear time. The SDKs send an upload's body as
+``aws-chunked`` when they add a trailing checksum (boto3's and the C++ SDK's default); moto
+joined the chunks with ``bytes +=``, copying the body so far at every chunk: quadratic in the
+part's size, ~1.5 s of the AWS process's CPU for one 2M-row file's staged Parquet.
+
+**Multipart checksums** are computed part by part. moto builds a completed upload's full-object
+checksum (CRC64NVME, the SDKs' default) by concatenating every part into one more copy of the
+object and hashing that; :func:`_checksum_parts_as_they_come` folds each part into a running
+checksum instead (the same value: CRC and SHA state carry over; a COMPOSITE checksum is moto's own).
+
+**One SDK client per service** for Step Functions' service integrations: moto's ASL interpreter
+built a new boto3 client for every task state it ran (``boto_client_for``), ~0.1 CPU-s of
+loading botocore's JSON models each time, for a client whose settings never change (its
+``state_credentials`` argument is ignored). The drop of a 2M-row file ran ~10 task states.
+Likewise moto's request router listed its own package directory on every request
+(``list_of_moto_modules``, to tell a service name from a host name): listed once here.
+
+**Item writes.** DynamoDB's conditional writes are atomic in AWS; moto checks a condition and then writes, so two
 requests on two server threads can both pass ``version = :v`` and both write. In one process the
 API answered one request at a time and hid it; with the API in several workers two SYNCs of one
 feed both started. :func:`apply` makes moto's item writes take one lock, as one item's writes are
@@ -24,7 +43,12 @@ the unit tests is left as moto ships it.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import io
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _scope = threading.local()
@@ -121,6 +145,10 @@ def apply() -> None:
 
     S3Backend.upload_part_copy = upload_part_copy  # type: ignore[method-assign]
     _serialise_item_writes()
+    S3Response._handle_encoded_body = _decode_aws_chunked  # type: ignore[method-assign]
+    _checksum_parts_as_they_come()
+    _one_client_per_service()
+    _list_moto_modules_once()
     _applied = True
 
 
@@ -141,3 +169,149 @@ def _serialise_item_writes() -> None:
                 return __original(*args, **kwargs)
 
         setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
+
+
+def _decode_aws_chunked(self: Any, body: Any) -> bytes:
+    """moto's ``S3Response._handle_encoded_body``, joining the chunks once at the end: each chunk
+    is ``{hex size}\r\n{data}\r\n``, a zero size ends the data (the trailer after it is ignored)."""
+    if not body:
+        return b""
+    stream = io.BytesIO(body) if isinstance(body, bytes) else body
+    chunks = []
+    size = int(stream.readline().strip(), 16)
+    while size > 0:
+        chunks.append(stream.read(size))
+        stream.readline()
+        size = int(stream.readline().strip(), 16)
+    return b"".join(chunks)
+
+
+class RunningChecksum:
+    """A full-object checksum fed part by part: what moto's ``compute_checksum`` gives the whole."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self._crc = 0
+        self._hash: Any = None
+        if algorithm == "SHA1":
+            self._hash = hashlib.sha1(usedforsecurity=False)
+        elif algorithm not in ("CRC32", "CRC32C", "CRC64NVME"):
+            self._hash = hashlib.sha256(usedforsecurity=False)  # moto's fallback for the rest
+
+    def update(self, data: bytes) -> None:
+        if self._hash is not None:
+            self._hash.update(data)
+        else:
+            self._crc = _CRC[self.algorithm](data, self._crc)
+
+    def digest(self) -> bytes:
+        if self._hash is not None:
+            return bytes(self._hash.digest())
+        width = 8 if self.algorithm == "CRC64NVME" and _has_crt() else 4
+        return self._crc.to_bytes(width, "big")
+
+
+def _crc32c(data: bytes, previous: int) -> int:
+    # moto uses the optional crc32c package, or plain CRC32 without it: the same choice here.
+    try:
+        import crc32c
+    except ImportError:
+        return binascii.crc32(data, previous)
+    return int(crc32c.crc32c(data, value=previous))
+
+
+def _crc64nvme(data: bytes, previous: int) -> int:
+    if not _has_crt():
+        return binascii.crc32(data, previous)  # moto's fallback without awscrt
+    from awscrt import checksums
+
+    return int(checksums.crc64nvme(data, previous))
+
+
+def _has_crt() -> bool:
+    from moto.core.compat import HAS_CRT
+
+    return bool(HAS_CRT)
+
+
+_CRC: dict[str, Callable[[bytes, int], int]] = {
+    "CRC32": binascii.crc32,
+    "CRC32C": _crc32c,
+    "CRC64NVME": _crc64nvme,
+}
+
+
+def _checksum_parts_as_they_come() -> None:
+    from moto.s3.models import MultipartChecksumBuilder
+
+    original_add, original_build = MultipartChecksumBuilder.addPart, MultipartChecksumBuilder.build
+
+    def add_part(self: Any, part: bytes) -> None:
+        if self.checksum_type == "COMPOSITE":
+            original_add(self, part)
+            return
+        if not hasattr(self, "running"):
+            self.running = RunningChecksum(self.checksum_algorithm)
+        self.running.update(part)
+        self.part_count += 1
+
+    def build(self: Any) -> tuple[str, str, int] | None:
+        if self.checksum_type == "COMPOSITE" or not hasattr(self, "running"):
+            result: tuple[str, str, int] | None = original_build(self)
+            return result
+        return (self.checksum_type, base64.b64encode(self.running.digest()).decode(), 1)
+
+    MultipartChecksumBuilder.addPart = add_part  # type: ignore[method-assign]
+    MultipartChecksumBuilder.build = build  # type: ignore[method-assign]
+
+
+# The ASL interpreter's modules that bind ``boto_client_for`` by name when imported.
+_CLIENT_USERS = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+)
+
+
+def _one_client_per_service() -> None:
+    import importlib
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    clients: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto ignores state_credentials (fixed keys "ak"/"sk"), so (region, service) is the key.
+        with lock:
+            client = clients.get((region, service))
+            if client is None:
+                client = clients[(region, service)] = original(region, service, state_credentials)
+            return client
+
+    boto_client.boto_client_for = boto_client_for
+    for name in _CLIENT_USERS:
+        module = importlib.import_module(name)
+        if getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+def warm_clients(region: str, services: tuple[str, ...] = ("sqs",)) -> None:
+    """Build the Step Functions interpreter's clients ahead of its first task state (the stack's
+    task states all send to SQS; the botocore models loaded on the way serve the others too)."""
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    for service in services:
+        boto_client.boto_client_for(region, service)
+
+
+def _list_moto_modules_once() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: iter(modules)
