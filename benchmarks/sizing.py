@@ -6,6 +6,10 @@ same CSV, JSON Lines and Parquet; see ``benchmarks/peers.py``), each run in a pr
            add a little), all threads of the process, median of ``--sizing-rounds``
   encode   CPU seconds of encoding the staged rows alone (the file it wrote, read back and written
            again with the same settings): the share that runs on one thread whatever the vCPUs
+  seconds  wall seconds of ``validate_file`` beside its CPU (for reading a busy machine; the model
+           uses the CPU only)
+The rounds are interleaved (each round runs every format once), so a busy neighbour weighs on the
+formats alike; the results say which Arrow memory pool ``validate_file`` ran on (``pool``).
 Modeled, for each memory size: Lambda gives ``memory / 1769`` vCPU-seconds per second (one vCPU at
 1,769 MB, six at 10,240 MB). The validator can use at most ``min(3 / (1 - w), 1 / w)`` of them,
 ``w`` = encode / cpu (three workers share the rest; the encoder is one thread), so
@@ -26,6 +30,7 @@ import json
 import resource
 import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +68,7 @@ def case(fmt: str, path: Path) -> dict[str, Any]:
 
     pa.array([0])  # pyarrow's lazy pandas import, before the clock (see benchmarks/peers.py)
     with tempfile.TemporaryDirectory(prefix="sizing-") as tmp:
-        cpu0 = _cpu()
+        t0, cpu0 = time.perf_counter(), _cpu()
         r = validate_file(
             fs=pafs.LocalFileSystem(),
             source_path=str(path),
@@ -75,7 +80,8 @@ def case(fmt: str, path: Path) -> dict[str, Any]:
             failed_dir=f"{tmp}/f",
             workers=1,
         )
-        cpu = _cpu() - cpu0
+        cpu, seconds = _cpu() - cpu0, time.perf_counter() - t0
+        pool = pa.default_memory_pool().backend_name
         staged = pq.ParquetFile(r.staged_paths[0])
         groups = [staged.read_row_group(i) for i in range(staged.num_row_groups)]
         cpu0 = _cpu()
@@ -88,7 +94,13 @@ def case(fmt: str, path: Path) -> dict[str, Any]:
             for g in groups:
                 writer.write_table(g, row_group_size=g.num_rows)
         encode = _cpu() - cpu0
-    return {"cpu_seconds": cpu, "encode_seconds": encode, "rows": r.input_record_count}
+    return {
+        "cpu_seconds": cpu,
+        "seconds": seconds,
+        "encode_seconds": encode,
+        "rows": r.input_record_count,
+        "pool": pool,
+    }
 
 
 def model(cpu_per_gb: float, writer_share: float) -> list[dict[str, Any]]:
@@ -121,18 +133,29 @@ def run(results: dict[str, Any], args: argparse.Namespace) -> None:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "formats": {},
     }
+    runs: dict[str, list[dict[str, Any]]] = {fmt: [] for fmt in FORMATS}
+    for round_ in range(max(1, args.sizing_rounds)):
+        for fmt in FORMATS:
+            r = run_module("benchmarks.sizing", "--case", fmt, str(paths[fmt]))
+            runs[fmt].append(r)
+            print(
+                f"  {fmt:8} round {round_ + 1}  cpu {r['cpu_seconds']:6.2f} s  wall {r['seconds']:6.2f} s"
+                f"  encode {r['encode_seconds']:5.2f} s  ({r['pool']})",
+                flush=True,
+            )
     for fmt in FORMATS:
-        runs = [
-            run_module("benchmarks.sizing", "--case", fmt, str(paths[fmt]))
-            for _ in range(max(1, args.sizing_rounds))
-        ]
         gb = paths[fmt].stat().st_size / 1e9
-        cpu = statistics.median(r["cpu_seconds"] for r in runs)
-        encode = statistics.median(r["encode_seconds"] for r in runs)
+        cpu = statistics.median(r["cpu_seconds"] for r in runs[fmt])
+        encode = statistics.median(r["encode_seconds"] for r in runs[fmt])
         share = encode / cpu
         out["formats"][fmt] = {
             "file_gb": round(gb, 3),
+            "pool": sorted({r["pool"] for r in runs[fmt]}),
             "cpu_seconds": round(cpu, 3),
+            "all_cpu_seconds": [round(r["cpu_seconds"], 3) for r in runs[fmt]],
+            "seconds": round(statistics.median(r["seconds"] for r in runs[fmt]), 3),
+            "all_seconds": [round(r["seconds"], 3) for r in runs[fmt]],
+            "encode_seconds": round(encode, 3),
             "cpu_seconds_per_gb": round(cpu / gb, 2),
             "cpu_seconds_per_million_rows": round(cpu / rows * 1e6, 3),
             "encode_share": round(share, 3),
