@@ -18,7 +18,7 @@ from batchgate.core.models import Batch, Dataset
 from batchgate.ingest.messages import ObjectEvent, S3RecordModel
 from batchgate.ingest.results import record_result
 from batchgate.ingest.router import Ingestor
-from batchgate.validation import FileResult, runner
+from batchgate.validation import FileResult, outputs, runner
 from tests.conftest import TemplateAws
 from tests.integration.helpers import new_batch
 
@@ -141,6 +141,61 @@ def test_crash_mid_file_leaves_nothing_visible_and_the_retry_lands_once(
     assert f is not None and f.output_record_count == 30_000
     visible = [k for k in staged_keys(b) if not k.endswith(".tmp")]
     assert visible == sorted(f.staged_keys), "exactly the retry's outputs are visible"
+
+
+def test_staged_parquet_is_written_in_place_under_its_attempts_own_name(
+    ingest: tuple[Ingestor, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On S3 the staged file is not copied from a temporary key: it is uploaded once, under a
+    name of its attempt's own. Two attempts on one file (a duplicate event in flight) never
+    share a key, so the one that fails deletes only what it wrote."""
+    import re
+
+    ingestor, store = ingest
+    b, ds = setup_batch(store, "in-place")
+    key = upload_key("json", "o", "s", ds.id, b.id, "f.json")
+    etag = put(key, lines(40_000))["ETag"].strip('"')
+    assert ingestor.handle(event(key, etag, "0C1"), "json") == "validated"
+    f = store.get_file("o", "s", b.id, "f.json")
+    assert f is not None and len(f.staged_keys) == 1
+    (good,) = f.staged_keys
+    assert re.search(r"-p00000\.[0-9a-f]{32}\.parquet$", good), good
+    assert staged_keys(b) == [good], "no temporary key, no copy"
+
+    # a second attempt on the same file fails after its rows were written: its own object goes,
+    # the first attempt's stays
+    real_commit = runner.FileRun.commit
+    calls = {"n": 0}
+
+    def failing_late(self: Any, outcome: Any) -> None:
+        calls["n"] += 1
+        real_commit(self, outcome)
+        if calls["n"] == 3:
+            raise RuntimeError("simulated failure after rows were staged")
+
+    monkeypatch.setattr(runner.FileRun, "commit", failing_late)
+    # small row groups, so the failing attempt has opened its upload and written to it
+    monkeypatch.setattr(
+        outputs.StagedWriter.__init__, "__kwdefaults__", {"row_group_rows": 1000, "row_group_bytes": 16 << 20}
+    )
+    opened: list[bool] = []
+    real_discard = outputs._Atomic.discard
+
+    def discard(self: Any) -> None:
+        opened.append(self.stream is not None and self.in_place)
+        real_discard(self)
+
+    monkeypatch.setattr(outputs._Atomic, "discard", discard)
+    real_validate = runner.validate_file
+    monkeypatch.setattr(
+        "batchgate.ingest.validate.validate_file",
+        lambda **kw: real_validate(**{**kw, "block_size": 64 << 10}),
+    )
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        ingestor.handle(event(key, etag, "0C2"), "json")
+    assert opened[0], "the failing attempt had its own upload open"
+    assert staged_keys(b) == [good]
+    assert client("s3").head_object(Bucket="batchgate-uploads", Key=good)["ContentLength"] > 0
 
 
 def test_inbox_drop_of_unknown_dataset_is_a_failed_batch(ingest: tuple[Ingestor, Store]) -> None:

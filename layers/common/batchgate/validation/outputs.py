@@ -1,13 +1,22 @@
 """The two outputs of validating a file: staged Parquet (valid rows) and failed records (JSONL).
 
-* Names are deterministic from ``(file_name, part)``, so a retry overwrites instead of adding
-  a second copy: ``{stem}-{hash8}-p{part:05d}.parquet`` / ``...failed.jsonl`` where ``stem`` is
-  the file name made key-safe and ``hash8`` tells apart names that sanitise alike.
+* Names come from ``(file_name, part)``: ``{stem}-{hash8}-p{part:05d}.parquet`` /
+  ``...failed.jsonl`` where ``stem`` is the file name made key-safe and ``hash8`` tells apart
+  names that sanitise alike; a retry overwrites instead of adding a second copy (but see staged
+  Parquet on S3 below).
 * Both are written as ``{dir}/{final name}.{uuid}.tmp`` and moved to their final name only when
   complete, so a crash never leaves a half-written file under a final name (``*.parquet`` /
   ``*.failed.jsonl``); a leftover ``*.tmp`` is never listed in a result and goes with the batch's
   prefix. (On S3 a move is copy + delete, and pyarrow then PUTs an empty ``{dir}/`` "directory"
   marker: listings must skip keys ending in ``/``.)
+* Except staged Parquet on S3, written once, in place, as ``{stem}-{hash8}-p{part:05d}.{uuid}.parquet``:
+  an S3 upload is invisible until it completes, so the move (a copy of every staged byte, and a
+  delete) buys nothing there. The attempt's ``uuid`` keeps the name its own: pyarrow completes an
+  upload when its stream is closed, even after an error, so a failed attempt publishes what it
+  wrote and then deletes it, and a second, concurrent attempt on the same file (a duplicate event)
+  must not be the one it deletes or overwrites. The lake reads exactly the keys a result
+  records; an attempt that crashed leaves an unlisted object under the batch's prefix, as a
+  ``*.tmp`` did.
 * Staged files use exactly ``arrow_schema(dataset.schema_)`` (lineage columns included); rows
   are buffered into row groups of up to 128 Ki rows or 16 MiB of Arrow data (whichever comes
   first: the bound keeps memory independent of row width), so small chunks do not make tiny
@@ -51,10 +60,18 @@ def _join(directory: str, name: str) -> str:
 class _Atomic:
     """A file written under a temporary name next to its final one, moved there by :meth:`commit`."""
 
-    def __init__(self, fs: pafs.FileSystem, directory: str, name: str) -> None:
+    def __init__(
+        self, fs: pafs.FileSystem, directory: str, name: str, *, in_place_on_s3: bool = False
+    ) -> None:
         self.fs = fs
-        self.final = _join(directory, name)
-        self.tmp = _join(directory, f"{name}.{uuid.uuid4().hex}.tmp")
+        attempt = uuid.uuid4().hex
+        self.in_place = in_place_on_s3 and fs.type_name == "s3"
+        if self.in_place:  # see the module's docstring: the attempt's own name, no move
+            stem, dot, suffix = name.rpartition(".")
+            self.final = self.tmp = _join(directory, f"{stem}.{attempt}{dot}{suffix}")
+        else:
+            self.final = _join(directory, name)
+            self.tmp = _join(directory, f"{name}.{attempt}.tmp")
         if fs.type_name != "s3":  # S3 has no directories to create
             fs.create_dir(directory, recursive=True)
         self.stream: pa.NativeFile | None = None
@@ -65,7 +82,8 @@ class _Atomic:
         return self.stream
 
     def commit(self) -> str:
-        self.fs.move(self.tmp, self.final)
+        if not self.in_place:
+            self.fs.move(self.tmp, self.final)
         return self.final
 
     def discard(self) -> None:
@@ -78,6 +96,8 @@ class _Atomic:
             pass  # best effort: a leftover temp file is invisible to readers
 
     def remove_stale(self) -> None:
+        if self.in_place:  # no earlier attempt wrote this attempt's name
+            return
         if self.fs.get_file_info(self.final).type != pafs.FileType.NotFound:
             self.fs.delete_file(self.final)
 
@@ -128,7 +148,7 @@ class StagedWriter:
     ) -> None:
         self.schema = schema
         self.write_schema = write_schema(schema)
-        self._file = _Atomic(fs, staged_dir, output_stem(file_name, part) + ".parquet")
+        self._file = _Atomic(fs, staged_dir, output_stem(file_name, part) + ".parquet", in_place_on_s3=True)
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
