@@ -8,8 +8,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchgate.api.app import resolve
+from batchgate.aws.clients import preload
 from batchgate.observability import logger, metrics, tracer
 from batchgate.settings import settings
+
+preload("dynamodb", "s3", "stepfunctions")  # in the init phase, not the first event
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

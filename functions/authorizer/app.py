@@ -16,10 +16,13 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchgate.api.auth import authorize, authorizer_context
+from batchgate.aws.clients import preload
 from batchgate.aws.store import Store
 from batchgate.core.errors import Forbidden, Unauthorized
 from batchgate.observability import logger, metrics, tracer
 from batchgate.settings import settings
+
+preload("dynamodb")  # in the init phase, not the first event
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)

@@ -6,8 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batchgate.aws.clients import preload
 from batchgate.ingest.entry import handle_object_messages
 from batchgate.observability import logger, metrics, tracer
+
+preload("dynamodb", "s3", "stepfunctions", "events")  # in the init phase, not the first event
 
 
 @logger.inject_lambda_context(clear_state=True)
