@@ -71,7 +71,7 @@ test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	PATH="$(CURDIR)/$(SAMVENV)/bin:$(CURDIR)/$(CHECKOVVENV)/bin:$$PATH" $(BIN)/pytest -n 2 --dist loadgroup $(ARGS)
+	PATH="$(CURDIR)/$(SAMVENV)/bin:$(CURDIR)/$(CHECKOVVENV)/bin:$$PATH" $(BIN)/pytest -n 2 --dist loadgroup --durations=25 $(ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
