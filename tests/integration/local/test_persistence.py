@@ -635,3 +635,44 @@ def test_embedded_aws_runs_state_machines_whose_writes_are_mirrored(
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", aws.port))
         probe.listen()
+
+
+@pytest.mark.parametrize("sink", ["file", "no-descriptor"])
+def test_a_rolled_over_key_is_copied_byte_for_byte(
+    tmp_path: Path, sink: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large key's bytes go to disk through the kernel (copy_file_range) where the sink is a
+    file, and through the pread loop where it is not; either way exactly the key's bytes."""
+    import random
+    import tempfile
+
+    from batchgate_tools.local.persistence import objects
+
+    kernel_calls: list[int] = []
+    real_copy = os.copy_file_range
+
+    def counted(*args: Any) -> int:
+        kernel_calls.append(args[2])
+        return real_copy(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", counted)
+    data = random.Random(3).randbytes(9 << 20) + b"tail"
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as buffer:
+        buffer.write(data)
+        assert buffer._rolled  # type: ignore[attr-defined]
+
+        class Key:
+            _value_buffer = buffer
+            size = len(data)
+            lock = threading.Lock()
+
+        if sink == "file":
+            with open(tmp_path / "blob", "wb") as out:
+                assert objects._copy_key_bytes(Key(), out) == len(data)
+            assert (tmp_path / "blob").read_bytes() == data
+            assert kernel_calls, "copied in the kernel"
+        else:
+            out_mem = io.BytesIO()
+            assert objects._copy_key_bytes(Key(), out_mem) == len(data)
+            assert out_mem.getvalue() == data
+            assert not kernel_calls

@@ -9,6 +9,7 @@ record; see the package docstring.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -23,6 +24,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 _COPY_CHUNK = 4 * 1024 * 1024
+_KERNEL_CHUNK = 64 * 1024 * 1024
 _LOCK_STRIPES = 64
 # Object headers moto keeps in FakeKey.metadata, as put_object arguments.
 _S3_HEADER_ARGS = {
@@ -67,7 +69,7 @@ def _copy_key_bytes(key: Any, out: IO[bytes]) -> int:
     if getattr(buffer, "_rolled", False) and inner is not None and hasattr(os, "pread"):
         try:
             fd = inner.fileno()
-            offset = 0
+            offset = _copy_in_kernel(fd, out, size)
             while offset < size:
                 chunk = os.pread(fd, min(_COPY_CHUNK, size - offset), offset)
                 if not chunk:
@@ -93,6 +95,33 @@ def _copy_key_bytes(key: Any, out: IO[bytes]) -> int:
         while chunk := buffer.read(_COPY_CHUNK):
             out.write(chunk)
             copied += len(chunk)
+    return copied
+
+
+def _copy_in_kernel(fd: int, out: IO[bytes], size: int) -> int:
+    """Copy ``fd``'s first ``size`` bytes to ``out`` without passing them through Python
+    (``copy_file_range``: a dropped GiB is not read into and written out of this process);
+    how many were copied, 0 where the kernel or ``out`` cannot (the caller copies the rest)."""
+    if not hasattr(os, "copy_file_range"):
+        return 0
+    try:
+        out.flush()
+        out_fd = out.fileno()
+        start = out.tell()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return 0
+    copied = 0
+    try:
+        while copied < size:
+            n = os.copy_file_range(fd, out_fd, min(_KERNEL_CHUNK, size - copied), copied, start + copied)
+            if n == 0:
+                break
+            copied += n
+    except OSError as exc:
+        if exc.errno == errno.EBADF:  # the key's buffer was closed by a concurrent overwrite
+            raise
+        # EXDEV, EINVAL, ENOSYS: not between these files; the caller copies what is left
+    out.seek(start + copied)
     return copied
 
 
