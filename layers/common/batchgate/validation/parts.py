@@ -7,7 +7,8 @@ keyword arguments to pass to :func:`validate_file` on top of the file's own:
   (compressed). Row numbers are file-wide row indexes, so parts need no renumbering.
 * CSV / JSON Lines — ``{"part": i, "byte_range": (start, end), "first_line": n}``: ranges cut just
   after a newline that ends a record (outside quotes for CSV), found in one sequential pass over
-  the object in 16 MiB reads that also counts the newlines before each cut. ``first_line`` keeps
+  the object in 16 MiB reads that also counts the newlines before each cut (two reads in flight,
+  so fetching a range overlaps counting the one before it). ``first_line`` keeps
   row numbers file-wide, so merged errors and ``_source_row`` are the same as in one pass; the CSV
   header is read by every part from the start of the file.
 * Not splittable, one part ``{"part": 0}``: multi-line JSON, compressed files (``.gz``), charsets
@@ -19,6 +20,9 @@ shifts cuts into the next records (each part still parses; row numbers stay exac
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -28,6 +32,7 @@ from batchgate.core.models import InputFormat
 from batchgate.validation.source import is_ascii_compatible
 
 _READ = 16 << 20
+_READS_IN_FLIGHT = 2
 
 
 def plan_parts(
@@ -90,44 +95,63 @@ def _line_cuts(
     fs: pafs.FileSystem, path: str, size: int, part_bytes: int, quote: bytes | None, escape: bytes | None
 ) -> list[tuple[int, int]]:
     """(offset, line number at offset) just after record-ending newlines near each multiple of
-    ``part_bytes``; one sequential read."""
+    ``part_bytes``; one pass over the file, in order."""
     cuts: list[tuple[int, int]] = []
     target = part_bytes
     newlines = 0
     parity = 0
     offset = 0
     carry_escape = False
-    with fs.open_input_stream(path, compression=None, buffer_size=_READ) as f:
-        while True:
-            data = f.read(_READ)
-            if not data:
-                break
-            pos = 0
-            while offset + len(data) > target and target < size:
-                local = max(target - offset, pos)
-                # Advance to the first record-ending newline at or after ``local``.
-                nl = data.find(b"\n", local)
-                found = False
-                while nl >= 0:
-                    seg_quotes = _quotes(data, pos, nl, quote, escape, carry_escape and pos == 0)
-                    parity ^= seg_quotes % 2
-                    newlines += data.count(b"\n", pos, nl)
-                    pos = nl
-                    if not parity:
-                        found = True
-                        break
-                    nl = data.find(b"\n", nl + 1)
-                if not found:
+    for data in _read_ahead(fs, path, size):
+        pos = 0
+        while offset + len(data) > target and target < size:
+            local = max(target - offset, pos)
+            # Advance to the first record-ending newline at or after ``local``.
+            nl = data.find(b"\n", local)
+            found = False
+            while nl >= 0:
+                seg_quotes = _quotes(data, pos, nl, quote, escape, carry_escape and pos == 0)
+                parity ^= seg_quotes % 2
+                newlines += data.count(b"\n", pos, nl)
+                pos = nl
+                if not parity:
+                    found = True
                     break
-                cuts.append((offset + nl + 1, newlines + 2))
-                newlines += 1
-                pos = nl + 1
-                target = offset + nl + 1 + part_bytes
-            parity ^= _quotes(data, pos, len(data), quote, escape, carry_escape and pos == 0) % 2
-            newlines += data.count(b"\n", pos)
-            carry_escape = escape is not None and data.endswith(escape)
-            offset += len(data)
+                nl = data.find(b"\n", nl + 1)
+            if not found:
+                break
+            cuts.append((offset + nl + 1, newlines + 2))
+            newlines += 1
+            pos = nl + 1
+            target = offset + nl + 1 + part_bytes
+        parity ^= _quotes(data, pos, len(data), quote, escape, carry_escape and pos == 0) % 2
+        newlines += data.count(b"\n", pos)
+        carry_escape = escape is not None and data.endswith(escape)
+        offset += len(data)
     return [c for c in cuts if c[0] < size]
+
+
+def _read_ahead(fs: pafs.FileSystem, path: str, size: int) -> Iterator[bytes]:
+    """The first ``size`` bytes of ``path`` in order, :data:`_READ` at a time, with
+    :data:`_READS_IN_FLIGHT` ranged reads in flight (they release the GIL); stops early at the
+    end of a shorter file."""
+    with fs.open_input_file(path) as f, ThreadPoolExecutor(_READS_IN_FLIGHT, "batchgate-plan") as pool:
+        offsets = iter(range(0, size, _READ))
+        pending: deque[Future[bytes]] = deque()
+
+        def submit() -> None:
+            offset = next(offsets, None)
+            if offset is not None:
+                pending.append(pool.submit(f.read_at, min(_READ, size - offset), offset))
+
+        for _ in range(_READS_IN_FLIGHT):
+            submit()
+        while pending:
+            data = pending.popleft().result()
+            if not data:
+                return
+            submit()
+            yield data
 
 
 def _quotes(
