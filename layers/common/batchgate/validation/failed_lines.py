@@ -200,7 +200,9 @@ def table_lines(
     n = len(indices)
     k = min(first, n)
     first_errors: list[list[tuple[str | None, str, str]]] = [[] for _ in range(k)]
-    per_row: list[list[str]] = [[] for _ in range(n)]
+    # One string per row (not a list: strings are not tracked by the garbage collector, and
+    # thousands of lists per block made it run).
+    per_row: list[str] = [""] * n
     try:
         if table.num_columns:
             values = json_text(
@@ -237,12 +239,12 @@ def table_lines(
                     .to_pylist()
                 ]
             for j, (p, obj) in enumerate(zip(positions, objects, strict=True)):
-                per_row[p].append(obj)
+                per_row[p] = f"{per_row[p]}, {obj}" if per_row[p] else obj
                 if p < k:
                     first_errors[p].append((v.field, v.code, messages[j]))
     except _Unrenderable:
         return None
-    errors = pa.array([", ".join(objs) for objs in per_row], pa.string())
+    errors = pa.array(per_row, pa.string())
     head = '{"_corrupt_record": null, "_values": '
     tail = f', "_filename": {json.dumps(file_name, ensure_ascii=False)}, "_row": '
     row_text = pc.cast(pc.take(rows, indices), pa.string())
