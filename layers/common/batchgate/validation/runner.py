@@ -278,8 +278,13 @@ class FileRun:
             staged = table
             for i, dictionary in as_read.items():
                 staged = staged.set_column(i, self.target.field(i).with_type(dictionary.type), dictionary)
-            kept = staged.filter(pc.invert(bad)) if n_bad else staged
-            good_rows = chunk.rows.filter(pc.invert(bad)) if n_bad else chunk.rows
+            if n_bad:
+                keep = pc.invert(bad)
+                # Column by column: Table.filter costs about half as much again on top.
+                kept = pa.Table.from_arrays([c.filter(keep) for c in staged.columns], schema=staged.schema)
+                good_rows = chunk.rows.filter(keep)
+            else:
+                kept, good_rows = staged, chunk.rows
             if n_bad:
                 idx = pc.indices_nonzero(bad)
                 failed_rows.extend(zip(chunk.rows.take(idx).to_pylist(), idx.to_pylist(), strict=True))
