@@ -249,6 +249,7 @@ class FileRun:
             extras.merge(chunk.extras)
         violations: list[Violation] = list(chunk.violations)
         failed_rows: list[tuple[int, Corrupt | int]] = [(c.row, c) for c in chunk.corrupt]
+        failed_idx: pa.Array | None = None  # the table's failed rows
         good: pa.Table | None = None
         if n:
             arrays = []
@@ -286,12 +287,13 @@ class FileRun:
             else:
                 kept, good_rows = staged, chunk.rows
             if n_bad:
-                idx = pc.indices_nonzero(bad)
-                failed_rows.extend(zip(chunk.rows.take(idx).to_pylist(), idx.to_pylist(), strict=True))
+                failed_idx = pc.indices_nonzero(bad)
             good = self._with_lineage(kept, good_rows)
         rows = [pc.max(chunk.rows).as_py() or 0] if n else []
         text, count, errors = (
-            self.failed_records.build(chunk, failed_rows, violations) if failed_rows else (b"", 0, [])
+            self.failed_records.build(chunk, failed_rows, violations, failed_idx)
+            if failed_rows or failed_idx is not None
+            else (b"", 0, [])
         )
         return _Outcome(
             n_input=n + len(chunk.corrupt),
