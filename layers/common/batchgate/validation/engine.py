@@ -122,10 +122,10 @@ class Checker:
             bad = _true(pc.invert(pc.is_finite(arr)), arr)
             self._add(out, path, codes.ROW_TYPE, bad, NON_FINITE, arr)
         if f.minimum is not None:
-            bad = _true(pc.less(arr, pa.scalar(f.minimum, pa.float64())), arr)
+            bad = _true(pc.less(arr, _bound(f.minimum, arr.type)), arr)
             self._add(out, path, codes.ROW_RANGE, bad, f"value is below minimum {f.minimum:g}", arr)
         if f.maximum is not None:
-            bad = _true(pc.greater(arr, pa.scalar(f.maximum, pa.float64())), arr)
+            bad = _true(pc.greater(arr, _bound(f.maximum, arr.type)), arr)
             self._add(out, path, codes.ROW_RANGE, bad, f"value is above maximum {f.maximum:g}", arr)
         if f.max_length is not None and (longer := _longer_in_bytes(arr, f.max_length)) is not None:
             # Characters are counted only where the bytes exceed maxLength (usually a few values).
@@ -188,6 +188,16 @@ def _longer_in_bytes(arr: pa.Array, max_length: int) -> pa.BooleanArray | None:
     if longest is None or longest <= max_length:
         return None
     return pc.fill_null(pc.greater(lengths, max_length), False)
+
+
+def _bound(value: float, t: pa.DataType) -> pa.Scalar:
+    """A range bound as the scalar to compare ``t`` values with: a double, or, for integers and
+    an integral bound below 2**53 in magnitude, an integer (the same answers: such a bound is
+    exact as a double, and an integer beyond 2**53 lies beyond it either way), which spares
+    converting the whole column to doubles."""
+    if pa.types.is_signed_integer(t) and float(value).is_integer() and abs(value) < 2**53:
+        return pa.scalar(int(value), pa.int64())
+    return pa.scalar(value, pa.float64())
 
 
 def _castable(value: object, target: pa.DataType) -> bool:
