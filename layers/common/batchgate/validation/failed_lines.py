@@ -10,7 +10,7 @@ The text is what ``json.dumps`` writes (same separators, same escapes, non-ASCII
 that temporal values are written as Arrow casts them to text. Values this
 module does not render — decimals, maps, bytes that are not UTF-8, NaN and infinities, control
 characters other than ``\\b\\f\\n\\r\\t`` — make :func:`table_lines` return None, and the caller
-takes the per-row Python path (``runner``), which handles anything.
+takes the per-row Python path (:mod:`.failed_records`), which handles anything.
 """
 
 from __future__ import annotations
