@@ -138,3 +138,8 @@ def test_a_message_with_a_control_character_hands_over_to_the_per_row_path() -> 
     line = json.loads(out.lines[0].as_py())
     assert line["_errors"][0]["message"] == 'no "tab\t" \\ here (got "x")'
     assert out.first_errors == [[("v", "BG-ROW-PATTERN", 'no "tab\t" \\ here (got "x")')]]
+
+
+def test_quote_of_a_chunked_array_still_escapes() -> None:
+    chunked = pa.chunked_array([pa.array(["plain"]), pa.array(['q"'])])
+    assert quote(chunked).to_pylist() == ['"plain"', '"q\\""']  # type: ignore[arg-type]

@@ -79,6 +79,8 @@ def _may_need_escapes(s: pa.StringArray) -> bool:
     """False when no byte of ``s``'s values is a quote, a backslash or a control character: one
     pass over the values' bytes, where the regex test runs RE2 once per value (and is compiled
     on every call). True means "test each value" (the bytes may also belong to null slots)."""
+    if not isinstance(s, pa.StringArray):  # a chunked array: let the regex test decide
+        return True
     data = s.buffers()[2]
     if data is None or len(s) == 0:
         return False
