@@ -46,3 +46,34 @@ def test_without_jemalloc_the_default_pool_stays(fresh: None, monkeypatch: pytes
     name = pa.default_memory_pool().backend_name
     assert memory.use_validation_pool() is False
     assert pa.default_memory_pool().backend_name == name
+
+
+def _glibc() -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).gnu_get_libc_version  # noqa: B018
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _glibc(), reason="not glibc")
+def test_glibc_keeps_freed_blocks_for_reuse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BATCHGATE_MALLOC", raising=False)
+    assert memory.keep_freed_heap() is True
+
+
+def test_malloc_can_be_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHGATE_MALLOC", "default")
+    assert memory.keep_freed_heap() is False
+
+
+def test_without_glibc_nothing_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NoGlibc:
+        def __getattr__(self, name: str) -> object:
+            raise AttributeError(name)
+
+    monkeypatch.delenv("BATCHGATE_MALLOC", raising=False)
+    monkeypatch.setattr(memory.ctypes, "CDLL", lambda _name: NoGlibc())
+    assert memory.keep_freed_heap() is False

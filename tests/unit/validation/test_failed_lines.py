@@ -13,7 +13,7 @@ import pytest
 
 from batchgate.validation import failed_records
 from batchgate.validation.convert import Violation
-from batchgate.validation.failed_lines import json_text, table_lines
+from batchgate.validation.failed_lines import json_text, quote, table_lines
 from tests.unit.validation.helpers import mixed_csv, mixed_jsonl, run
 
 TRICKY = [
@@ -118,3 +118,28 @@ def test_both_paths_write_the_same_failed_records(
     assert column_wise.failed == per_row.failed
     assert column_wise.result.errors == per_row.result.errors
     assert column_wise.staged == per_row.staged
+
+
+def test_quote_of_a_slice_looks_at_its_own_bytes_only() -> None:
+    arr = pa.array(['a"b', "plain", "text", "new\nline"])
+    assert quote(arr.slice(1, 2)).to_pylist() == ['"plain"', '"text"']
+    assert quote(arr.slice(2, 2)).to_pylist() == ['"text"', '"new\\nline"']
+    assert quote(arr.slice(0, 1)).to_pylist() == ['"a\\"b"']
+
+
+def test_a_message_with_a_control_character_hands_over_to_the_per_row_path() -> None:
+    table = pa.table({"v": pa.array(["x"])})
+    violation = Violation("v", "BG-ROW-PATTERN", pa.array([True]), "does not match '\x01'", table["v"])
+    lines = table_lines(table, pa.array([1], pa.int64()), pa.array([0], pa.int64()), [violation], "f", 5)
+    assert lines is None
+    tab = Violation("v", "BG-ROW-PATTERN", pa.array([True]), 'no "tab\t" \\ here', table["v"].chunk(0))
+    out = table_lines(table, pa.array([1], pa.int64()), pa.array([0], pa.int64()), [tab], "f", 5)
+    assert out is not None
+    line = json.loads(out.lines[0].as_py())
+    assert line["_errors"][0]["message"] == 'no "tab\t" \\ here (got "x")'
+    assert out.first_errors == [[("v", "BG-ROW-PATTERN", 'no "tab\t" \\ here (got "x")')]]
+
+
+def test_quote_of_a_chunked_array_still_escapes() -> None:
+    chunked = pa.chunked_array([pa.array(["plain"]), pa.array(['q"'])])
+    assert quote(chunked).to_pylist() == ['"plain"', '"q\\""']  # type: ignore[arg-type]

@@ -9,8 +9,9 @@ Public API::
 
 Error codes and their AEP equivalents: :mod:`batchgate.validation.codes`. One engine checks every
 format (:mod:`.engine`, :mod:`.convert`); readers differ (:mod:`.csv_reader`, :mod:`.jsonl_reader`,
-:mod:`.json_document_reader`, :mod:`.parquet_reader`); outputs are in :mod:`.outputs`; splitting
-in :mod:`.parts`.
+:mod:`.json_document_reader`, :mod:`.parquet_reader`), picked for a file, a byte range or row
+groups in :mod:`.file_chunks`; :mod:`.runner` takes a file through them; outputs are in
+:mod:`.outputs`; splitting and merging parts in :mod:`.parts`.
 
 Decisions, in one place (details in each module):
 
@@ -29,8 +30,8 @@ Decisions, in one place (details in each module):
 """
 
 from batchgate.validation.codes import FileError
-from batchgate.validation.parts import plan_parts
+from batchgate.validation.parts import land_nothing, plan_parts
 from batchgate.validation.result import FileResult, merge_results
-from batchgate.validation.runner import land_nothing, validate_file
+from batchgate.validation.runner import validate_file
 
 __all__ = ["FileError", "FileResult", "land_nothing", "merge_results", "plan_parts", "validate_file"]

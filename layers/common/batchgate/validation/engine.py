@@ -122,13 +122,15 @@ class Checker:
             bad = _true(pc.invert(pc.is_finite(arr)), arr)
             self._add(out, path, codes.ROW_TYPE, bad, NON_FINITE, arr)
         if f.minimum is not None:
-            bad = _true(pc.less(arr, pa.scalar(f.minimum, pa.float64())), arr)
+            bad = _true(pc.less(arr, _bound(f.minimum, arr.type)), arr)
             self._add(out, path, codes.ROW_RANGE, bad, f"value is below minimum {f.minimum:g}", arr)
         if f.maximum is not None:
-            bad = _true(pc.greater(arr, pa.scalar(f.maximum, pa.float64())), arr)
+            bad = _true(pc.greater(arr, _bound(f.maximum, arr.type)), arr)
             self._add(out, path, codes.ROW_RANGE, bad, f"value is above maximum {f.maximum:g}", arr)
-        if f.max_length is not None and _may_be_longer(arr, f.max_length):
-            bad = _true(pc.greater(pc.utf8_length(arr), f.max_length), arr)
+        if f.max_length is not None and (longer := _longer_in_bytes(arr, f.max_length)) is not None:
+            # Characters are counted only where the bytes exceed maxLength (usually a few values).
+            long = pc.greater(pc.utf8_length(arr.filter(longer)), f.max_length)
+            bad = _true(pc.replace_with_mask(longer, longer, long), arr)
             self._add(
                 out, path, codes.ROW_LENGTH, bad, f"value is longer than {f.max_length} characters", arr
             )
@@ -176,12 +178,26 @@ def _true(mask: pa.Array, arr: pa.Array) -> pa.BooleanArray:
     return pc.and_(pc.fill_null(mask, False), arr.is_valid())
 
 
-def _may_be_longer(arr: pa.Array, max_length: int) -> bool:
-    """Whether a value of ``arr`` may hold more than ``max_length`` code points. A UTF-8 value has
-    at least as many bytes as code points, and byte lengths come from the offsets alone, while
-    counting code points reads every byte: the common case (every value short) skips that pass."""
-    longest = pc.max(pc.binary_length(arr)).as_py()
-    return longest is not None and longest > max_length
+def _longer_in_bytes(arr: pa.Array, max_length: int) -> pa.BooleanArray | None:
+    """Where a value of ``arr`` has more than ``max_length`` bytes (false for nulls), or None
+    when none has. A UTF-8 value has at least as many bytes as code points, and byte lengths
+    come from the offsets alone, while counting code points reads every byte: only the values
+    this marks can hold more than ``max_length`` code points."""
+    lengths = pc.binary_length(arr)
+    longest = pc.max(lengths).as_py()
+    if longest is None or longest <= max_length:
+        return None
+    return pc.fill_null(pc.greater(lengths, max_length), False)
+
+
+def _bound(value: float, t: pa.DataType) -> pa.Scalar:
+    """A range bound as the scalar to compare ``t`` values with: a double, or, for integers and
+    an integral bound below 2**53 in magnitude, an integer (the same answers: such a bound is
+    exact as a double, and an integer beyond 2**53 lies beyond it either way), which spares
+    converting the whole column to doubles."""
+    if pa.types.is_signed_integer(t) and float(value).is_integer() and abs(value) < 2**53:
+        return pa.scalar(int(value), pa.int64())
+    return pa.scalar(value, pa.float64())
 
 
 def _castable(value: object, target: pa.DataType) -> bool:

@@ -1,4 +1,5 @@
-"""Splitting a large file into parts that validate in parallel and merge into one result.
+"""Splitting a large file into parts that validate in parallel and merge into one result, and
+landing nothing of a merged result when one part failed as a file (:func:`land_nothing`).
 
 ``plan_parts(fs, path, input_format, size, part_bytes)`` returns one dict per part, holding the
 keyword arguments to pass to :func:`validate_file` on top of the file's own:
@@ -29,6 +30,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from batchgate.core.models import InputFormat
+from batchgate.validation.outputs import FailedWriter, fail_staged_rows
+from batchgate.validation.result import FileResult
 from batchgate.validation.source import is_ascii_compatible
 
 _READ = 16 << 20
@@ -165,3 +168,23 @@ def _quotes(
         if escaped_first and data[start : start + 1] == quote:
             n -= 1
     return n
+
+
+def land_nothing(
+    fs: pafs.FileSystem, result: FileResult, failed_dir: str, file_name: str, part: int
+) -> FileResult:
+    """A merged result with a file-level error (one part failed as a file) lands nothing: the
+    other parts' staged rows become failed records too, written as part ``part`` (past the
+    others), so the counts say output 0 and input = output + failed still holds."""
+    if result.file_error is None or not result.staged_paths:
+        return result
+    failed = FailedWriter(fs, failed_dir, file_name, part)
+    moved = fail_staged_rows(fs, result.staged_paths, failed, result.file_error, file_name)
+    result.output_record_count -= moved
+    result.failed_record_count += moved
+    result.staged_paths = []
+    path = failed.commit()
+    if path is not None:
+        result.failed_paths.append(path)
+        result.failed_path = result.failed_paths[0]
+    return result.check()

@@ -248,7 +248,12 @@ def first_record_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> i
 
 
 def _quotes(buf: bytes, start: int, end: int, quote: bytes, escape: bytes | None) -> int:
-    n = buf.count(quote, start, end)
+    # Most blocks hold no quote at all: find (memchr) skips them several times faster than
+    # count walks them.
+    first = buf.find(quote, start, end)
+    if first < 0:
+        return 0
+    n = buf.count(quote, first, end)
     if n and escape is not None and escape != quote:
         n -= buf.count(escape + quote, start, end)
     return n
