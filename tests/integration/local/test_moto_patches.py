@@ -248,3 +248,35 @@ def test_a_streamed_upload_with_a_trailing_checksum_stores_its_bytes(s3: Any) ->
 
     s3.put_object(Bucket="ranges", Key="chunked", Body=io.BytesIO(DATA), ChecksumAlgorithm="CRC32")
     assert s3.get_object(Bucket="ranges", Key="chunked")["Body"].read() == DATA
+
+
+def test_a_first_etag_and_ranged_reads_of_one_key_do_not_interleave(s3: Any) -> None:
+    """moto computes a key's MD5 by seeking its shared buffer; the ranged reads seek it too. With
+    both under the key's lock, every range read while ETags are computed is exact."""
+    import hashlib
+    import threading
+
+    from moto.s3.models import s3_backends
+
+    key = s3_backends["123456789012"]["aws"].buckets["ranges"].keys["big"]
+    expected_etag = f'"{hashlib.md5(DATA).hexdigest()}"'
+    stop = threading.Event()
+    etags: list[str] = []
+
+    def recompute() -> None:
+        while not stop.is_set():
+            key._etag = None
+            etags.append(key.etag)
+
+    thread = threading.Thread(target=recompute)
+    thread.start()
+    try:
+        view = moto_patches.RangeView(key)
+        rng = random.Random(11)
+        for _ in range(300):
+            start = rng.randrange(len(DATA) - 4096)
+            assert view[start : start + 4096] == DATA[start : start + 4096]
+    finally:
+        stop.set()
+        thread.join()
+    assert etags and set(etags) == {expected_etag}

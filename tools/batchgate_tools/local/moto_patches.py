@@ -31,6 +31,11 @@ loading botocore's JSON models each time, for a client whose settings never chan
 Likewise moto's request router listed its own package directory on every request
 (``list_of_moto_modules``, to tell a service name from a host name): listed once here.
 
+**A key's first ETag is read under the key's lock.** moto computes a key's MD5 lazily, seeking
+its shared buffer to 0 and reading it without the lock its other readers (``value``, and the
+ranged reads above) take: an event's validator reading the object while the Mirror asked for
+its ETag could read another offset's bytes, or the ETag could be wrong.
+
 **Item writes.** DynamoDB's conditional writes are atomic in AWS; moto checks a condition and then writes, so two
 requests on two server threads can both pass ``version = :v`` and both write. In one process the
 API answered one request at a time and hid it; with the API in several workers two SYNCs of one
@@ -147,6 +152,7 @@ def apply() -> None:
     _serialise_item_writes()
     S3Response._handle_encoded_body = _decode_aws_chunked  # type: ignore[method-assign]
     _checksum_parts_as_they_come()
+    _etag_under_the_keys_lock()
     _one_client_per_service()
     _list_moto_modules_once()
     _applied = True
@@ -263,6 +269,20 @@ def _checksum_parts_as_they_come() -> None:
 
     MultipartChecksumBuilder.addPart = add_part  # type: ignore[method-assign]
     MultipartChecksumBuilder.build = build  # type: ignore[method-assign]
+
+
+def _etag_under_the_keys_lock() -> None:
+    from moto.s3.models import FakeKey
+
+    original = FakeKey.etag
+
+    def etag(self: Any) -> str:
+        if self._etag is None:  # computing it reads the shared buffer: as every reader, locked
+            with self.lock:
+                return str(original.fget(self))  # type: ignore[attr-defined]
+        return str(original.fget(self))  # type: ignore[attr-defined]
+
+    FakeKey.etag = property(etag)  # type: ignore[assignment,method-assign]
 
 
 # The ASL interpreter's modules that bind ``boto_client_for`` by name when imported.
