@@ -22,7 +22,7 @@ from batchgate.validation.extra_columns import ExtraColumns
 from batchgate.validation.json_document_reader import read_multi_line_json
 from batchgate.validation.jsonl_reader import read_json_lines
 from batchgate.validation.parquet_reader import open_parquet, read_parquet
-from batchgate.validation.source import UTF8_BOM, first_record_end, is_utf8, open_bytes
+from batchgate.validation.source import UTF8_BOM, first_record_end, is_utf8, open_bytes, read_ahead
 
 # Data errors a reader may raise from deep inside Arrow or the codecs: the file as a whole is
 # unreadable. Everything else (bugs, I/O of the environment) propagates.
@@ -144,16 +144,7 @@ def as_chunks(units: Iterator[Unit]) -> Iterator[Chunk]:
 
 def count_newlines(fs: pafs.FileSystem, path: str, end: int) -> int:
     """Newlines in the first ``end`` bytes (raw bytes: callers split ASCII-compatible charsets)."""
-    n = 0
-    with fs.open_input_file(path) as f:
-        remaining = end
-        while remaining > 0:
-            data = f.read(min(16 << 20, remaining))
-            if not data:
-                break
-            n += data.count(b"\n")
-            remaining -= len(data)
-    return n
+    return sum(data.count(b"\n") for data in read_ahead(fs, path, end))
 
 
 def read_header(fs: pafs.FileSystem, path: str, fmt: InputFormat, block_size: int) -> bytes:

@@ -21,9 +21,6 @@ shifts cuts into the next records (each part still parses; row numbers stay exac
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -32,10 +29,7 @@ import pyarrow.parquet as pq
 from batchgate.core.models import InputFormat
 from batchgate.validation.outputs import FailedWriter, fail_staged_rows
 from batchgate.validation.result import FileResult
-from batchgate.validation.source import is_ascii_compatible
-
-_READ = 16 << 20
-_READS_IN_FLIGHT = 2
+from batchgate.validation.source import is_ascii_compatible, read_ahead
 
 
 def plan_parts(
@@ -105,7 +99,7 @@ def _line_cuts(
     parity = 0
     offset = 0
     carry_escape = False
-    for data in _read_ahead(fs, path, size):
+    for data in read_ahead(fs, path, size):
         pos = 0
         while offset + len(data) > target and target < size:
             local = max(target - offset, pos)
@@ -132,29 +126,6 @@ def _line_cuts(
         carry_escape = escape is not None and data.endswith(escape)
         offset += len(data)
     return [c for c in cuts if c[0] < size]
-
-
-def _read_ahead(fs: pafs.FileSystem, path: str, size: int) -> Iterator[bytes]:
-    """The first ``size`` bytes of ``path`` in order, :data:`_READ` at a time, with
-    :data:`_READS_IN_FLIGHT` ranged reads in flight (they release the GIL); stops early at the
-    end of a shorter file."""
-    with fs.open_input_file(path) as f, ThreadPoolExecutor(_READS_IN_FLIGHT, "batchgate-plan") as pool:
-        offsets = iter(range(0, size, _READ))
-        pending: deque[Future[bytes]] = deque()
-
-        def submit() -> None:
-            offset = next(offsets, None)
-            if offset is not None:
-                pending.append(pool.submit(f.read_at, min(_READ, size - offset), offset))
-
-        for _ in range(_READS_IN_FLIGHT):
-            submit()
-        while pending:
-            data = pending.popleft().result()
-            if not data:
-                return
-            submit()
-            yield data
 
 
 def _quotes(

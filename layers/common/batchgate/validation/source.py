@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import codecs
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -126,6 +128,31 @@ def is_ascii_compatible(charset: str) -> bool:
     """True when a newline byte is a newline whatever surrounds it (so byte ranges can split)."""
     name = codecs.lookup(charset).name
     return not name.startswith(("utf-16", "utf-32", "utf_16", "utf_32"))
+
+
+def read_ahead(
+    fs: pafs.FileSystem, path: str, size: int, *, chunk: int = 16 << 20, in_flight: int = 2
+) -> Iterator[bytes]:
+    """The first ``size`` bytes of ``path`` in order, ``chunk`` at a time, with ``in_flight``
+    ranged reads under way (they release the GIL, so fetching a range overlaps the caller's work
+    on the one before); stops early at the end of a shorter file."""
+    with fs.open_input_file(path) as f, ThreadPoolExecutor(in_flight, "batchgate-read-ahead") as pool:
+        offsets = iter(range(0, size, chunk))
+        pending: deque[Future[bytes]] = deque()
+
+        def submit() -> None:
+            offset = next(offsets, None)
+            if offset is not None:
+                pending.append(pool.submit(f.read_at, min(chunk, size - offset), offset))
+
+        for _ in range(in_flight):
+            submit()
+        while pending:
+            data = pending.popleft().result()
+            if not data:
+                return
+            submit()
+            yield data
 
 
 def file_size(fs: pafs.FileSystem, path: str) -> int:
