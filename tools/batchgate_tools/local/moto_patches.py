@@ -50,10 +50,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _scope = threading.local()
@@ -106,6 +107,16 @@ def _lazy() -> bool:
     return bool(getattr(_scope, "lazy", False))
 
 
+@contextlib.contextmanager
+def _values_as_views() -> Iterator[None]:
+    """While moto runs a call that will slice a key's value, on this thread, ``value`` is a view."""
+    _scope.lazy = True
+    try:
+        yield
+    finally:
+        _scope.lazy = False
+
+
 def apply() -> None:
     """Patch moto's S3 model and response in this process (idempotent)."""
     global _applied
@@ -128,11 +139,8 @@ def apply() -> None:
     def get_object(self: Any) -> Any:
         if self._get_int_param("partNumber") or single_range(self.headers.get("range")) is None:
             return original_get_object(self)
-        _scope.lazy = True
-        try:
+        with _values_as_views():
             return original_get_object(self)
-        finally:
-            _scope.lazy = False
 
     S3Response.get_object = get_object  # type: ignore[method-assign]
 
@@ -142,11 +150,8 @@ def apply() -> None:
         start_byte = kwargs.get("start_byte", args[6] if len(args) > 6 else None)
         if start_byte is None:
             return original_part_copy(self, *args, **kwargs)
-        _scope.lazy = True
-        try:
+        with _values_as_views():
             return original_part_copy(self, *args, **kwargs)
-        finally:
-            _scope.lazy = False
 
     S3Backend.upload_part_copy = upload_part_copy  # type: ignore[method-assign]
     _serialise_item_writes()
