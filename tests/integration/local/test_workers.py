@@ -24,6 +24,15 @@ def handler(event, context):
         raise ValueError("bad input: " + event.get("why", ""))
     if action == "die":
         os._exit(3)
+    if action == "imports":
+        import sys
+        import pyarrow as pa
+        pa.array(["x"])  # pyarrow tries pandas here when it can
+        try:
+            import pandas  # noqa: F401
+        except ImportError as exc:
+            return {"pandas": str(exc), "loaded": "pandas" in sys.modules and sys.modules["pandas"] is not None}
+        return {"pandas": "imported"}
     if action == "sleep":
         time.sleep(event["seconds"])
         return {"slept": event["seconds"]}
@@ -63,6 +72,14 @@ def test_each_function_sees_its_own_environment_in_its_own_process(workers: Func
     assert len({one["pid"], two["pid"], os.getpid()}) == 3
     # the idle sandbox is reused, as Lambda reuses a warm one
     assert workers.invoke("One", {"action": "env", "name": "X"})["pid"] == one["pid"]
+
+
+def test_a_sandbox_lacks_what_the_layer_lacks(workers: FunctionWorkers) -> None:
+    # pandas is installed in this environment (benchmarks) but not in the functions' layer.
+    pytest.importorskip("pandas")
+    got = workers.invoke("One", {"action": "imports"})
+    assert "pandas" in got["pandas"] and got["pandas"] != "imported"
+    assert got["loaded"] is False
 
 
 def test_a_raising_handler_fails_the_invocation_not_the_sandbox(workers: FunctionWorkers) -> None:

@@ -15,12 +15,14 @@ the libraries' pages are shared between workers. A worker ends with its parent.
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -51,12 +53,29 @@ PRELOAD = [
     "aws_lambda_powertools.metrics",
     "aws_lambda_powertools.event_handler",
 ]
+# Installed here (benchmarks, tests) but not in the functions' layer. pyarrow imports pandas on the
+# first ``pa.array`` of Python objects when it can (0.3 CPU-s, measured: paid by a new worker's
+# first file); hidden from workers, as Lambda's runtime lacks it, so a worker neither pays that
+# nor can come to depend on it.
+NOT_IN_LAYER = ("pandas",)
 # A worker is killed this long after its function's Timeout (the parent's wait, not the handler's).
 TIMEOUT_GRACE_SECONDS = 2.0
 
 
 class FunctionFailed(RuntimeError):
     """The handler raised, timed out or its sandbox died; the message says which."""
+
+
+class _NotInLayer(importlib.abc.MetaPathFinder):
+    """Fails the import of :data:`NOT_IN_LAYER` packages as if they were not installed. (A
+    ``None`` in ``sys.modules`` is not enough: Cython's import returns it as the module.)"""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname.partition(".")[0] in NOT_IN_LAYER:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (not in the functions' layer)", name=fullname
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,7 @@ def _serve(spec: FunctionSpec, conn: multiprocessing.connection.Connection) -> N
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     os.environ.clear()
     os.environ.update(spec.environment)
+    sys.meta_path.insert(0, _NotInLayer())
     try:
         module_spec = importlib.util.spec_from_file_location(f"batchgate_fn_{spec.logical}", spec.path)
         if module_spec is None or module_spec.loader is None:
