@@ -9,8 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 
+from batchgate.aws.s3_ranges import ranged_reader
 from batchgate.core.models import InputFormat
-from batchgate.validation import validate_file
+from batchgate.validation import merge_results, plan_parts, validate_file
+from batchgate.validation.source import read_ahead
 from tests.unit.validation.helpers import good_record, make_dataset
 
 
@@ -66,3 +68,60 @@ def test_validate_jsonl_on_s3(s3: tuple[pafs.S3FileSystem, str]) -> None:
             result.failed_path.removeprefix("bg-test/"),
         ]
     )
+
+
+def test_s3_reads_go_through_boto3_ranges_and_keep_the_filesystem_errors(
+    s3: tuple[pafs.S3FileSystem, str],
+) -> None:
+    fs, _ = s3
+    body = bytes(range(256)) * 4096  # 1 MiB, every offset distinguishable
+    with fs.open_output_stream("bg-test/ranges/blob.bin") as f:
+        f.write(body)
+    reader = ranged_reader(fs, "bg-test/ranges/blob.bin")
+    assert reader is not None
+    assert reader.read_at(10, 1000) == body[1000:1010]
+    assert reader.read_at(100, len(body) - 10) == body[-10:]  # a short last range
+    assert reader.read_at(5, len(body) + 100) == b""  # past the end: the object got shorter
+    # read_ahead from a start to an end in chunks, reassembled, is exactly those bytes
+    got = b"".join(read_ahead(fs, "bg-test/ranges/blob.bin", 700_001, start=123, chunk=65_536))
+    assert got == body[123:700_001]
+    with pytest.raises(FileNotFoundError):
+        ranged_reader(fs, "bg-test/ranges/missing.bin").read_at(10, 0)  # type: ignore[union-attr]
+    # Other filesystems, and settings a plain client would not mirror, keep pyarrow's reads.
+    assert ranged_reader(pafs.LocalFileSystem(), "/tmp/x") is None
+    assert ranged_reader(pafs.S3FileSystem(anonymous=True, region="us-east-1"), "b/k") is None
+    assert ranged_reader(fs, "bucket-only") is None
+
+
+def test_a_csv_validated_in_parts_on_s3_matches_one_pass(s3: tuple[pafs.S3FileSystem, str]) -> None:
+    fs, _ = s3
+    rows = ["id,email,age"] + [
+        f"u{i},user{i}@example.com,{999 if i % 97 == 0 else i % 90}" for i in range(30_000)
+    ]
+    with fs.open_output_stream("bg-test/uploads/o/s/ds1/b2/big.csv") as f:
+        f.write(("\n".join(rows) + "\n").encode())
+    path = "bg-test/uploads/o/s/ds1/b2/big.csv"
+    size = fs.get_file_info(path).size
+    common = {
+        "fs": fs,
+        "source_path": path,
+        "dataset": make_dataset(),
+        "input_format": InputFormat(format="csv"),
+        "batch_id": "b2",
+        "file_name": "big.csv",
+        "failed_dir": "bg-test/failed/o/s/ds1/b2",
+        "block_size": 64 << 10,
+    }
+    whole = validate_file(staged_dir="bg-test/staged/o/s/ds1/b2/whole", **common)
+    parts = plan_parts(fs, path, InputFormat(format="csv"), size, 200_000)
+    assert len(parts) > 3
+    results = [
+        validate_file(staged_dir=f"bg-test/staged/o/s/ds1/b2/p{p['part']}", **common, **p) for p in parts
+    ]
+    merged = merge_results(results)
+    assert (merged.output_record_count, merged.failed_record_count) == (
+        whole.output_record_count,
+        whole.failed_record_count,
+    )
+    assert whole.failed_record_count == len(range(0, 30_000, 97))
+    assert whole.output_record_count + whole.failed_record_count == 30_000

@@ -30,11 +30,23 @@ _session: boto3.session.Session | None = None
 @cache
 def client(service: str) -> Any:
     """A cached client; boto3 itself reads AWS_ENDPOINT_URL and the region from the environment."""
+    return _make(service, config=_config())
+
+
+@cache
+def client_with(service: str, **settings: Any) -> Any:
+    """A cached client with these ``session.client`` arguments (an endpoint, a region, keys)
+    instead of the environment's; from the same session, so botocore's models load once."""
+    config = settings.pop("config", None) or _config()
+    return _make(service, config=config, **settings)
+
+
+def _make(service: str, **kwargs: Any) -> Any:
     global _session
     with _session_lock:
         if _session is None:
             _session = boto3.session.Session()
-        return _session.client(service, config=_config())  # type: ignore[call-overload]
+        return _session.client(service, **kwargs)  # type: ignore[call-overload]
 
 
 def preload(*services: str) -> None:
@@ -55,3 +67,4 @@ def reset_clients() -> None:
     with _session_lock:
         _session = None
     client.cache_clear()
+    client_with.cache_clear()

@@ -1,8 +1,9 @@
 """Byte sources: a file (or a byte range of it) as a stream of UTF-8 bytes, cut into blocks.
 
-* Reads go through few large requests (``open_input_stream(path, buffer_size=16 MiB)`` for a
-  whole file, ``open_input_file`` + large ``read`` calls for a byte range): many small ranged GETs
-  are what makes S3 (and moto) slow.
+* Reads go through few large requests: many small ranged GETs are what makes S3 (and moto) slow.
+  An S3 object is read in 16 MiB ranges through boto3, two in flight (:func:`read_ahead`); a
+  local file with ``open_input_stream(path, buffer_size=16 MiB)`` for a whole file,
+  ``open_input_file`` + large ``read`` calls for a byte range.
 * ``gzip`` is decompressed in bounded steps (``zlib`` with ``max_length``), so a gzip bomb cannot
   blow memory; concatenated gzip members are read through.
 * A charset other than UTF-8 is transcoded to UTF-8 incrementally; bytes the charset cannot decode
@@ -16,15 +17,17 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import zlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow.fs as pafs
 
+from batchgate.aws.s3_ranges import ranged_reader
 from batchgate.validation import codes
 from batchgate.validation.codes import FileError
 
@@ -131,19 +134,30 @@ def is_ascii_compatible(charset: str) -> bool:
 
 
 def read_ahead(
-    fs: pafs.FileSystem, path: str, size: int, *, chunk: int = 16 << 20, in_flight: int = 2
+    fs: pafs.FileSystem,
+    path: str,
+    end: int,
+    *,
+    start: int = 0,
+    chunk: int = 16 << 20,
+    in_flight: int = 2,
 ) -> Iterator[bytes]:
-    """The first ``size`` bytes of ``path`` in order, ``chunk`` at a time, with ``in_flight``
+    """Bytes ``start`` to ``end`` of ``path`` in order, ``chunk`` at a time, with ``in_flight``
     ranged reads under way (they release the GIL, so fetching a range overlaps the caller's work
-    on the one before); stops early at the end of a shorter file."""
-    with fs.open_input_file(path) as f, ThreadPoolExecutor(in_flight, "batchgate-read-ahead") as pool:
-        offsets = iter(range(0, size, chunk))
+    on the one before); stops early at the end of a shorter file. S3 objects are read through
+    boto3 (:mod:`batchgate.aws.s3_ranges`)."""
+    with contextlib.ExitStack() as stack:
+        reader: _RangeReader | None = ranged_reader(fs, path)
+        if reader is None:
+            reader = stack.enter_context(fs.open_input_file(path))
+        pool = stack.enter_context(ThreadPoolExecutor(in_flight, "batchgate-read-ahead"))
+        offsets = iter(range(start, end, chunk))
         pending: deque[Future[bytes]] = deque()
 
         def submit() -> None:
             offset = next(offsets, None)
             if offset is not None:
-                pending.append(pool.submit(f.read_at, min(chunk, size - offset), offset))
+                pending.append(pool.submit(reader.read_at, min(chunk, end - offset), offset))
 
         for _ in range(in_flight):
             submit()
@@ -152,7 +166,35 @@ def read_ahead(
             if not data:
                 return
             submit()
-            yield data
+            yield bytes(data)
+
+
+class _RangeReader(Protocol):
+    def read_at(self, nbytes: int, offset: int) -> Any: ...
+
+
+class _Chunks:
+    """A :class:`ByteSource` over :func:`read_ahead`: ``read(n)`` returns at most ``n`` bytes."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        if self._pos >= len(self._buf):
+            self._buf, self._pos = next(self._chunks, b""), 0
+        if self._pos == 0 and n >= len(self._buf):
+            out, self._buf = self._buf, b""
+            return out
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += len(out)
+        return out
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def file_size(fs: pafs.FileSystem, path: str) -> int:
@@ -175,7 +217,14 @@ def open_bytes(
         raise FileError(codes.FILE_COMPRESSION, f"unsupported compression {compression!r} (use gzip or none)")
     closers: list[object] = []
     src: ByteSource
-    if byte_range is not None:
+    if ranged_reader(fs, path) is not None:
+        if byte_range is not None and compression == "gzip":
+            raise ValueError("a gzip file cannot be read by byte range; validate it as one part")
+        start, end = byte_range if byte_range is not None else (0, file_size(fs, path))
+        chunks = _Chunks(read_ahead(fs, path, end, start=start))
+        closers.append(chunks)
+        src = chunks
+    elif byte_range is not None:
         if compression == "gzip":
             raise ValueError("a gzip file cannot be read by byte range; validate it as one part")
         start, end = byte_range
