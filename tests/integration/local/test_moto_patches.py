@@ -186,6 +186,40 @@ def test_a_full_object_checksum_of_a_multipart_upload_is_the_whole_objects(s3: A
     assert got[f"Checksum{algorithm}"] == expected
 
 
+def test_a_completed_multipart_upload_is_its_parts_in_order_with_motos_etag_and_errors(s3: Any) -> None:
+    import hashlib
+
+    bodies = {1: DATA, 2: DATA[::-1], 3: b"tail"}  # parts but the last must hold 5 MiB
+    upload = s3.create_multipart_upload(Bucket="ranges", Key="joined")["UploadId"]
+    etags = {
+        n: s3.upload_part(Bucket="ranges", Key="joined", UploadId=upload, PartNumber=n, Body=b)["ETag"]
+        for n, b in bodies.items()
+    }
+    with pytest.raises(ClientError, match="InvalidPart"):
+        s3.complete_multipart_upload(
+            Bucket="ranges",
+            Key="joined",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etags[2]}]},
+        )
+    with pytest.raises(ClientError, match="EntityTooSmall"):  # a part under 5 MiB that is not the last
+        s3.complete_multipart_upload(
+            Bucket="ranges",
+            Key="joined",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in (1, 3, 2)]},
+        )
+    done = s3.complete_multipart_upload(
+        Bucket="ranges",
+        Key="joined",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in (1, 2, 3)]},
+    )
+    md5s = b"".join(hashlib.md5(b).digest() for b in bodies.values())
+    assert done["ETag"].strip('"') == f"{hashlib.md5(md5s).hexdigest()}-3"
+    assert s3.get_object(Bucket="ranges", Key="joined")["Body"].read() == b"".join(bodies.values())
+
+
 def test_step_functions_reuse_one_client_per_region_and_service() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_sqs,

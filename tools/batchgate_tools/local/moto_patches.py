@@ -24,6 +24,9 @@ checksum (CRC64NVME, the SDKs' default) by concatenating every part into one mor
 object and hashing that; :func:`_checksum_parts_as_they_come` folds each part into a running
 checksum instead (the same value: CRC and SHA state carry over; a COMPOSITE checksum is moto's own).
 
+A completed upload's parts are read once and joined in one copy (moto read each twice and grew
+a bytearray part by part, then copied it).
+
 **One SDK client per service** for Step Functions' service integrations: moto's ASL interpreter
 built a new boto3 client for every task state it ran (``boto_client_for``), ~0.1 CPU-s of
 loading botocore's JSON models each time, for a client whose settings never change (its
@@ -157,6 +160,7 @@ def apply() -> None:
     _serialise_item_writes()
     S3Response._handle_encoded_body = _decode_aws_chunked  # type: ignore[method-assign]
     _checksum_parts_as_they_come()
+    _complete_with_one_copy()
     _etag_under_the_keys_lock()
     _one_client_per_service()
     _list_moto_modules_once()
@@ -274,6 +278,45 @@ def _checksum_parts_as_they_come() -> None:
 
     MultipartChecksumBuilder.addPart = add_part  # type: ignore[method-assign]
     MultipartChecksumBuilder.build = build  # type: ignore[method-assign]
+
+
+def _complete_with_one_copy() -> None:
+    """``FakeMultipart.complete`` reading each part once and joining them in one copy; moto reads
+    each part's bytes twice and grows a bytearray part by part, then copies it into bytes."""
+    import moto.s3.models as models
+    from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+
+    def complete(
+        self: Any, body: Iterator[tuple[int, str]]
+    ) -> tuple[bytes, str, tuple[str, str, int] | None]:
+        checksum_builder = models.MultipartChecksumBuilder(
+            self.metadata.get("x-amz-checksum-algorithm"), self.metadata.get("x-amz-checksum-type")
+        )
+        values: list[bytes] = []
+        md5s = bytearray()
+        last = None
+        for pn, etag in body:
+            part = self.parts.get(pn)
+            part_etag = None
+            if part is not None:
+                part_etag = part.etag.replace('"', "")
+                etag = etag.replace('"', "")
+            if part is None or part_etag != etag:
+                raise InvalidPart()
+            if last is not None and last.contentsize < models.S3_UPLOAD_PART_MIN_SIZE:
+                raise EntityTooSmall()
+            md5s.extend(bytes.fromhex(part_etag))
+            value = part.value
+            values.append(value)
+            checksum_builder.addPart(value)
+            last = part
+        if not values:
+            raise MalformedXML
+        full_etag = models.md5_hash()
+        full_etag.update(bytes(md5s))
+        return b"".join(values), f"{full_etag.hexdigest()}-{len(values)}", checksum_builder.build()
+
+    models.FakeMultipart.complete = complete  # type: ignore[method-assign]
 
 
 def _etag_under_the_keys_lock() -> None:
