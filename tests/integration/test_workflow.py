@@ -8,11 +8,15 @@ import time
 
 import pytest
 
+from batchgate.aws.executions import Executions
 from batchgate.core.errors import CommitConflict, InvalidRequest
 from batchgate.core.keys import inbox_batch_id
 from batchgate.core.models import Batch, BatchFile, BatchStatus
+from batchgate.ingest.messages import ObjectEvent
+from batchgate.ingest.results import record_result
+from batchgate.validation import FileResult
 from batchgate.workflow import complete, gc
-from batchgate.workflow.context import TaskContext
+from batchgate.workflow.context import PARKED, TaskContext
 from batchgate.workflow.tasks import task_failure
 from tests.conftest import TemplateAws
 from tests.integration.helpers import new_batch
@@ -118,3 +122,55 @@ def test_sweep_records_inbox_drops_no_validator_took(workflow: TaskContext) -> N
     assert gc.record_unrouted_drops(workflow, older_than_ms=int(time.time() * 1000) + 1000) == 0, (
         "recorded once"
     )
+
+
+def test_a_waiting_completion_is_answered_by_the_result_of_the_last_pending_file(
+    workflow: TaskContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(
+        Executions, "task_succeeded", lambda self, token, output: answered.append((token, output))
+    )
+    b = make_batch(workflow, "waits", status="loaded")
+    for name in ("a.json", "b.json"):
+        workflow.store.put_file(
+            "o", "s", BatchFile(batch_id=b.id, name=name, key=f"uploads/json/{name}", status="validating")
+        )
+    cfg = {"polls": 0, "maxPolls": 10}
+    assert complete.await_files(workflow, state(b, cfg=cfg, taskToken="token-1")) is PARKED
+    assert workflow.store.waiter("o", "s", b.id) == "token-1"
+
+    def recorded(name: str, sequencer: str) -> str:
+        ev = ObjectEvent("bucket", f"uploads/json/{name}", 10, "etag", None, sequencer)
+        return record_result(
+            workflow.store, ev, b, name, FileResult(input_record_count=1, output_record_count=1)
+        )
+
+    assert recorded("a.json", "01") == "validated"
+    assert answered == [], "b.json is still pending: the completion keeps waiting"
+    assert recorded("a.json", "01") == "duplicate"
+    assert recorded("b.json", "02") == "validated"
+    assert answered == [("token-1", {"woken": "by the last file"})]
+    assert workflow.store.waiter("o", "s", b.id) is None, "taken by the one who answered it"
+    # A wait that starts after the last result is answered at once, and parks nothing.
+    assert complete.await_files(workflow, state(b, cfg=cfg, taskToken="token-2")) == {"woken": "at once"}
+    assert workflow.store.waiter("o", "s", b.id) is None
+    assert len(answered) == 1
+
+
+def test_a_completion_of_many_files_is_only_polled(workflow: TaskContext) -> None:
+    b = make_batch(workflow, "many", status="loaded")
+    for i in range(complete.WAKE_MAX_FILES + 1):
+        workflow.store.put_file(
+            "o",
+            "s",
+            BatchFile(batch_id=b.id, name=f"f{i}.json", key=f"uploads/json/f{i}", status="validating"),
+        )
+    cfg = {"polls": 0, "maxPolls": 10}
+    assert complete.await_files(workflow, state(b, cfg=cfg, taskToken="token-3")) is PARKED
+    assert workflow.store.waiter("o", "s", b.id) is None, "the state's timeout is the whole wait"
+    # take_waiter removes only the token it names
+    workflow.store.park_waiter("o", "s", b.id, "token-4")
+    assert not workflow.store.take_waiter("o", "s", b.id, "token-3")
+    assert workflow.store.take_waiter("o", "s", b.id, "token-4")
+    assert not workflow.store.take_waiter("o", "s", b.id, "token-4")

@@ -308,6 +308,40 @@ class Store(BatchQueries):
         )
         return [BatchFile.model_validate_json(i["doc"]["S"]) for i in items]
 
+    # -- a completion waiting for the files -----------------------------------------------
+    def park_waiter(self, org: str, sandbox: str, batch_id: str, token: str) -> None:
+        """Leave the task token of a completion waiting for the batch's files (one at a time: a
+        later park replaces it)."""
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": _s(keys.batch_pk(org, sandbox, batch_id)),
+                "sk": _s(keys.WAITER_SK),
+                "token": _s(token),
+            },
+        )
+
+    def waiter(self, org: str, sandbox: str, batch_id: str) -> str | None:
+        item = self._get(keys.batch_pk(org, sandbox, batch_id), keys.WAITER_SK)
+        return None if item is None else str(item["token"]["S"])
+
+    def take_waiter(self, org: str, sandbox: str, batch_id: str, token: str) -> bool:
+        """Remove the parked token if it is still ``token``; True for the one caller that did, who
+        alone answers it."""
+        try:
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key={"pk": _s(keys.batch_pk(org, sandbox, batch_id)), "sk": _s(keys.WAITER_SK)},
+                ConditionExpression="#t = :t",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":t": _s(token)},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
     # -- API keys -------------------------------------------------------------------------
     def put_api_key(self, key_id: str, record: dict[str, Any]) -> None:
         self.ddb.put_item(

@@ -171,6 +171,8 @@ BATCH_SK = "BATCH"
 DATASET_SK = "DATASET"
 API_KEY_SK = "APIKEY"
 FILE_SK_PREFIX = "FILE#"
+# The task token of a completion waiting for the batch's files (workflow/complete.py, await_files).
+WAITER_SK = "WAITER"
 
 
 def tenant(org: str, sandbox: str) -> str:

@@ -2,6 +2,11 @@
 
     CheckFiles ─ready→ Mode ─append→ Promote | ─replay→ Replay | ─upsert→ Upsert
                ─waiting→ WaitForFiles → CheckFiles     ─timeout→ MarkStalled
+
+WaitForFiles is a task (``await_files``) that parks its token on the batch and stays unanswered:
+the validator that records the batch's last pending file answers it (``ingest.results``), so the
+commit starts right after the last file rather than at the next poll; otherwise the state times
+out after ``pollSeconds``, which is the poll.
     Promote/Replay/Upsert ─Transient→ MarkRetrying → WaitRetry → Mode | Stalled
                           ─anything else→ MarkFailed
 
@@ -27,12 +32,15 @@ from batchgate.lake.promote import promote as promote_commit
 from batchgate.lake.promote import replay as replay_commit
 from batchgate.lake.upsert import upsert as upsert_commit
 from batchgate.observability import logger, tracer
-from batchgate.workflow.context import State, TaskContext, errors_with_cause
+from batchgate.workflow.context import PARKED, Parked, State, TaskContext, errors_with_cause
 from batchgate.workflow.evolve import NewColumnsConflict, evolve_for_batch
 from batchgate.workflow.refusals import CommitRefusals, TooManyRefused
 from batchgate.workflow.revert import revert_commit
 
 MAX_PROMOTE_ATTEMPTS = 5
+# Batches of more files are polled only: waking the completion lists the batch's files at every
+# recorded result, which must stay cheap.
+WAKE_MAX_FILES = 100
 Mode = Literal["append", "replay", "upsert"]
 
 
@@ -60,6 +68,22 @@ def check_files(ctx: TaskContext, state: State) -> State:
     if int(cfg.get("polls", 0)) >= int(cfg.get("maxPolls", 0)):
         return {"state": "timeout", "mode": mode, "pending": pending[:20]}
     return {"state": "waiting", "mode": mode, "pending": pending[:20]}
+
+
+def await_files(ctx: TaskContext, state: State) -> State | Parked:
+    """WaitForFiles: answered at once if no file is pending any more; otherwise this task's token
+    is parked on the batch for the last file's validator to answer (``ingest.results``), and the
+    state times out after ``pollSeconds`` if nobody does. The token is parked before the files
+    are read, and a validator reads it after writing its result: whichever comes second sees the
+    other's write, so a result recorded meanwhile is never missed."""
+    org, sandbox, batch_id, token = state["org"], state["sandbox"], state["batchId"], state["taskToken"]
+    files = ctx.store.list_files(org, sandbox, batch_id)
+    if len(files) > WAKE_MAX_FILES:
+        return PARKED  # polled only: nothing parked, the state's timeout is the wait
+    ctx.store.park_waiter(org, sandbox, batch_id, token)
+    if check_files(ctx, state)["state"] != "waiting" and ctx.store.take_waiter(org, sandbox, batch_id, token):
+        return {"woken": "at once"}
+    return PARKED
 
 
 Commit = Callable[[Batch, Dataset, list[BatchFile], CommitRefusals], CommitResult]
@@ -253,6 +277,7 @@ def mark_failed(ctx: TaskContext, state: State) -> State:
 
 TASKS: dict[str, Callable[[TaskContext, State], Any]] = {
     "check_files": check_files,
+    "await_files": await_files,
     "promote": promote,
     "replay": replay,
     "upsert": upsert,

@@ -29,6 +29,14 @@ OUTCOME_METRICS = {"success": "BatchesSucceeded", "failed": "BatchesFailed", "st
 State = dict[str, Any]
 
 
+class Parked:
+    """What a task returns to leave its token unanswered: someone else answers it later, or the
+    state times out (``await_files``)."""
+
+
+PARKED = Parked()
+
+
 @dataclass
 class TaskContext:
     settings: Settings

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from batchgate.observability import logger
 from batchgate.settings import settings
-from batchgate.workflow.context import TaskContext
+from batchgate.workflow.context import Parked, TaskContext
 from batchgate.workflow.tasks import note_failure, run_task, task_failure
 
 
@@ -46,6 +46,9 @@ def handle_task_messages(event: dict[str, Any], context: LambdaContext) -> dict[
             logger.warning("task failed", extra={"error": error, "cause": cause})
             note_failure(ctx, state, exc)
             ctx.executions.task_failed(message.task_token, error=error, cause=cause)
+            return
+        if isinstance(output, Parked):
+            logger.info("task parked: answered later, or its state times out")
             return
         # The task's answer in the log too: the execution's history holds it for 90 days, the log
         # is where an operator (and `batchgate invoke`) sees it beside the task's other lines.

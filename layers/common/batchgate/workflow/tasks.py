@@ -22,7 +22,7 @@ from batchgate.workflow import (
     revert,
     validate_large,
 )
-from batchgate.workflow.context import State, TaskContext, raised_error
+from batchgate.workflow.context import Parked, State, TaskContext, raised_error
 
 Task = Callable[[TaskContext, State], Any]
 
@@ -39,10 +39,10 @@ TASKS: dict[str, Task] = {
 }
 
 
-def run_task(ctx: TaskContext, task: str, state: State) -> State:
+def run_task(ctx: TaskContext, task: str, state: State) -> State | Parked:
     if task not in TASKS:
         raise BatchgateError(f"unknown workflow task {task!r}", code="BG-500-UNKNOWN-TASK")
-    result: State = TASKS[task](ctx, state)
+    result: State | Parked = TASKS[task](ctx, state)
     return result
 
 
