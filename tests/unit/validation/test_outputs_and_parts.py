@@ -1,9 +1,12 @@
+import functools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import pytest
 
 from batchgate.core.models import InputFormat
 from batchgate.core.schema import LINEAGE_FIELDS, arrow_schema
@@ -112,6 +115,36 @@ def test_split_and_merge_csv(tmp_path: Path) -> None:
         if i % 400 == 0:
             rows.append("")
     _split_and_merge(tmp_path, csv_bytes(rows), InputFormat(format="csv"), 40_000)
+
+
+def test_the_plan_reads_no_further_than_the_last_parts_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchgate.validation import parts as parts_module
+
+    data = csv_bytes([row(i) for i in range(5000)])
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    read: list[int] = []
+    original = parts_module.read_ahead
+
+    def counting(*args: object, **kwargs: object) -> Iterator[bytes]:
+        for chunk in original(*args, **kwargs):  # type: ignore[arg-type]
+            read.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(
+        parts_module, "read_ahead", functools.partial(counting, chunk=16 << 10)
+    )  # small reads, so stopping early shows
+    planned = plan_parts(pafs.LocalFileSystem(), str(path), InputFormat(format="csv"), len(data), 60_000)
+    last_start = planned[-1]["byte_range"][0]
+    assert len(planned) >= 3 and planned[-1]["byte_range"][1] == len(data)
+    assert last_start <= sum(read) < last_start + (16 << 10), "read up to the last cut, not the last part"
+    # the same cuts as with the default read size
+    monkeypatch.setattr(parts_module, "read_ahead", original)
+    assert planned == plan_parts(
+        pafs.LocalFileSystem(), str(path), InputFormat(format="csv"), len(data), 60_000
+    )
 
 
 def test_split_and_merge_jsonl(tmp_path: Path) -> None:

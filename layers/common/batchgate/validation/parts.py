@@ -8,8 +8,9 @@ keyword arguments to pass to :func:`validate_file` on top of the file's own:
   (compressed). Row numbers are file-wide row indexes, so parts need no renumbering.
 * CSV / JSON Lines — ``{"part": i, "byte_range": (start, end), "first_line": n}``: ranges cut just
   after a newline that ends a record (outside quotes for CSV), found in one sequential pass over
-  the object in 16 MiB reads that also counts the newlines before each cut (two reads in flight,
-  so fetching a range overlaps counting the one before it). ``first_line`` keeps
+  the object up to the last cut, in 16 MiB reads, that also counts the newlines before each cut
+  (two reads in flight, so fetching a range overlaps counting the one before it); the last part's
+  bytes are not read by the plan. ``first_line`` keeps
   row numbers file-wide, so merged errors and ``_source_row`` are the same as in one pass; the CSV
   header is read by every part from the start of the file.
 * Not splittable, one part ``{"part": 0}``: multi-line JSON, compressed files (``.gz``), charsets
@@ -92,7 +93,7 @@ def _line_cuts(
     fs: pafs.FileSystem, path: str, size: int, part_bytes: int, quote: bytes | None, escape: bytes | None
 ) -> list[tuple[int, int]]:
     """(offset, line number at offset) just after record-ending newlines near each multiple of
-    ``part_bytes``; one pass over the file, in order."""
+    ``part_bytes``; one pass over the file, in order, up to the start of the last part."""
     cuts: list[tuple[int, int]] = []
     target = part_bytes
     newlines = 0
@@ -121,6 +122,8 @@ def _line_cuts(
             newlines += 1
             pos = nl + 1
             target = offset + nl + 1 + part_bytes
+        if target >= size:
+            break  # the last part runs to the end: nothing past its start needs counting
         parity ^= _quotes(data, pos, len(data), quote, escape, carry_escape and pos == 0) % 2
         newlines += data.count(b"\n", pos)
         carry_escape = escape is not None and data.endswith(escape)
