@@ -32,17 +32,9 @@ class BundleStore(Store):
     def create_record(self, record: BundleRecord) -> bool:
         """Record a new export or import; ``False`` when one with this id exists (a repeated
         event or request: the first one stands)."""
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item=self._item(record),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._applied(
+            "put_item", Item=self._item(record), ConditionExpression="attribute_not_exists(pk)"
+        )
 
     def put_record(self, record: BundleRecord) -> None:
         self.ddb.put_item(TableName=self.table, Item=self._item(record))

@@ -40,6 +40,17 @@ class Repository:
         item: dict[str, Any] | None = resp.get("Item")
         return item
 
+    def _applied(self, operation: str, **kwargs: Any) -> bool:
+        """A conditional write on this table (``put_item``, ``delete_item``): True when it was
+        applied, False when its condition did not hold; any other failure raises."""
+        try:
+            getattr(self.ddb, operation)(TableName=self.table, **kwargs)
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         paginator = self.ddb.get_paginator("query")
         for page in paginator.paginate(TableName=self.table, **kwargs):

@@ -217,15 +217,9 @@ class JobStore(Store):
 
     def create_run(self, run: Run) -> bool:
         """Record a new run; False when a run with this id exists (a retried start)."""
-        try:
-            self.ddb.put_item(
-                TableName=self.table, Item=self._run_item(run), ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._applied(
+            "put_item", Item=self._run_item(run), ConditionExpression="attribute_not_exists(pk)"
+        )
 
     def put_run(self, run: Run) -> None:
         """One writer per run (its execution's tasks, in order): a plain put."""
@@ -287,18 +281,12 @@ class JobStore(Store):
             "batchId": _s(batch_id),
             "status": _s("claimed"),
         }
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR runId = :run",
-                ExpressionAttributeValues={":run": _s(run_id)},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._applied(
+            "put_item",
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR runId = :run",
+            ExpressionAttributeValues={":run": _s(run_id)},
+        )
 
     def settle_claim(self, job: Job, claim: Claim, status: str | None) -> None:
         """Mark a claim ``ingested`` / ``failed``, or release it (``None``: the object may be taken

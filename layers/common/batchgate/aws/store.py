@@ -279,13 +279,7 @@ class Store(BatchQueries):
             kwargs["ExpressionAttributeValues"] = values
         if names:
             kwargs["ExpressionAttributeNames"] = names
-        try:
-            self.ddb.put_item(TableName=self.table, Item=self._file_item(org, sandbox, f), **kwargs)
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._applied("put_item", Item=self._file_item(org, sandbox, f), **kwargs)
 
     def delete_file(self, org: str, sandbox: str, batch_id: str, name: str) -> None:
         self.ddb.delete_item(
@@ -328,19 +322,13 @@ class Store(BatchQueries):
     def take_waiter(self, org: str, sandbox: str, batch_id: str, token: str) -> bool:
         """Remove the parked token if it is still ``token``; True for the one caller that did, who
         alone answers it."""
-        try:
-            self.ddb.delete_item(
-                TableName=self.table,
-                Key={"pk": _s(keys.batch_pk(org, sandbox, batch_id)), "sk": _s(keys.WAITER_SK)},
-                ConditionExpression="#t = :t",
-                ExpressionAttributeNames={"#t": "token"},
-                ExpressionAttributeValues={":t": _s(token)},
-            )
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return self._applied(
+            "delete_item",
+            Key={"pk": _s(keys.batch_pk(org, sandbox, batch_id)), "sk": _s(keys.WAITER_SK)},
+            ConditionExpression="#t = :t",
+            ExpressionAttributeNames={"#t": "token"},
+            ExpressionAttributeValues={":t": _s(token)},
+        )
 
     # -- API keys -------------------------------------------------------------------------
     def put_api_key(self, key_id: str, record: dict[str, Any]) -> None:
