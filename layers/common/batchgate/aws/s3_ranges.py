@@ -3,7 +3,7 @@
 The validators read every byte of a CSV or JSON file in large ranges. pyarrow's S3 filesystem
 (the AWS SDK for C++ over curl) spent 1.26-1.46 CPU-s of the reading process on 1 GiB in 16 MiB
 ranges from the local stack, boto3 0.55-0.56, with two ranges in flight both ways and the server's
-share about the same (``docs/performance.md``, "Reading through boto3"). So those reads go
+share about the same (decision 61 in ``docs/architecture.md``). So those reads go
 through boto3; Parquet (a footer, then row groups: random access) and every write stay with
 pyarrow.
 

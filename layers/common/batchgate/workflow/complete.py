@@ -2,13 +2,13 @@
 
     CheckFiles ─ready→ Mode ─append→ Promote | ─replay→ Replay | ─upsert→ Upsert
                ─waiting→ WaitForFiles → CheckFiles     ─timeout→ MarkStalled
+    Promote/Replay/Upsert ─Transient→ MarkRetrying → WaitRetry → Mode | Stalled
+                          ─anything else→ MarkFailed
 
 WaitForFiles is a task (``await_files``) that parks its token on the batch and stays unanswered:
 the validator that records the batch's last pending file answers it (``ingest.results``), so the
 commit starts right after the last file rather than at the next poll; otherwise the state times
-out after ``pollSeconds``, which is the poll.
-    Promote/Replay/Upsert ─Transient→ MarkRetrying → WaitRetry → Mode | Stalled
-                          ─anything else→ MarkFailed
+out after ``pollSeconds``, which is the poll (decision 62).
 
 Promote, Replay and Upsert share one shape (:func:`_land`): apply the batch rule, then land the
 batch in one Iceberg commit; they differ in that commit and in what undoes it. Every status change
