@@ -75,10 +75,10 @@ def test_each_function_sees_its_own_environment_in_its_own_process(workers: Func
 
 
 def test_a_sandbox_lacks_what_the_layer_lacks(workers: FunctionWorkers) -> None:
-    # pandas is installed in this environment (benchmarks) but not in the functions' layer.
-    pytest.importorskip("pandas")
+    # pandas is in the benchmarks' environment, not in the functions' layer: whether it is
+    # installed here or not, a sandbox's import fails, and says why.
     got = workers.invoke("One", {"action": "imports"})
-    assert "pandas" in got["pandas"] and got["pandas"] != "imported"
+    assert "not in the functions' layer" in got["pandas"]
     assert got["loaded"] is False
 
 
