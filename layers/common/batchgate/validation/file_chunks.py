@@ -7,6 +7,7 @@ groups (:func:`file_chunks`), and what a part that starts mid-file needs from th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -29,18 +30,25 @@ from batchgate.validation.source import UTF8_BOM, first_record_end, is_utf8, ope
 DATA_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeError, EOFError)
 
 
-def file_chunks(
-    fs: pafs.FileSystem,
-    path: str,
-    fmt: InputFormat,
-    dataset: Dataset,
-    compression: str | None,
-    byte_range: tuple[int, int] | None,
-    row_groups: list[int] | None,
-    block_size: int,
-    first_line: int | None,
-    closers: list[Any],
-) -> Iterator[Unit]:
+@dataclass(frozen=True)
+class FileSource:
+    """Which bytes of which file to read, and how: the whole file, a byte range (a part of a CSV
+    or JSON Lines file, ``first_line`` numbering its first line when known) or some row groups
+    (a part of a Parquet file)."""
+
+    fs: pafs.FileSystem
+    path: str
+    fmt: InputFormat
+    compression: str | None
+    byte_range: tuple[int, int] | None
+    row_groups: list[int] | None
+    block_size: int
+    first_line: int | None
+
+
+def file_chunks(source: FileSource, dataset: Dataset, closers: list[Any]) -> Iterator[Unit]:
+    fs, path, fmt, compression = source.fs, source.path, source.fmt, source.compression
+    byte_range, block_size, first_line = source.byte_range, source.block_size, source.first_line
     schema = dataset.schema_
     if fmt.format == "parquet":
         if compression not in (None, "none"):
@@ -49,7 +57,7 @@ def file_chunks(
             )
         pf, f = open_parquet(fs, path, schema)
         closers.append(f)
-        yield from read_parquet(pf, schema, block_size=block_size, row_groups=row_groups)
+        yield from read_parquet(pf, schema, block_size=block_size, row_groups=source.row_groups)
         return
     header: bytes | None = None
     if byte_range is not None and byte_range[0] > 0:
@@ -70,25 +78,15 @@ def file_chunks(
         yield from read_json_lines(src, schema, block_size=block_size, first_line=line)
 
 
-def discover_extras(
-    fs: pafs.FileSystem,
-    path: str,
-    fmt: InputFormat,
-    dataset: Dataset,
-    compression: str | None,
-    byte_range: tuple[int, int] | None,
-    row_groups: list[int] | None,
-    block_size: int,
-    first_line: int | None,
-) -> ExtraColumns:
+def discover_extras(source: FileSource, dataset: Dataset) -> ExtraColumns:
     """The extra columns of a file and their types, before it is validated (``evolve``): a
     Parquet file's from its footer; JSON and CSV by reading it once (a CSV's extra columns as
     text, typed by what every cell converts to). File errors are left to the validating pass."""
     target = arrow_schema(dataset.schema_, lineage=False)
     found = ExtraColumns()
-    if fmt.format == "parquet":
+    if source.fmt.format == "parquet":
         try:
-            pf, f = open_parquet(fs, path)
+            pf, f = open_parquet(source.fs, source.path)
         except FileError:
             return found  # the validating pass reports it
         with f:
@@ -97,11 +95,10 @@ def discover_extras(
     closers: list[Any] = []
 
     def read(ds: Dataset) -> Iterator[Chunk]:
-        args = (compression, byte_range, row_groups, block_size, first_line, closers)
-        return as_chunks(file_chunks(fs, path, fmt, ds, *args))
+        return as_chunks(file_chunks(source, ds, closers))
 
     try:
-        if fmt.format == "csv":
+        if source.fmt.format == "csv":
             header: list[str] = []
             for chunk in read(dataset):
                 header = sorted(chunk.extras.rows) if chunk.extras else []

@@ -35,7 +35,7 @@ from batchgate.validation.convert import Violation, conform, one_array
 from batchgate.validation.engine import Checker, failed_mask
 from batchgate.validation.extra_columns import ExtraColumns, added_fields, frozen_error, with_added
 from batchgate.validation.failed_records import FailedRecords
-from batchgate.validation.file_chunks import DATA_ERRORS, discover_extras, file_chunks
+from batchgate.validation.file_chunks import DATA_ERRORS, FileSource, discover_extras, file_chunks
 from batchgate.validation.memory import use_validation_pool
 from batchgate.validation.outputs import FailedWriter, StagedWriter, constant_column, fail_staged_rows
 from batchgate.validation.pipeline import default_workers, depths, ordered_map, prefetch
@@ -75,18 +75,11 @@ def validate_file(
     use_validation_pool()
     result = FileResult()
     evolve_error: FileError | None = None
+    source = FileSource(
+        fs, source_path, input_format, compression, byte_range, row_groups, block_size, first_line
+    )
     if dataset.extra_columns == "evolve":
-        found = discover_extras(
-            fs,
-            source_path,
-            input_format,
-            dataset,
-            compression,
-            byte_range,
-            row_groups,
-            block_size,
-            first_line,
-        )
+        found = discover_extras(source, dataset)
         try:
             added = added_fields(found)
         except FileError as exc:
@@ -110,18 +103,7 @@ def validate_file(
             )
             if size == 0:
                 raise FileError(codes.FILE_EMPTY, "the file has zero bytes")
-            reader = file_chunks(
-                fs,
-                source_path,
-                input_format,
-                dataset,
-                compression,
-                byte_range,
-                row_groups,
-                block_size,
-                first_line,
-                closers,
-            )
+            reader = file_chunks(source, dataset, closers)
             # closing(): if checking a block raises, the reader and worker threads stop right away.
             n_workers = workers or default_workers()
             held, ahead = depths(n_workers)
