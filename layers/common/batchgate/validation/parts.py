@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from batchgate.core.models import InputFormat
 from batchgate.validation.outputs import FailedWriter, fail_staged_rows
 from batchgate.validation.result import FileResult
-from batchgate.validation.source import is_ascii_compatible, read_ahead
+from batchgate.validation.source import count_quotes, is_ascii_compatible, read_ahead
 
 
 def plan_parts(
@@ -134,18 +134,12 @@ def _line_cuts(
 def _quotes(
     data: bytes, start: int, end: int, quote: bytes | None, escape: bytes | None, escaped_first: bool
 ) -> int:
+    """:func:`count_quotes`, less a first quote escaped by the last byte of the chunk before."""
     if quote is None or start >= end:
         return 0
-    # Most files hold no quote at all: find (memchr) skips a chunk ten times faster than count
-    # walks it (0.05 against 0.5 s a GiB, measured).
-    first = data.find(quote, start, end)
-    if first < 0:
-        return 0
-    n = data.count(quote, first, end)
-    if n and escape is not None and escape != quote:
-        n -= data.count(escape + quote, start, end)
-        if escaped_first and data[start : start + 1] == quote:
-            n -= 1
+    n = count_quotes(data, start, end, quote, escape)
+    if escaped_first and escape is not None and escape != quote and data[start : start + 1] == quote:
+        n -= 1
     return n
 
 

@@ -278,12 +278,12 @@ def _cut(buf: bytes, quote: bytes | None, escape: bytes | None, end: int | None 
     pos = buf.rfind(b"\n", 0, len(buf) if end is None else end)
     if pos < 0 or quote is None:
         return pos + 1 if pos >= 0 else -1
-    odd = _quotes(buf, 0, pos, quote, escape) % 2
+    odd = count_quotes(buf, 0, pos, quote, escape) % 2
     while odd:
         prev = buf.rfind(b"\n", 0, pos)
         if prev < 0:
             return -1
-        odd ^= _quotes(buf, prev, pos, quote, escape) % 2
+        odd ^= count_quotes(buf, prev, pos, quote, escape) % 2
         pos = prev
     return pos + 1
 
@@ -298,12 +298,12 @@ def _cut_after(carry: bytes, chunk: bytes, quote: bytes | None, escape: bytes | 
         return pos + 1
     if escape is not None and carry.endswith(escape):
         return -1  # an escaped quote may straddle the two: let the joined path count it
-    odd = (_quotes(carry, 0, len(carry), quote, escape) + _quotes(chunk, 0, pos, quote, escape)) % 2
+    odd = (count_quotes(carry, 0, len(carry), quote, escape) + count_quotes(chunk, 0, pos, quote, escape)) % 2
     while odd:
         prev = chunk.rfind(b"\n", 0, pos)
         if prev < 0:
             return -1
-        odd ^= _quotes(chunk, prev, pos, quote, escape) % 2
+        odd ^= count_quotes(chunk, prev, pos, quote, escape) % 2
         pos = prev
     return pos + 1
 
@@ -317,13 +317,14 @@ def first_record_end(buf: bytes, quote: bytes | None, escape: bytes | None) -> i
         if nxt < 0:
             return -1
         if quote is not None:
-            parity ^= _quotes(buf, pos + 1, nxt, quote, escape) % 2
+            parity ^= count_quotes(buf, pos + 1, nxt, quote, escape) % 2
         if not parity:
             return nxt + 1
         pos = nxt
 
 
-def _quotes(buf: bytes, start: int, end: int, quote: bytes, escape: bytes | None) -> int:
+def count_quotes(buf: bytes, start: int, end: int, quote: bytes, escape: bytes | None) -> int:
+    """Quote characters in ``buf[start:end]`` that are not escaped (doubled quotes count twice)."""
     # Most blocks hold no quote at all: find (memchr) skips them several times faster than
     # count walks them.
     first = buf.find(quote, start, end)
