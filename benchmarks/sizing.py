@@ -5,16 +5,17 @@ same CSV, JSON Lines and Parquet; see ``benchmarks/peers.py``), each run in a pr
   cpu      CPU seconds of ``validate_file`` with one worker thread (the least CPU; more workers
            add a little), all threads of the process, median of ``--sizing-rounds``
   encode   CPU seconds of encoding the staged rows alone (the file it wrote, read back and written
-           again with the same settings): the share that runs on one thread whatever the vCPUs
+           again with the same settings): the share that runs on at most two threads whatever the vCPUs
   seconds  wall seconds of ``validate_file`` beside its CPU (for reading a busy machine; the model
            uses the CPU only)
 The rounds are interleaved (each round runs every format once), so a busy neighbour weighs on the
 formats alike; the results say which Arrow memory pool ``validate_file`` ran on (``pool``).
 Modeled, for each memory size: Lambda gives ``memory / 1769`` vCPU-seconds per second (one vCPU at
-1,769 MB, six at 10,240 MB). The validator can use at most ``min(3 / (1 - w), 1 / w)`` of them,
-``w`` = encode / cpu (three workers share the rest; the encoder is one thread), so
+1,769 MB, six at 10,240 MB). The validator can use at most ``min(3 / (1 - w), 2 / w)`` of them,
+``w`` = encode / cpu (three workers share the rest; two row groups are encoded at once,
+decision 64), so
 
-    seconds per GB = cpu per GB / min(memory / 1769, 3 / (1 - w), 1 / w)
+    seconds per GB = cpu per GB / min(memory / 1769, 3 / (1 - w), 2 / w)
     cost per GB    = seconds per GB * memory / 1024 * $0.0000166667 (x86, per GB-second)
 
 A model, not a measurement on Lambda: it assumes the threads overlap perfectly and leaves out
@@ -34,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from batchgate.validation.outputs import MAX_ENCODERS
+from batchgate.validation.pipeline import MAX_WORKERS
 from benchmarks._process import run_module
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +45,6 @@ FORMATS = ("csv", "json", "parquet")
 MEMORY_MB = (1769, 2048, 3538, 5307, 10240)
 MB_PER_VCPU = 1769
 PRICE_GB_S = 0.0000166667
-MAX_WORKERS = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +106,7 @@ def case(fmt: str, path: Path) -> dict[str, Any]:
 
 
 def model(cpu_per_gb: float, writer_share: float) -> list[dict[str, Any]]:
-    usable = min(MAX_WORKERS / (1 - writer_share), 1 / writer_share)
+    usable = min(MAX_WORKERS / (1 - writer_share), MAX_ENCODERS / writer_share)
     rows = []
     for memory in MEMORY_MB:
         vcpu = memory / MB_PER_VCPU

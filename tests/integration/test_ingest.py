@@ -176,7 +176,9 @@ def test_staged_parquet_is_written_in_place_under_its_attempts_own_name(
     monkeypatch.setattr(runner.FileRun, "commit", failing_late)
     # small row groups, so the failing attempt has opened its upload and written to it
     monkeypatch.setattr(
-        outputs.StagedWriter.__init__, "__kwdefaults__", {"row_group_rows": 1000, "row_group_bytes": 16 << 20}
+        outputs.StagedWriter.__init__,
+        "__kwdefaults__",
+        {"row_group_rows": 1000, "row_group_bytes": 16 << 20, "encoders": None},
     )
     opened: list[bool] = []
     real_discard = outputs._Atomic.discard

@@ -218,16 +218,22 @@ def test_a_file_error_in_one_part_lands_nothing_of_the_others(tmp_path: Path) ->
     assert not list((tmp_path / "s").glob("*.parquet")), "the staged files are gone"
 
 
-def test_staged_file_is_byte_for_byte_what_pyarrow_writes_for_the_rows_as_strings(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoders", [1, 2])
+def test_staged_file_is_byte_for_byte_what_pyarrow_writes_for_the_rows_as_strings(
+    tmp_path: Path, encoders: int
+) -> None:
     """The constant lineage columns reach the encoder as dictionaries (cheaper to encode); the
-    file must not show it: same pages, statistics and footer (its Arrow schema says string)."""
+    file must not show it: same pages, statistics and footer (its Arrow schema says string).
+    Row groups encoded side by side and joined (decision 64) make the same file as one writer."""
     schema = pa.schema([pa.field("id", pa.string()), pa.field("n", pa.int64()), *LINEAGE_FIELDS])
     n = 3000
     ids = pa.array([f"u{i}" for i in range(n)])
     nums = pa.array(range(n), pa.int64())
     rows = pa.array(range(1, n + 1), pa.int64())
     fs = pafs.LocalFileSystem()
-    writer = StagedWriter(fs, str(tmp_path / "staged"), "people.csv", 0, schema, row_group_rows=1000)
+    writer = StagedWriter(
+        fs, str(tmp_path / "staged"), "people.csv", 0, schema, row_group_rows=1000, encoders=encoders
+    )
     for start in range(0, n, 700):
         k = min(700, n - start)
         writer.write(

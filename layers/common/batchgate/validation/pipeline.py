@@ -24,9 +24,10 @@ R = TypeVar("R")
 _DONE = object()
 
 
-# A 2 GB CSV peaked at 365 / 433 / 479 / 500 MB of RSS with 1 / 2 / 3 / 4 workers: 3 keeps
-# every configuration under the 512 MB budget, and with the reader and the Parquet encoder on
-# threads of their own, 3 workers already keep 5 of a large Lambda function's 6 vCPUs busy.
+# A 2 GB CSV peaked at 365 / 433 / 479 / 500 MB of RSS with 1 / 2 / 3 / 4 workers and one
+# encoder (the second encoder of decision 64 adds 35-50 MB): 3 workers, the reader and two
+# encoders keep about 5 of a large Lambda function's 6 vCPUs busy without a fourth worker's
+# memory.
 MAX_WORKERS = 3
 # Blocks read but not yet written, whatever the number of workers: each holds about 45 MB with
 # 8 MB blocks (the text, its parsed and converted columns, the rows waiting to be written).
