@@ -2,6 +2,7 @@ import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -11,6 +12,7 @@ import pytest
 from batchgate.core.models import InputFormat
 from batchgate.core.schema import LINEAGE_FIELDS, arrow_schema
 from batchgate.validation import merge_results, plan_parts, validate_file
+from batchgate.validation.file_chunks import HEADER_PROBE
 from batchgate.validation.outputs import StagedWriter, constant_column, dictionary_columns
 from tests.unit.validation.helpers import (
     csv_bytes,
@@ -144,6 +146,60 @@ def test_the_plan_reads_no_further_than_the_last_parts_start(
     monkeypatch.setattr(parts_module, "read_ahead", original)
     assert planned == plan_parts(
         pafs.LocalFileSystem(), str(path), InputFormat(format="csv"), len(data), 60_000
+    )
+
+
+class _ReadSizes:
+    """A filesystem that records the size of every read (read_header only opens and reads)."""
+
+    def __init__(self) -> None:
+        self.fs = pafs.LocalFileSystem()
+        self.reads: list[int] = []
+
+    def open_input_file(self, path: str) -> "_ReadSizes":
+        self.file = self.fs.open_input_file(path)
+        return self
+
+    def __enter__(self) -> "_ReadSizes":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def read(self, size: int) -> bytes:
+        self.reads.append(size)
+        return self.file.read(size)
+
+
+@pytest.mark.parametrize(
+    ("header", "reads"),
+    [
+        (b"id,name", [HEADER_PROBE]),
+        # a header longer than the probe, and one whose quoted name holds a newline at the probe's end
+        (b",".join(b"column_%06d" % i for i in range(8000)), [HEADER_PROBE, 1 << 20]),
+        (b"id," + b'"' + b"x" * (HEADER_PROBE - 8) + b'\n",name', [HEADER_PROBE, 1 << 20]),
+    ],
+    ids=["short", "wide", "quoted-newline-across-the-probe"],
+)
+def test_a_parts_header_is_read_from_the_first_bytes_only(
+    tmp_path: Path, header: bytes, reads: list[int]
+) -> None:
+    from batchgate.validation.file_chunks import read_header
+
+    path = tmp_path / "f.csv"
+    path.write_bytes(header + b"\r\n" + b"1,a\n" * 200_000)  # 800 kB of rows after the header
+    fs = _ReadSizes()
+    got = read_header(cast(pafs.FileSystem, fs), str(path), InputFormat(format="csv"), 1 << 20)
+    assert got == header and fs.reads == reads
+
+
+def test_a_header_longer_than_a_block_is_the_whole_block_as_before(tmp_path: Path) -> None:
+    from batchgate.validation.file_chunks import read_header
+
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"h" * (300 << 10) + b"\n1\n")
+    assert read_header(pafs.LocalFileSystem(), str(path), InputFormat(format="csv"), 200 << 10) == b"h" * (
+        200 << 10
     )
 
 

@@ -28,6 +28,8 @@ from batchgate.validation.source import UTF8_BOM, first_record_end, is_utf8, ope
 # Data errors a reader may raise from deep inside Arrow or the codecs: the file as a whole is
 # unreadable. Everything else (bugs, I/O of the environment) propagates.
 DATA_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeError, EOFError)
+# Bytes read first for a CSV header (see read_header).
+HEADER_PROBE = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -145,14 +147,20 @@ def count_newlines(fs: pafs.FileSystem, path: str, end: int) -> int:
 
 
 def read_header(fs: pafs.FileSystem, path: str, fmt: InputFormat, block_size: int) -> bytes:
-    """The header record of a CSV file (for parts that start after it)."""
+    """The header record of a CSV file (for parts that start after it). The first
+    :data:`HEADER_PROBE` bytes hold almost every header; a longer one is read up to
+    ``block_size``, as the whole first block always was (each part of a 1 GiB file on S3 read
+    8 MiB for a header of a few hundred bytes)."""
     quote = fmt.quote.encode()
     escape = fmt.escape.encode() if fmt.escape else None
-    with fs.open_input_file(path) as f:
-        data = f.read(block_size)
-    if not is_utf8(fmt.charset):
-        data = data.decode(fmt.charset, errors="replace").encode()
-    if data.startswith(UTF8_BOM):
-        data = data[len(UTF8_BOM) :]
-    end = first_record_end(data, quote, escape)
-    return (data if end < 0 else data[:end]).rstrip(b"\r\n")
+    size = min(HEADER_PROBE, block_size)
+    while True:
+        with fs.open_input_file(path) as f:
+            raw = f.read(size)
+        data = raw if is_utf8(fmt.charset) else raw.decode(fmt.charset, errors="replace").encode()
+        if data.startswith(UTF8_BOM):
+            data = data[len(UTF8_BOM) :]
+        end = first_record_end(data, quote, escape)
+        if end >= 0 or len(raw) < size or size >= block_size:
+            return (data if end < 0 else data[:end]).rstrip(b"\r\n")
+        size = block_size
