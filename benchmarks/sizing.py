@@ -11,11 +11,11 @@ same CSV, JSON Lines and Parquet; see ``benchmarks/peers.py``), each run in a pr
 The rounds are interleaved (each round runs every format once), so a busy neighbour weighs on the
 formats alike; the results say which Arrow memory pool ``validate_file`` ran on (``pool``).
 Modeled, for each memory size: Lambda gives ``memory / 1769`` vCPU-seconds per second (one vCPU at
-1,769 MB, six at 10,240 MB). The validator can use at most ``min(3 / (1 - w), 2 / w)`` of them,
-``w`` = encode / cpu (three workers share the rest; two row groups are encoded at once,
-decision 64), so
+1,769 MB, six at 10,240 MB). The validator can use at most ``min(k / (1 - w), e / w)`` of them,
+``w`` = encode / cpu: ``k`` workers (the vCPUs the function sees, at most 3) share the rest, and
+``e`` row groups are encoded at once (2 where it sees 3 vCPUs or more, else 1; decision 64), so
 
-    seconds per GB = cpu per GB / min(memory / 1769, 3 / (1 - w), 2 / w)
+    seconds per GB = cpu per GB / min(memory / 1769, k / (1 - w), e / w)
     cost per GB    = seconds per GB * memory / 1024 * $0.0000166667 (x86, per GB-second)
 
 A model, not a measurement on Lambda: it assumes the threads overlap perfectly and leaves out
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import resource
 import statistics
 import tempfile
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batchgate.validation.outputs import MAX_ENCODERS
+from batchgate.validation.outputs import MAX_ENCODERS, SECOND_ENCODER_CPUS
 from batchgate.validation.pipeline import MAX_WORKERS
 from benchmarks._process import run_module
 
@@ -106,15 +107,20 @@ def case(fmt: str, path: Path) -> dict[str, Any]:
 
 
 def model(cpu_per_gb: float, writer_share: float) -> list[dict[str, Any]]:
-    usable = min(MAX_WORKERS / (1 - writer_share), MAX_ENCODERS / writer_share)
     rows = []
     for memory in MEMORY_MB:
         vcpu = memory / MB_PER_VCPU
+        # The CPUs the function sees (2 at 2,048 MB), which set its workers and encoders.
+        seen = math.ceil(vcpu - 1e-9)
+        workers = min(MAX_WORKERS, seen)
+        encoders = MAX_ENCODERS if seen >= SECOND_ENCODER_CPUS else 1
+        usable = min(workers / (1 - writer_share), encoders / writer_share)
         seconds = cpu_per_gb / min(vcpu, usable)
         rows.append(
             {
                 "memory_mb": memory,
                 "vcpu_seconds_per_second": round(vcpu, 2),
+                "encoders": encoders,
                 "used_vcpus": round(min(vcpu, usable), 2),
                 "seconds_per_gb": round(seconds, 1),
                 "usd_per_gb": round(seconds * memory / 1024 * PRICE_GB_S, 6),

@@ -355,3 +355,14 @@ def test_staged_writer_takes_a_string_column_as_strings_or_dictionaries(tmp_path
         back = pq.read_table(staged)
         assert back.schema == schema
         assert back.column("tier").to_pylist() == values
+
+
+@pytest.mark.parametrize(("cpus", "encoders"), [(1, 1), (2, 1), (3, 2), (6, 2)])
+def test_a_second_encoder_runs_only_where_there_are_cpus_for_it(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, encoders: int
+) -> None:
+    """On two cores the second encoder only took CPU from the workers (decision 64)."""
+    from batchgate.validation import outputs
+
+    monkeypatch.setattr(outputs, "usable_cpus", lambda: cpus)
+    assert outputs.default_encoders() == encoders

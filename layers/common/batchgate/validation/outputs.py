@@ -20,8 +20,9 @@
 * Staged files use exactly ``arrow_schema(dataset.schema_)`` (lineage columns included); rows
   are buffered into row groups of up to 128 Ki rows or 16 MiB of Arrow data (whichever comes
   first: the bound keeps memory independent of row width), so small chunks do not make tiny
-  row groups. Row groups are encoded on two background threads and joined into one file
-  (:mod:`.parquet_stitch`), byte for byte what one writer would write. Snappy,
+  row groups. Row groups are encoded on background threads (two where the process has three
+  CPUs or more) and joined into one file (:mod:`.parquet_stitch`), byte for byte what one
+  writer would write. Snappy,
   statistics on every column (the lake's column metrics come from them); dictionary encoding only
   for columns whose first rows repeat values (:func:`dictionary_columns`).
 * A failed-records line has AEP's failed-batch shape: ``{"_corrupt_record": raw or null,
@@ -48,7 +49,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from batchgate.validation.parquet_stitch import Stitcher
-from batchgate.validation.pipeline import default_workers
+from batchgate.validation.pipeline import usable_cpus
 
 
 def output_stem(file_name: str, part: int) -> str:
@@ -140,10 +141,11 @@ class StagedWriter:
     """Valid rows → one Parquet file (or none) per (file, part). Rows come in :attr:`write_schema`
     (the staged schema, constant lineage columns as :func:`constant_column`).
 
-    Row groups are encoded on up to ``encoders`` threads at once, each as a Parquet file in
-    memory, and appended in order by :class:`~.parquet_stitch.Stitcher`: the file is byte for byte
-    what one ``ParquetWriter`` would write (pyarrow encodes on the calling thread only, and the
-    encoder was the one thread a part's work could not spread over: decision 64)."""
+    Row groups are encoded on up to ``encoders`` threads at once (default
+    :func:`default_encoders`), each as a Parquet file in memory, and appended in order by
+    :class:`~.parquet_stitch.Stitcher`: the file is byte for byte what one ``ParquetWriter``
+    would write (pyarrow encodes on the calling thread only, and the encoder was the one thread
+    a part's work could not spread over: decision 64)."""
 
     def __init__(
         self,
@@ -242,16 +244,20 @@ class StagedWriter:
         self._file.discard()
 
 
-# Row groups encoded at once. Encoding is a third of a part's CPU (31 % for CSV, 36 % for
-# Parquet input): with one encoder a part could use under 3.2 vCPUs however many Lambda gives;
-# with two, 4.3-4.7, past the three workers' share. Each one more in flight holds a row group
-# (at most 16 MiB of Arrow data) and its encoded bytes: +35-50 MB at the peak.
+# Row groups encoded at once. Encoding is a third of a part's CPU (31-33 % for CSV, 36-39 % for
+# Parquet input): with one encoder a part can use at most ~3.1 vCPUs (CSV) or ~2.6 (Parquet)
+# however many Lambda gives; with two, 4.4-4.9. Each one more in flight holds a row group (at
+# most 16 MiB of Arrow data) and its encoded bytes: +35-50 MB at the peak.
 MAX_ENCODERS = 2
+# Below this many CPUs a second encoder only competes with the workers for the same cores: on 2
+# cores it cost 3-11 % more CPU, and the 1 GiB drop (two parts at once) took 8 % longer.
+SECOND_ENCODER_CPUS = 3
 
 
 def default_encoders() -> int:
-    """Row groups encoded at once: :data:`MAX_ENCODERS`, or one where the process may use one CPU."""
-    return min(MAX_ENCODERS, default_workers())
+    """Row groups encoded at once: :data:`MAX_ENCODERS` where the process may use
+    :data:`SECOND_ENCODER_CPUS` CPUs or more, else one (decision 64)."""
+    return MAX_ENCODERS if usable_cpus() >= SECOND_ENCODER_CPUS else 1
 
 
 def _encode(table: pa.Table, options: dict[str, Any]) -> pa.Buffer:

@@ -34,14 +34,17 @@ MAX_WORKERS = 3
 IN_FLIGHT = 5
 
 
-def default_workers() -> int:
-    """Worker threads for one file: the CPUs this process may use (a Lambda function gets
-    1 to 6 vCPUs with its memory size), at most :data:`MAX_WORKERS`."""
+def usable_cpus() -> int:
+    """The CPUs this process may use (a Lambda function gets 1 to 6 vCPUs with its memory size)."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(MAX_WORKERS, cpus))
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """Worker threads for one file: :func:`usable_cpus`, at most :data:`MAX_WORKERS`."""
+    return min(MAX_WORKERS, usable_cpus())
 
 
 def depths(workers: int) -> tuple[int, int]:
