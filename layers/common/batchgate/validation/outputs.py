@@ -245,8 +245,8 @@ class StagedWriter:
 
 
 # Row groups encoded at once. Encoding is a third of a part's CPU (31-33 % for CSV, 36-39 % for
-# Parquet input): with one encoder a part can use at most ~3.1 vCPUs (CSV) or ~2.6 (Parquet)
-# however many Lambda gives; with two, 4.4-4.9. Each one more in flight holds a row group (at
+# Parquet input): with one encoder a part can use at most ~2.9 vCPUs (CSV) or ~2.6 (Parquet)
+# however many Lambda gives; with two, 4.6-4.9. Each one more in flight holds a row group (at
 # most 16 MiB of Arrow data) and its encoded bytes: +35-50 MB at the peak.
 MAX_ENCODERS = 2
 # Below this many CPUs a second encoder only competes with the workers for the same cores: on 2
