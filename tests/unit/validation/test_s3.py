@@ -125,3 +125,45 @@ def test_a_csv_validated_in_parts_on_s3_matches_one_pass(s3: tuple[pafs.S3FileSy
     )
     assert whole.failed_record_count == len(range(0, 30_000, 97))
     assert whole.output_record_count + whole.failed_record_count == 30_000
+
+
+def test_staged_files_on_s3_are_the_same_bytes_with_one_encoder_or_two(
+    s3: tuple[pafs.S3FileSystem, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision 64 on S3: row groups encoded side by side and appended to the in-place upload as
+    they finish make the file one encoder makes (15 row groups: one per 64 KiB block)."""
+    from batchgate.validation import outputs
+
+    fs, _ = s3
+    rows = ["id,email,age"] + [
+        f"u{i},user{i}@example.com,{999 if i % 97 == 0 else i % 90}" for i in range(30_000)
+    ]
+    path = "bg-test/uploads/o/s/ds1/b3/rows.csv"
+    with fs.open_output_stream(path) as f:
+        f.write(("\n".join(rows) + "\n").encode())
+    staged: dict[int, bytes] = {}
+    for encoders in (1, 2):
+        monkeypatch.setattr(
+            outputs.StagedWriter.__init__,
+            "__kwdefaults__",
+            {"row_group_rows": 1000, "row_group_bytes": 16 << 20, "encoders": encoders},
+        )
+        result = validate_file(
+            fs=fs,
+            source_path=path,
+            dataset=make_dataset(),
+            input_format=InputFormat(format="csv"),
+            batch_id="b3",
+            file_name="rows.csv",
+            staged_dir=f"bg-test/staged/o/s/ds1/b3/e{encoders}",
+            failed_dir=f"bg-test/failed/o/s/ds1/b3/e{encoders}",
+            block_size=64 << 10,
+        )
+        (staged_path,) = result.staged_paths
+        with fs.open_input_file(staged_path) as f:
+            staged[encoders] = f.read()
+    assert staged[1] == staged[2]
+    with fs.open_input_file(staged_path) as f:
+        parquet = pq.ParquetFile(f)
+        assert parquet.metadata.num_row_groups >= 10
+        assert parquet.read().column("id").to_pylist() == [f"u{i}" for i in range(30_000) if i % 97]
