@@ -153,14 +153,14 @@ def read_header(fs: pafs.FileSystem, path: str, fmt: InputFormat, block_size: in
     8 MiB for a header of a few hundred bytes)."""
     quote = fmt.quote.encode()
     escape = fmt.escape.encode() if fmt.escape else None
-    size = min(HEADER_PROBE, block_size)
-    while True:
-        with fs.open_input_file(path) as f:
-            raw = f.read(size)
-        data = raw if is_utf8(fmt.charset) else raw.decode(fmt.charset, errors="replace").encode()
-        if data.startswith(UTF8_BOM):
-            data = data[len(UTF8_BOM) :]
-        end = first_record_end(data, quote, escape)
-        if end >= 0 or len(raw) < size or size >= block_size:
-            return (data if end < 0 else data[:end]).rstrip(b"\r\n")
-        size = block_size
+    with fs.open_input_file(path) as f:
+        raw = f.read(min(HEADER_PROBE, block_size))
+        while True:
+            data = raw if is_utf8(fmt.charset) else raw.decode(fmt.charset, errors="replace").encode()
+            if data.startswith(UTF8_BOM):
+                data = data[len(UTF8_BOM) :]
+            end = first_record_end(data, quote, escape)
+            rest = b"" if end >= 0 or len(raw) >= block_size else f.read(block_size - len(raw))
+            if not rest:  # a whole header, the end of the file, or a whole block
+                return (data if end < 0 else data[:end]).rstrip(b"\r\n")
+            raw += rest
