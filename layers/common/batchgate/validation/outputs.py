@@ -172,6 +172,8 @@ class StagedWriter:
         self._encoding: deque[Future[pa.Buffer]] = deque()
         self._stitcher = Stitcher()
         self._options: dict[str, Any] | None = None
+        # The footer's ``ARROW:schema``: the staged schema, not the writer's dictionaries.
+        self._metadata = {"ARROW:schema": _stored_schema(schema)}
         self._types: pa.Schema | None = None
         self.rows = 0
 
@@ -202,10 +204,10 @@ class StagedWriter:
         # the next chunks; at most ``encoders`` of them in flight keeps memory bounded.
         while len(self._encoding) >= self._encoders:
             self._append(self._encoding.popleft())
-        self._encoding.append(self._pool.submit(_encode, table, self._options))
+        self._encoding.append(self._pool.submit(_encode, table, self._options, self._metadata))
 
     def _writer_options(self, table: pa.Table) -> dict[str, Any]:
-        """The writer settings of every row group, chosen on the file's first rows."""
+        """``ParquetWriter``'s settings for every row group, chosen on the file's first rows."""
         # ``_source_row`` rises through the file: delta encoding stores it in a few bits a row
         # (2M profile rows staged: 40.1 -> 32.3 MB, 5 % less encoding CPU). Decision 63 lists
         # the readers of DELTA_BINARY_PACKED.
@@ -215,8 +217,7 @@ class StagedWriter:
             "compression": "snappy",
             "use_dictionary": [c for c in dictionary_columns(table) if c not in delta],
             "column_encoding": dict.fromkeys(delta, "DELTA_BINARY_PACKED") or None,
-            "store_schema": False,  # stored as metadata: the staged schema, not the writer's
-            "metadata": {"ARROW:schema": _stored_schema(self.schema)},
+            "store_schema": False,  # stored as metadata (self._metadata)
         }
 
     def _append(self, encoding: Future[pa.Buffer]) -> None:
@@ -260,12 +261,10 @@ def default_encoders() -> int:
     return MAX_ENCODERS if usable_cpus() >= SECOND_ENCODER_CPUS else 1
 
 
-def _encode(table: pa.Table, options: dict[str, Any]) -> pa.Buffer:
+def _encode(table: pa.Table, options: dict[str, Any], metadata: dict[str, bytes]) -> pa.Buffer:
     """One row group as a whole Parquet file in memory, for :class:`Stitcher`."""
     sink = pa.BufferOutputStream()
-    settings = dict(options)
-    metadata = settings.pop("metadata")
-    with pq.ParquetWriter(sink, settings.pop("schema"), **settings) as writer:
+    with pq.ParquetWriter(sink, **options) as writer:
         writer.add_key_value_metadata(metadata)
         writer.write_table(table, row_group_size=max(table.num_rows, 1))
     return sink.getvalue()
