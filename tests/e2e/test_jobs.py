@@ -196,12 +196,15 @@ def test_two_runs_at_the_same_instant_one_runs_one_is_skipped(jobs: Jobs, flow: 
     if statuses == ["success", "success"]:
         # The second run's start task ran after the first run had ended (the task queue took
         # them one after the other, and a 10-row run is quick): no overlap, so it rightly ran,
-        # and found every file taken. What must hold is the invariant: runs never overlap.
-        def took_the_lock(r: dict[str, Any]) -> int:
-            return int(next(s for s in r["steps"] if s["name"] == "start")["started"])
+        # and found every file taken. What must hold is the invariant: runs never overlap. The
+        # start step takes the lock between its ``started`` (stamped before it tries) and its
+        # ``ended``; a run is closed (``ended``) before its lock is released. So the later run
+        # had the lock only after the earlier one ended: its start step cannot end sooner.
+        def had_the_lock_by(r: dict[str, Any]) -> int:
+            return int(next(s for s in r["steps"] if s["name"] == "start")["ended"])
 
-        earlier, later = sorted(done, key=took_the_lock)
-        assert earlier["ended"] is not None and earlier["ended"] <= took_the_lock(later), done
+        earlier, later = sorted(done, key=had_the_lock_by)
+        assert earlier["ended"] is not None and earlier["ended"] <= had_the_lock_by(later), done
     else:
         assert statuses == ["skipped", "success"], done
         (skipped,) = [r for r in done if r["status"] == "skipped"]
